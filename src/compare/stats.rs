@@ -1,0 +1,1 @@
+//! Statistical building blocks for the comparison: pure functions, values in, values out.

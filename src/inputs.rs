@@ -1,0 +1,1 @@
+//! Reading profiles from disk.

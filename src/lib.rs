@@ -1,0 +1,18 @@
+//! Profile Gate: a release gate for Go services built on pprof profiles.
+//!
+//! Data flows one way through modules that each do one job:
+//!
+//! - [`profile`]: decode pprof files (gzip + protobuf) and aggregate them per function, flat and
+//!   cumulative, for every sample type. Pure: bytes in, values out.
+//! - [`compare`]: per-function and total effects between baseline and candidate, with the noise
+//!   statistics (pods as replicates, overdispersed Poisson, exact tests for one pod). Pure.
+//! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
+//! - [`report`]: renders a verdict as text, Markdown or JSON. Pure: values in, bytes out.
+//! - [`inputs`]: the edge that reads profile files and directories from disk.
+//! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
+pub mod cli;
+pub mod compare;
+pub mod inputs;
+pub mod policy;
+pub mod profile;
+pub mod report;

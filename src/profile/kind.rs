@@ -1,0 +1,86 @@
+//! Which Go profile a file holds, and its main sample type.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// A Go pprof profile kind, as served under `/debug/pprof/<kind>`.
+///
+/// Mutex and block profiles carry identical sample types, so they are told apart by the file name
+/// (`mutex-1.pb.gz`) or by how they were captured, never by content alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProfileKind {
+    /// CPU time, sampled at the profiling rate (`samples/count`, `cpu/nanoseconds`).
+    Cpu,
+    /// Live heap at the moment of the snapshot (default sample type `inuse_space`).
+    Heap,
+    /// Allocations over the window (default sample type `alloc_space`).
+    Allocs,
+    /// Goroutines alive at the moment of the snapshot (`goroutine/count`).
+    Goroutine,
+    /// Contended mutexes (`contentions/count`, `delay/nanoseconds`).
+    Mutex,
+    /// Blocking on synchronisation primitives (`contentions/count`, `delay/nanoseconds`).
+    Block,
+}
+
+impl ProfileKind {
+    /// Every kind, in the order reports list them.
+    pub const ALL: [ProfileKind; 6] = [
+        ProfileKind::Cpu,
+        ProfileKind::Heap,
+        ProfileKind::Allocs,
+        ProfileKind::Goroutine,
+        ProfileKind::Mutex,
+        ProfileKind::Block,
+    ];
+
+    /// The name used on the command line, in file names and in `/debug/pprof/<name>`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProfileKind::Cpu => "cpu",
+            ProfileKind::Heap => "heap",
+            ProfileKind::Allocs => "allocs",
+            ProfileKind::Goroutine => "goroutine",
+            ProfileKind::Mutex => "mutex",
+            ProfileKind::Block => "block",
+        }
+    }
+
+    /// Parses a kind name; `profile` is accepted for CPU because that is Go's endpoint name.
+    pub fn from_name(name: &str) -> Option<ProfileKind> {
+        match name {
+            "cpu" | "profile" => Some(ProfileKind::Cpu),
+            "heap" => Some(ProfileKind::Heap),
+            "allocs" => Some(ProfileKind::Allocs),
+            "goroutine" => Some(ProfileKind::Goroutine),
+            "mutex" => Some(ProfileKind::Mutex),
+            "block" => Some(ProfileKind::Block),
+            _ => None,
+        }
+    }
+
+    /// The sample type a comparison uses when the policy names none.
+    pub fn main_sample_type(self) -> &'static str {
+        match self {
+            ProfileKind::Cpu => "cpu",
+            ProfileKind::Heap => "inuse_space",
+            ProfileKind::Allocs => "alloc_space",
+            ProfileKind::Goroutine => "goroutine",
+            ProfileKind::Mutex | ProfileKind::Block => "delay",
+        }
+    }
+
+    /// True for profiles that are a snapshot at one instant (heap in-use, goroutines) rather than
+    /// a total over the capture window; snapshots are averaged over windows, not summed.
+    pub fn is_snapshot(self) -> bool {
+        matches!(self, ProfileKind::Heap | ProfileKind::Goroutine)
+    }
+}
+
+impl fmt::Display for ProfileKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,1 @@
+//! Rendering of comparisons and verdicts.
