@@ -84,3 +84,48 @@ impl fmt::Display for ProfileKind {
         f.write_str(self.name())
     }
 }
+
+impl ProfileKind {
+    /// Infers the kind from a profile's sample types.
+    ///
+    /// Mutex and block profiles look the same; both come out as `Mutex`, to be corrected by a
+    /// file name (see [`ProfileKind::from_file_name`]).
+    pub fn from_content(
+        sample_types: &[super::SampleType],
+        default_sample_type: Option<&str>,
+    ) -> Option<ProfileKind> {
+        let has = |name: &str| sample_types.iter().any(|t| t.name == name);
+        if has("cpu") || (has("samples") && sample_types.len() <= 2 && !has("contentions")) {
+            Some(ProfileKind::Cpu)
+        } else if has("inuse_space") || has("alloc_space") {
+            if default_sample_type == Some("alloc_space") || !has("inuse_space") {
+                Some(ProfileKind::Allocs)
+            } else {
+                Some(ProfileKind::Heap)
+            }
+        } else if has("goroutine") {
+            Some(ProfileKind::Goroutine)
+        } else if has("contentions") || has("delay") {
+            Some(ProfileKind::Mutex)
+        } else {
+            None
+        }
+    }
+
+    /// Reads the kind from a file name such as `cpu-3.pb.gz`, `heap.pb.gz` or `pod-1.mutex.pprof`.
+    pub fn from_file_name(file_name: &str) -> Option<ProfileKind> {
+        file_name
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .find_map(ProfileKind::from_name)
+    }
+
+    /// Whether two kinds carry the same sample types and so can be compared.
+    pub fn same_family(self, other: ProfileKind) -> bool {
+        let family = |k: ProfileKind| match k {
+            ProfileKind::Mutex | ProfileKind::Block => ProfileKind::Mutex,
+            ProfileKind::Heap | ProfileKind::Allocs => ProfileKind::Heap,
+            k => k,
+        };
+        family(self) == family(other)
+    }
+}

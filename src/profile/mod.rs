@@ -1,4 +1,96 @@
 //! Decode pprof profiles and aggregate them per function.
+//!
+//! Pure: bytes in, values out. File names are added to errors by the caller that read the file.
+mod aggregate;
+mod decode;
 mod kind;
+pub mod proto;
+#[cfg(test)]
+mod tests;
+mod wire;
 
+pub use aggregate::{aggregate, aggregate_bytes, FunctionProfile, SampleType};
+pub use decode::{decode, inflate, DecodeLimits};
 pub use kind::ProfileKind;
+
+/// Why a profile could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ProfileError {
+    /// Zero bytes.
+    #[error("the file is empty; expected a pprof profile (.pb.gz)")]
+    Empty,
+    /// Text where a binary profile was expected: an HTML error page, a `debug=1` profile.
+    #[error("this is text, not a pprof profile (it starts with {snippet:?}); capture with /debug/pprof/<profile> without debug=1, and check the URL")]
+    Text {
+        /// The start of the text, for the user to recognise it.
+        snippet: String,
+    },
+    /// The gzip stream is corrupt or truncated.
+    #[error("the gzip data is corrupt or truncated ({0}); the file was likely cut short while downloading")]
+    Gzip(#[source] std::io::Error),
+    /// Decompressed data exceeds the configured bound.
+    #[error("the profile inflates to more than {limit} bytes, the limit; if it is genuine, raise the limit")]
+    TooLarge {
+        /// The bound in bytes.
+        limit: u64,
+    },
+    /// The bytes are not a valid protobuf `Profile`.
+    #[error("not a pprof profile: {0}")]
+    Protobuf(String),
+    /// A message that decodes but declares no sample types.
+    #[error("not a pprof profile: it declares no sample types")]
+    NoSampleTypes,
+    /// A string-table index beyond the table.
+    #[error(
+        "corrupt profile: {field} refers to string {index}, but the string table has {len} entries"
+    )]
+    StringIndex {
+        /// Which field held the index.
+        field: &'static str,
+        /// The bad index.
+        index: i64,
+        /// The table's length.
+        len: usize,
+    },
+    /// A sample refers to a location the profile does not define.
+    #[error(
+        "corrupt profile: sample {sample} refers to location {location}, which is not defined"
+    )]
+    UnknownLocation {
+        /// Position of the sample.
+        sample: usize,
+        /// The missing location id.
+        location: u64,
+    },
+    /// A line refers to a function the profile does not define.
+    #[error(
+        "corrupt profile: location {location} refers to function {function}, which is not defined"
+    )]
+    UnknownFunction {
+        /// The location id.
+        location: u64,
+        /// The missing function id.
+        function: u64,
+    },
+    /// A sample with the wrong number of values.
+    #[error("corrupt profile: sample {sample} has {got} values but the profile declares {expected} sample types")]
+    ValueCount {
+        /// Position of the sample.
+        sample: usize,
+        /// Values found.
+        got: usize,
+        /// Values expected.
+        expected: usize,
+    },
+    /// Values whose sum does not fit 64 bits.
+    #[error("corrupt profile: the values of {sample_type} overflow a 64-bit sum")]
+    Overflow {
+        /// The sample type that overflowed.
+        sample_type: String,
+    },
+}
+
+/// Decodes and aggregates a profile file's bytes (gzipped or raw) in one step.
+pub fn read_profile(bytes: &[u8], limits: DecodeLimits) -> Result<FunctionProfile, ProfileError> {
+    aggregate_bytes(&inflate(bytes, limits)?)
+}

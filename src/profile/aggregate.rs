@@ -1,0 +1,360 @@
+//! Per-function aggregation: flat and cumulative values for every sample type.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
+
+use serde::Serialize;
+
+use super::decode::not_a_profile;
+use super::proto;
+use super::wire::{self, RawLocation, RawProfile, RawValueType};
+use super::{ProfileError, ProfileKind};
+
+/// What one value column of a profile measures, e.g. `cpu` in `nanoseconds`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct SampleType {
+    /// The quantity, e.g. `cpu`, `alloc_space`, `goroutine`.
+    pub name: String,
+    /// Its unit, e.g. `nanoseconds`, `bytes`, `count`.
+    pub unit: String,
+}
+
+impl std::fmt::Display for SampleType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.name, self.unit)
+    }
+}
+
+/// A profile reduced to per-function totals: the input of every comparison.
+///
+/// Values are kept in a dense table (function × sample type) because comparisons walk every
+/// function for every sample type.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionProfile {
+    /// The kind the content points to; mutex and block cannot be told apart by content and
+    /// come out as [`ProfileKind::Mutex`] until a file name or capture says otherwise.
+    pub kind: Option<ProfileKind>,
+    /// The value columns, in the profile's order.
+    pub sample_types: Vec<SampleType>,
+    /// The sample type the profile asks to show by default, if it names one.
+    pub default_sample_type: Option<String>,
+    /// What one sampling period measures.
+    pub period_type: Option<SampleType>,
+    /// The sampling period, in units of `period_type` (e.g. 10,000,000 ns for 100 Hz CPU).
+    pub period: i64,
+    /// How long the profile covers, in nanoseconds (0 for snapshots).
+    pub duration_nanos: i64,
+    /// When the profile was taken, in nanoseconds since the epoch.
+    pub time_nanos: i64,
+    /// Number of samples (stack records) in the profile.
+    pub sample_count: usize,
+    /// Sum of every sample's values, per sample type.
+    pub totals: Vec<i64>,
+    /// Function names; a function's index addresses its rows in the value tables.
+    pub functions: Vec<String>,
+    flat: Vec<i64>,
+    cum: Vec<i64>,
+}
+
+impl FunctionProfile {
+    /// Own value of `function` (samples where it is the innermost frame) for sample type `st`.
+    pub fn flat(&self, function: usize, st: usize) -> i64 {
+        self.flat[function * self.sample_types.len() + st]
+    }
+
+    /// Cumulative value of `function` (samples with it anywhere on the stack) for `st`.
+    pub fn cum(&self, function: usize, st: usize) -> i64 {
+        self.cum[function * self.sample_types.len() + st]
+    }
+
+    /// Index of the sample type called `name`.
+    pub fn sample_type_index(&self, name: &str) -> Option<usize> {
+        self.sample_types.iter().position(|t| t.name == name)
+    }
+
+    /// The index of the sample type to show when nobody asks for one: the profile's default,
+    /// else the last one (pprof's rule).
+    pub fn default_sample_index(&self) -> usize {
+        self.default_sample_type
+            .as_deref()
+            .and_then(|n| self.sample_type_index(n))
+            .unwrap_or(self.sample_types.len().saturating_sub(1))
+    }
+}
+
+/// Aggregates a decoded profile per function (see [`aggregate_bytes`]).
+pub fn aggregate(p: &proto::Profile) -> Result<FunctionProfile, ProfileError> {
+    use prost::Message;
+    aggregate_bytes(&p.encode_to_vec())
+}
+
+/// Aggregates a profile per function, straight from its (inflated) protobuf bytes.
+///
+/// Flat goes to the innermost frame of each sample (the first line of the first location,
+/// since a location's lines are innermost-first); cum goes once to every distinct function on
+/// the stack, so recursion is not counted twice. Functions are identified by name, as pprof's
+/// default `functions` granularity does; frames without a function are named by address.
+pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
+    let p = match wire::read_profile(raw) {
+        Ok(p) if !p.sample_types.is_empty() => p,
+        Ok(_) => return Err(not_a_profile(raw, None)),
+        Err(e) => return Err(not_a_profile(raw, Some(e.to_string()))),
+    };
+    let strings = StringTable::new(&p.strings);
+    let sample_types = p
+        .sample_types
+        .iter()
+        .map(|vt| strings.value_type(vt, "sample_type"))
+        .collect::<Result<Vec<_>, _>>()?;
+    let n_types = sample_types.len();
+    let default_sample_type = match p.default_sample_type {
+        0 => None,
+        i => Some(strings.get(i, "default_sample_type")?.into_owned()),
+    };
+    let period_type = p
+        .period_type
+        .as_ref()
+        .map(|vt| strings.value_type(vt, "period_type"))
+        .transpose()?;
+
+    let mut names = NameTable::with_capacity(p.functions.len());
+    // Function id -> interned name. Ids are usually dense from 1, so a vector beats a map.
+    let function_names = IdIndex::build(p.functions.iter().map(|f| f.0), |i| {
+        let (id, name) = p.functions[i];
+        let name = strings.get(name, "function.name")?;
+        Ok(if name.is_empty() {
+            names.intern(&format!("function#{id}"))
+        } else {
+            names.intern(&name)
+        })
+    })?;
+    let mapping_index = IdIndex::build(p.mappings.iter().map(|m| m.id), Ok)?;
+
+    // Location id -> range of frames (interned names), innermost first.
+    let mut frames: Vec<u32> = Vec::with_capacity(p.line_functions.len() + 16);
+    let location_frames =
+        IdIndex::build(p.locations.iter().map(|l| l.id), |i| {
+            let loc = &p.locations[i];
+            let start = frames.len() as u32;
+            if loc.lines.is_empty() {
+                let name = address_name(loc, &p, &mapping_index, &strings)?;
+                frames.push(names.intern(&name));
+            }
+            for &function_id in &p.line_functions[loc.lines.clone()] {
+                let name = function_names.get(function_id).copied().ok_or(
+                    ProfileError::UnknownFunction {
+                        location: loc.id,
+                        function: function_id,
+                    },
+                )?;
+                frames.push(name);
+            }
+            Ok((start, frames.len() as u32))
+        })?;
+
+    let n_names = names.len();
+    let mut flat = vec![0i64; n_names * n_types];
+    let mut cum = vec![0i64; n_names * n_types];
+    let mut totals = vec![0i64; n_types];
+    // Marks which functions were already credited for the current sample.
+    let mut seen_in_sample = vec![u32::MAX; n_names];
+    let overflow = |st: usize| ProfileError::Overflow {
+        sample_type: sample_types[st].to_string(),
+    };
+    let (mut location_ids, mut raw_values) = (Vec::new(), Vec::new());
+    let mut values: Vec<i64> = Vec::with_capacity(n_types);
+
+    for (si, sample) in p.samples.iter().enumerate() {
+        wire::read_sample(sample, &mut location_ids, &mut raw_values)
+            .map_err(|e| ProfileError::Protobuf(format!("sample {si}: {e}")))?;
+        if raw_values.len() != n_types {
+            return Err(ProfileError::ValueCount {
+                sample: si,
+                got: raw_values.len(),
+                expected: n_types,
+            });
+        }
+        values.clear();
+        values.extend(raw_values.iter().map(|&v| v as i64));
+        let stamp = si as u32;
+        let mut innermost = true;
+        for &loc_id in &location_ids {
+            let &(start, end) =
+                location_frames
+                    .get(loc_id)
+                    .ok_or(ProfileError::UnknownLocation {
+                        sample: si,
+                        location: loc_id,
+                    })?;
+            for &name in &frames[start as usize..end as usize] {
+                let row = name as usize * n_types;
+                if innermost {
+                    for (st, &v) in values.iter().enumerate() {
+                        flat[row + st] =
+                            flat[row + st].checked_add(v).ok_or_else(|| overflow(st))?;
+                    }
+                    innermost = false;
+                }
+                if seen_in_sample[name as usize] != stamp {
+                    seen_in_sample[name as usize] = stamp;
+                    for (st, &v) in values.iter().enumerate() {
+                        cum[row + st] = cum[row + st].checked_add(v).ok_or_else(|| overflow(st))?;
+                    }
+                }
+            }
+        }
+        for (st, &v) in values.iter().enumerate() {
+            totals[st] = totals[st].checked_add(v).ok_or_else(|| overflow(st))?;
+        }
+    }
+
+    let kind = ProfileKind::from_content(&sample_types, default_sample_type.as_deref());
+    Ok(FunctionProfile {
+        kind,
+        sample_types,
+        default_sample_type,
+        period_type,
+        period: p.period,
+        duration_nanos: p.duration_nanos,
+        time_nanos: p.time_nanos,
+        sample_count: p.samples.len(),
+        totals,
+        functions: names.into_names(),
+        flat,
+        cum,
+    })
+}
+
+/// Names a frame that has no function: by mapping file and offset when known, else by address.
+fn address_name(
+    loc: &RawLocation,
+    p: &RawProfile<'_>,
+    mappings: &IdIndex<usize>,
+    strings: &StringTable<'_>,
+) -> Result<String, ProfileError> {
+    if loc.mapping_id != 0 {
+        if let Some(&mi) = mappings.get(loc.mapping_id) {
+            let m = &p.mappings[mi];
+            let file = strings.get(m.filename, "mapping.filename")?;
+            if !file.is_empty() {
+                let base = file.rsplit('/').next().unwrap_or(&file);
+                let offset = loc
+                    .address
+                    .wrapping_sub(m.memory_start)
+                    .wrapping_add(m.file_offset);
+                return Ok(format!("{base}+0x{offset:x}"));
+            }
+        }
+    }
+    Ok(format!("0x{:x}", loc.address))
+}
+
+/// The profile's string table, with bounds-checked lookups; strings stay borrowed bytes and
+/// are converted (lossily: non-UTF-8 names stay readable) only when looked up.
+struct StringTable<'a> {
+    raw: &'a [&'a [u8]],
+}
+
+impl<'a> StringTable<'a> {
+    fn new(raw: &'a [&'a [u8]]) -> Self {
+        StringTable { raw }
+    }
+
+    fn get(&self, index: i64, field: &'static str) -> Result<Cow<'a, str>, ProfileError> {
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.raw.get(i))
+            .map(|b| String::from_utf8_lossy(b))
+            .ok_or(ProfileError::StringIndex {
+                field,
+                index,
+                len: self.raw.len(),
+            })
+    }
+
+    fn value_type(
+        &self,
+        vt: &RawValueType,
+        field: &'static str,
+    ) -> Result<SampleType, ProfileError> {
+        Ok(SampleType {
+            name: self.get(vt.r#type, field)?.into_owned(),
+            unit: self.get(vt.unit, field)?.into_owned(),
+        })
+    }
+}
+
+/// Interns function names so that equal names share one row.
+struct NameTable {
+    index: FxHashMap<String, u32>,
+    names: Vec<String>,
+}
+
+impl NameTable {
+    fn with_capacity(n: usize) -> Self {
+        NameTable {
+            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            names: Vec::with_capacity(n),
+        }
+    }
+
+    fn intern(&mut self, name: &str) -> u32 {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len() as u32;
+        self.index.insert(name.to_owned(), i);
+        self.names.push(name.to_owned());
+        i
+    }
+
+    fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    fn into_names(self) -> Vec<String> {
+        self.names
+    }
+}
+
+/// Maps pprof ids (nonzero u64) to values: a dense vector when ids are compact, else a map.
+enum IdIndex<T> {
+    Dense(Vec<Option<T>>),
+    Sparse(HashMap<u64, T>),
+}
+
+impl<T> IdIndex<T> {
+    /// Builds the index over `ids`, computing each entry's value from its position.
+    fn build<I, F>(ids: I, mut value: F) -> Result<Self, ProfileError>
+    where
+        I: ExactSizeIterator<Item = u64>,
+        F: FnMut(usize) -> Result<T, ProfileError>,
+    {
+        let n = ids.len();
+        let ids: Vec<u64> = ids.collect();
+        let max = ids.iter().copied().max().unwrap_or(0);
+        if max as u128 <= (n as u128) * 4 + 16 {
+            let mut dense: Vec<Option<T>> = Vec::new();
+            dense.resize_with(max as usize + 1, || None);
+            for (i, &id) in ids.iter().enumerate() {
+                dense[id as usize] = Some(value(i)?);
+            }
+            Ok(IdIndex::Dense(dense))
+        } else {
+            let mut map = HashMap::with_capacity(n);
+            for (i, &id) in ids.iter().enumerate() {
+                map.insert(id, value(i)?);
+            }
+            Ok(IdIndex::Sparse(map))
+        }
+    }
+
+    fn get(&self, id: u64) -> Option<&T> {
+        match self {
+            IdIndex::Dense(v) => usize::try_from(id).ok().and_then(|i| v.get(i)?.as_ref()),
+            IdIndex::Sparse(m) => m.get(&id),
+        }
+    }
+}
