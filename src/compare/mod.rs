@@ -1,2 +1,1037 @@
-//! Compare baseline and candidate profiles per function with noise statistics.
+//! Compare baseline and candidate profiles per function, with noise statistics.
+//!
+//! The pod is the unit of replication: pods are independent, the windows of one pod are not.
+//! Per sample type, every function gets a flat and a cumulative [`Delta`]: the values on both
+//! sides, their shares, and an [`Estimate`] of the ratio theta = candidate rate / baseline rate
+//! with its noise. Whether a ratio breaks a threshold is asked later, by the policy, through
+//! [`margin`]. Pure: profiles in, numbers out.
+//!
+//! The noise model, per sample type:
+//! - several pods on a side: counts are overdispersed Poisson (variance mu + phi mu^2) with one
+//!   dispersion phi estimated from the spread between pods, shrunk per function towards the
+//!   pooled value but never below it;
+//! - one pod per side: the exact conditional binomial test on event counts, widened by the
+//!   extra spread seen between that pod's windows; only sampling noise is measured then, and
+//!   the result says so;
+//! - totals, and goroutine counts (exact, not sampled): Welch's test on per-pod log values.
+
+mod estimate;
+pub mod margin;
 pub mod stats;
+
+use rustc_hash::FxHashMap;
+use serde::Serialize;
+
+pub use estimate::{Estimate, Noise};
+
+use crate::inputs::PodProfiles;
+use crate::profile::{FunctionProfile, ProfileKind, SampleType};
+
+/// How values of the two sides are made comparable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Normalize {
+    /// The median of per-function ratios over well-sampled functions (as DESeq2 does): robust
+    /// when one big function changes, which would shift every share.
+    MedianRatio,
+    /// Shares of each side's total.
+    Total,
+    /// Per second of profiled time (per snapshot for heap and goroutine profiles).
+    Rate,
+}
+
+/// Settings of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct CompareOptions {
+    /// How the sides are normalised for per-function ratios.
+    pub normalize: Normalize,
+    /// Functions below this share (flat or cum, on both sides) are not tested.
+    pub min_share: f64,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            normalize: Normalize::MedianRatio,
+            min_share: 0.005,
+        }
+    }
+}
+
+/// Why two sets of profiles cannot be compared.
+#[derive(Debug, thiserror::Error)]
+pub enum CompareError {
+    /// One side has no profile of this kind.
+    #[error("no {kind} profiles on the {side} side; capture the same profiles on both sides")]
+    MissingSide {
+        /// The kind.
+        kind: ProfileKind,
+        /// "baseline" or "candidate".
+        side: &'static str,
+    },
+    /// Profiles of one kind that measure different things.
+    #[error("{kind} profiles measure different things: pod {pod} has sample types [{found}] where the others have [{expected}]; were they taken by different tools or Go versions?")]
+    SampleTypes {
+        /// The kind.
+        kind: ProfileKind,
+        /// The pod that differs.
+        pod: String,
+        /// Its sample types.
+        found: String,
+        /// The first pod's sample types.
+        expected: String,
+    },
+}
+
+/// The comparison of one profile kind between baseline and candidate.
+#[derive(Debug, Clone, Serialize)]
+pub struct KindComparison {
+    /// The profile kind.
+    pub kind: ProfileKind,
+    /// Facts about the baseline pods.
+    pub baseline: SideFacts,
+    /// Facts about the candidate pods.
+    pub candidate: SideFacts,
+    /// One comparison per sample type, in the profile's order.
+    pub sample_types: Vec<SampleTypeComparison>,
+}
+
+/// What one side contributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideFacts {
+    /// Its pods.
+    pub pods: Vec<PodFacts>,
+}
+
+/// What one pod contributed.
+#[derive(Debug, Clone, Serialize)]
+pub struct PodFacts {
+    /// Pod name.
+    pub name: String,
+    /// Number of windows (profiles) read.
+    pub windows: usize,
+    /// Profiled time over all windows, in seconds.
+    pub duration_seconds: f64,
+    /// Stack records over all windows.
+    pub samples: usize,
+}
+
+/// The comparison of one sample type (e.g. `cpu/nanoseconds`).
+#[derive(Debug, Clone, Serialize)]
+pub struct SampleTypeComparison {
+    /// What is measured.
+    pub sample_type: SampleType,
+    /// How the sides were made comparable.
+    pub normalization: Normalization,
+    /// Which noise was measured and how much.
+    pub noise: NoiseFacts,
+    /// The whole profile's value, per pod rate (per second, or per snapshot).
+    pub total: Delta,
+    /// Every function seen on either side.
+    pub functions: Vec<FunctionDelta>,
+}
+
+/// How the sides were normalised.
+#[derive(Debug, Clone, Serialize)]
+pub struct Normalization {
+    /// The method used (median-ratio falls back to total when too few functions qualify).
+    pub method: Normalize,
+    /// Sum of the baseline pods' size factors.
+    pub baseline_exposure: f64,
+    /// Sum of the candidate pods' size factors.
+    pub candidate_exposure: f64,
+    /// Each pod's size factor, baseline pods first.
+    pub size_factors: Vec<(String, f64)>,
+    /// Why the method differs from the one asked for, if it does.
+    pub note: Option<String>,
+}
+
+/// The noise sources a comparison measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoiseFacts {
+    /// How per-function estimates were tested.
+    pub model: NoiseModel,
+    /// The pooled between-pod dispersion phi (variance mu + phi mu^2), when measured.
+    pub dispersion: Option<f64>,
+    /// Degrees of freedom behind `dispersion`.
+    pub dispersion_df: f64,
+    /// Functions that `dispersion` was estimated from.
+    pub dispersion_functions: usize,
+    /// How far windows of one pod disagree beyond sampling noise (Pearson chi2/df, at least 1).
+    pub window_dispersion: Option<f64>,
+    /// p-value of the windows' agreement; tiny when the load was not steady.
+    pub window_p_value: Option<f64>,
+    /// A warning when windows disagree far beyond sampling noise.
+    pub stationarity_warning: Option<String>,
+    /// Plain words on which sources of noise were measured.
+    pub measured: Vec<String>,
+    /// Plain words on which were not.
+    pub not_measured: Vec<String>,
+}
+
+/// How per-function estimates were tested.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoiseModel {
+    /// Overdispersed Poisson with the dispersion measured between pods.
+    BetweenPods,
+    /// One pod per side: exact binomial on sampling noise (widened by window spread) only.
+    SamplingOnly,
+    /// Exact counts (goroutines): Welch's test between pods, or between windows for one pod.
+    ExactCounts,
+}
+
+/// One function's flat and cumulative comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct FunctionDelta {
+    /// Function name.
+    pub name: String,
+    /// Its own value (innermost frame).
+    pub flat: Delta,
+    /// Its value with everything it calls.
+    pub cum: Delta,
+}
+
+/// Where a function appears.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Presence {
+    /// On both sides.
+    Both,
+    /// Only in the candidate.
+    New,
+    /// Only in the baseline.
+    Vanished,
+    /// On neither side (for this metric).
+    Neither,
+}
+
+/// One value compared between the sides, with every number the verdict may use.
+#[derive(Debug, Clone, Serialize)]
+pub struct Delta {
+    /// Baseline value over all pods (windows summed; averaged for snapshots).
+    pub baseline: f64,
+    /// Candidate value, likewise.
+    pub candidate: f64,
+    /// Baseline value per pod: what a pod shows, for people to read.
+    pub baseline_per_pod: f64,
+    /// Candidate value per pod.
+    pub candidate_per_pod: f64,
+    /// Share of the baseline total.
+    pub baseline_share: f64,
+    /// Share of the candidate total.
+    pub candidate_share: f64,
+    /// Sampled events behind the baseline value (CPU samples, heap samples, contentions).
+    pub baseline_events: f64,
+    /// Sampled events behind the candidate value.
+    pub candidate_events: f64,
+    /// Where the function appears.
+    pub presence: Presence,
+    /// Whether the share is above the minimum on either side, so the delta is tested.
+    pub tested: bool,
+    /// The ratio and its noise, when both sides have it.
+    pub estimate: Option<Estimate>,
+}
+
+impl Delta {
+    /// Candidate minus baseline, per pod.
+    pub fn change_per_pod(&self) -> f64 {
+        self.candidate_per_pod - self.baseline_per_pod
+    }
+
+    /// Candidate share minus baseline share.
+    pub fn share_change(&self) -> f64 {
+        self.candidate_share - self.baseline_share
+    }
+}
+
+/// Compares every profile kind present on both sides.
+///
+/// Kinds present on only one side are reported as errors only when nothing at all is common.
+pub fn compare_kind(
+    kind: ProfileKind,
+    baseline: &[PodProfiles],
+    candidate: &[PodProfiles],
+    options: &CompareOptions,
+) -> Result<KindComparison, CompareError> {
+    if baseline.iter().all(|p| p.windows.is_empty()) {
+        return Err(CompareError::MissingSide {
+            kind,
+            side: "baseline",
+        });
+    }
+    if candidate.iter().all(|p| p.windows.is_empty()) {
+        return Err(CompareError::MissingSide {
+            kind,
+            side: "candidate",
+        });
+    }
+    let baseline: Vec<&PodProfiles> = baseline.iter().filter(|p| !p.windows.is_empty()).collect();
+    let candidate: Vec<&PodProfiles> = candidate.iter().filter(|p| !p.windows.is_empty()).collect();
+    let sample_types = check_sample_types(kind, baseline.iter().chain(&candidate).copied())?;
+
+    let names = FunctionNames::build(baseline.iter().chain(&candidate).copied());
+    let snapshot = kind.is_snapshot();
+    let b: Vec<PodData> = baseline
+        .iter()
+        .map(|p| PodData::build(p, &names, snapshot))
+        .collect();
+    let c: Vec<PodData> = candidate
+        .iter()
+        .map(|p| PodData::build(p, &names, snapshot))
+        .collect();
+
+    let sample_types = (0..sample_types.len())
+        .map(|st| compare_sample_type(kind, &sample_types, st, &names.names, &b, &c, options))
+        .collect();
+
+    Ok(KindComparison {
+        kind,
+        baseline: side_facts(&b),
+        candidate: side_facts(&c),
+        sample_types,
+    })
+}
+
+fn side_facts(pods: &[PodData]) -> SideFacts {
+    SideFacts {
+        pods: pods
+            .iter()
+            .map(|p| PodFacts {
+                name: p.name.clone(),
+                windows: p.windows,
+                duration_seconds: p.duration_seconds,
+                samples: p.samples,
+            })
+            .collect(),
+    }
+}
+
+fn check_sample_types<'a>(
+    kind: ProfileKind,
+    pods: impl Iterator<Item = &'a PodProfiles>,
+) -> Result<Vec<SampleType>, CompareError> {
+    let mut expected: Option<&Vec<SampleType>> = None;
+    let list = |t: &[SampleType]| {
+        t.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for pod in pods {
+        for w in &pod.windows {
+            match expected {
+                None => expected = Some(&w.sample_types),
+                Some(e) if *e != w.sample_types => {
+                    return Err(CompareError::SampleTypes {
+                        kind,
+                        pod: pod.pod.clone(),
+                        found: list(&w.sample_types),
+                        expected: list(e),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(expected.cloned().unwrap_or_default())
+}
+
+/// The union of function names over every profile, with each profile's mapping into it.
+struct FunctionNames {
+    names: Vec<String>,
+    index: FxHashMap<String, usize>,
+}
+
+impl FunctionNames {
+    fn build<'a>(pods: impl Iterator<Item = &'a PodProfiles>) -> Self {
+        let mut names = Vec::new();
+        let mut index = FxHashMap::default();
+        for pod in pods {
+            for w in &pod.windows {
+                for name in &w.functions {
+                    if !index.contains_key(name) {
+                        index.insert(name.clone(), names.len());
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+        FunctionNames { names, index }
+    }
+
+    fn global_indices(&self, profile: &FunctionProfile) -> Vec<usize> {
+        profile.functions.iter().map(|n| self.index[n]).collect()
+    }
+}
+
+/// One pod's values over the union of functions, windows combined.
+struct PodData {
+    name: String,
+    windows: usize,
+    duration_seconds: f64,
+    samples: usize,
+    /// Heap sampling period or CPU period, from the first window.
+    period: i64,
+    /// [sample type][function]
+    flat: Vec<Vec<f64>>,
+    cum: Vec<Vec<f64>>,
+    totals: Vec<f64>,
+    /// Per window: [window][sample type][function] flat values, for the stationarity check.
+    window_flat: Vec<Vec<Vec<f64>>>,
+    window_totals: Vec<Vec<f64>>,
+    window_seconds: Vec<f64>,
+}
+
+impl PodData {
+    fn build(pod: &PodProfiles, names: &FunctionNames, snapshot: bool) -> Self {
+        let n = names.names.len();
+        let n_types = pod.windows[0].sample_types.len();
+        let mut flat = vec![vec![0.0; n]; n_types];
+        let mut cum = vec![vec![0.0; n]; n_types];
+        let mut totals = vec![0.0; n_types];
+        let mut window_flat = Vec::with_capacity(pod.windows.len());
+        let mut window_totals = Vec::with_capacity(pod.windows.len());
+        let mut window_seconds = Vec::with_capacity(pod.windows.len());
+        // Snapshots are averaged over windows: a pod's heap is not twice as big for being
+        // looked at twice.
+        let weight = if snapshot {
+            1.0 / pod.windows.len() as f64
+        } else {
+            1.0
+        };
+        for w in &pod.windows {
+            let global = names.global_indices(w);
+            let mut wf = vec![vec![0.0; n]; n_types];
+            for (local, &g) in global.iter().enumerate() {
+                for st in 0..n_types {
+                    let fv = w.flat(local, st) as f64;
+                    flat[st][g] += fv * weight;
+                    cum[st][g] += w.cum(local, st) as f64 * weight;
+                    wf[st][g] = fv;
+                }
+            }
+            for (st, t) in totals.iter_mut().enumerate() {
+                *t += w.totals[st] as f64 * weight;
+            }
+            window_flat.push(wf);
+            window_totals.push(w.totals.iter().map(|&t| t as f64).collect());
+            window_seconds.push(w.duration_nanos.max(0) as f64 / 1e9);
+        }
+        PodData {
+            name: pod.pod.clone(),
+            windows: pod.windows.len(),
+            duration_seconds: window_seconds.iter().sum(),
+            samples: pod.windows.iter().map(|w| w.sample_count).sum(),
+            period: pod.windows[0].period,
+            flat,
+            cum,
+            totals,
+            window_flat,
+            window_totals,
+            window_seconds,
+        }
+    }
+}
+
+/// Which column counts the sampled events behind a sample type, and at what scale.
+///
+/// Noise follows the number of sampling events, not the unit: 1 s of CPU is 100 samples at
+/// 100 Hz, 1 MiB of heap is about 2 samples at Go's 512 KiB rate.
+#[derive(Debug, Clone, Copy)]
+struct EventColumn {
+    index: usize,
+    scale: f64,
+    /// The values are exact counts, not samples (goroutines).
+    exact: bool,
+}
+
+fn event_column(kind: ProfileKind, types: &[SampleType], st: usize, period: i64) -> EventColumn {
+    let find = |name: &str| types.iter().position(|t| t.name == name);
+    let per_period = if period > 0 { 1.0 / period as f64 } else { 1.0 };
+    let t = &types[st];
+    let own = EventColumn {
+        index: st,
+        scale: 1.0,
+        exact: false,
+    };
+    match (kind, t.name.as_str()) {
+        (ProfileKind::Goroutine, _) => EventColumn { exact: true, ..own },
+        (ProfileKind::Cpu, _) => match find("samples") {
+            Some(index) => EventColumn { index, ..own },
+            None => EventColumn {
+                scale: per_period,
+                ..own
+            },
+        },
+        (ProfileKind::Heap | ProfileKind::Allocs, name)
+            if t.unit == "bytes" || name.ends_with("_space") =>
+        {
+            EventColumn {
+                scale: heap_period_scale(period),
+                ..own
+            }
+        }
+        (ProfileKind::Heap | ProfileKind::Allocs, name) => {
+            // Objects come from the same samples as bytes: count the events through bytes.
+            let space = name.replace("_objects", "_space");
+            match find(&space) {
+                Some(index) => EventColumn {
+                    index,
+                    scale: heap_period_scale(period),
+                    exact: false,
+                },
+                None => own,
+            }
+        }
+        (ProfileKind::Mutex | ProfileKind::Block, _) => match find("contentions") {
+            Some(index) => EventColumn { index, ..own },
+            None => own,
+        },
+    }
+}
+
+/// Go samples the heap once per `MemProfileRate` bytes (512 KiB unless changed).
+fn heap_period_scale(period: i64) -> f64 {
+    1.0 / if period > 0 { period as f64 } else { 524_288.0 }
+}
+
+/// Functions whose events make a between-pod dispersion estimate meaningful.
+const DISPERSION_MIN_EVENTS: f64 = 20.0;
+/// Functions whose every pod has this many events anchor the median-ratio normalisation.
+const NORMALIZE_MIN_EVENTS: f64 = 5.0;
+/// Fewer anchoring functions than this and median-ratio falls back to totals.
+const NORMALIZE_MIN_FUNCTIONS: usize = 5;
+/// Prior weight (degrees of freedom) of the pooled dispersion when shrinking per function.
+const DISPERSION_PRIOR_DF: f64 = 10.0;
+
+#[allow(clippy::too_many_arguments)]
+fn compare_sample_type(
+    kind: ProfileKind,
+    types: &[SampleType],
+    st: usize,
+    names: &[String],
+    b: &[PodData],
+    c: &[PodData],
+    options: &CompareOptions,
+) -> SampleTypeComparison {
+    let period = b[0].period;
+    let ev = event_column(kind, types, st, period);
+    let all: Vec<&PodData> = b.iter().chain(c).collect();
+
+    // Event counts per pod for the flat values: the basis of normalisation and dispersion.
+    let events = |p: &PodData, cum: bool| -> Vec<f64> {
+        let col = if cum {
+            &p.cum[ev.index]
+        } else {
+            &p.flat[ev.index]
+        };
+        col.iter().map(|v| v * ev.scale).collect()
+    };
+    let flat_events: Vec<Vec<f64>> = all.iter().map(|p| events(p, false)).collect();
+    let cum_events: Vec<Vec<f64>> = all.iter().map(|p| events(p, true)).collect();
+
+    let normalization = normalize(options.normalize, kind, &all, b.len(), st, &flat_events);
+    let factors: Vec<f64> = normalization.size_factors.iter().map(|(_, f)| *f).collect();
+    let (fb, fc) = factors.split_at(b.len());
+
+    let multi_pod = b.len() >= 2 || c.len() >= 2;
+    let exact = ev.exact;
+    let dispersion = if multi_pod && !exact {
+        estimate_dispersion(&flat_events, fb.len(), &factors)
+    } else {
+        None
+    };
+    let windows = window_dispersion(&all, ev, kind.is_snapshot());
+    let model = if exact {
+        NoiseModel::ExactCounts
+    } else if multi_pod {
+        NoiseModel::BetweenPods
+    } else {
+        NoiseModel::SamplingOnly
+    };
+
+    let side_total = |pods: &[PodData]| pods.iter().map(|p| p.totals[st]).sum::<f64>();
+    let (tb, tc) = (side_total(b), side_total(c));
+    let ctx = TestContext {
+        model,
+        phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
+        window_factor: windows.as_ref().map(|w| w.factor).unwrap_or(1.0),
+        fb,
+        fc,
+        min_share: options.min_share,
+    };
+
+    let mut scratch = Scratch::default();
+    let functions = names
+        .iter()
+        .enumerate()
+        .map(|(f, name)| {
+            let flat = ctx.delta(
+                &mut scratch,
+                b.iter().map(|p| p.flat[st][f]),
+                c.iter().map(|p| p.flat[st][f]),
+                flat_events.iter().map(|e| e[f]),
+                (tb, tc),
+            );
+            let cum = ctx.delta(
+                &mut scratch,
+                b.iter().map(|p| p.cum[st][f]),
+                c.iter().map(|p| p.cum[st][f]),
+                cum_events.iter().map(|e| e[f]),
+                (tb, tc),
+            );
+            FunctionDelta {
+                name: name.clone(),
+                flat,
+                cum,
+            }
+        })
+        .collect();
+
+    let total = total_delta(kind, st, ev, b, c, ctx.window_factor);
+
+    let mut measured = Vec::new();
+    let mut not_measured = Vec::new();
+    match model {
+        NoiseModel::BetweenPods => {
+            measured.push(format!(
+                "sampling noise, and pod-to-pod spread (dispersion {:.3} from {} functions)",
+                ctx.phi,
+                dispersion.map(|d| d.functions).unwrap_or(0)
+            ));
+        }
+        NoiseModel::SamplingOnly => {
+            measured.push("sampling noise".to_owned());
+            not_measured.push(
+                "pod-to-pod spread: one pod per side; run more pods to measure it".to_owned(),
+            );
+        }
+        NoiseModel::ExactCounts => {
+            measured
+                .push("spread of exact counts between pods (or windows, for one pod)".to_owned());
+        }
+    }
+    match &windows {
+        Some(w) => measured.push(format!(
+            "window-to-window spread within pods ({:.2}x sampling noise)",
+            w.factor
+        )),
+        None => not_measured.push("window-to-window spread: one window per pod".to_owned()),
+    }
+
+    SampleTypeComparison {
+        sample_type: types[st].clone(),
+        normalization,
+        noise: NoiseFacts {
+            model,
+            dispersion: dispersion.map(|d| d.phi),
+            dispersion_df: dispersion.map(|d| d.df).unwrap_or(0.0),
+            dispersion_functions: dispersion.map(|d| d.functions).unwrap_or(0),
+            window_dispersion: windows.as_ref().map(|w| w.factor),
+            window_p_value: windows.as_ref().map(|w| w.p_value),
+            stationarity_warning: windows.and_then(|w| w.warning),
+            measured,
+            not_measured,
+        },
+        total,
+        functions,
+    }
+}
+
+/// Buffers reused across functions, so the per-function loop does not allocate.
+#[derive(Default)]
+struct Scratch {
+    bv: Vec<f64>,
+    cv: Vec<f64>,
+    ev: Vec<f64>,
+}
+
+/// Per-side constants used to turn per-pod values into a [`Delta`].
+struct TestContext<'a> {
+    model: NoiseModel,
+    phi: f64,
+    window_factor: f64,
+    fb: &'a [f64],
+    fc: &'a [f64],
+    min_share: f64,
+}
+
+impl TestContext<'_> {
+    fn delta(
+        &self,
+        scratch: &mut Scratch,
+        b: impl Iterator<Item = f64>,
+        c: impl Iterator<Item = f64>,
+        events: impl Iterator<Item = f64>,
+        (tb, tc): (f64, f64),
+    ) -> Delta {
+        let Scratch { bv, cv, ev } = scratch;
+        bv.clear();
+        bv.extend(b);
+        cv.clear();
+        cv.extend(c);
+        ev.clear();
+        ev.extend(events);
+        let (bv, cv) = (bv.as_slice(), cv.as_slice());
+        let (eb, ec) = ev.split_at(bv.len());
+        let (xb, xc) = (bv.iter().sum::<f64>(), cv.iter().sum::<f64>());
+        let (nb, nc) = (eb.iter().sum::<f64>(), ec.iter().sum::<f64>());
+        let share = |x: f64, t: f64| if t > 0.0 { x / t } else { 0.0 };
+        let (sb, sc) = (share(xb, tb), share(xc, tc));
+        let presence = match (xb > 0.0, xc > 0.0) {
+            (true, true) => Presence::Both,
+            (false, true) => Presence::New,
+            (true, false) => Presence::Vanished,
+            (false, false) => Presence::Neither,
+        };
+        let tested = sb.max(sc) >= self.min_share && presence != Presence::Neither;
+        // Estimates cost a dispersion fit each; only tested functions need one.
+        let estimate = if presence == Presence::Both && tested {
+            self.estimate(bv, cv, eb, ec)
+        } else {
+            None
+        };
+        let per_pod = |x: f64, pods: usize| x / pods.max(1) as f64;
+        Delta {
+            baseline: xb,
+            candidate: xc,
+            baseline_per_pod: per_pod(xb, bv.len()),
+            candidate_per_pod: per_pod(xc, cv.len()),
+            baseline_share: sb,
+            candidate_share: sc,
+            baseline_events: nb,
+            candidate_events: nc,
+            presence,
+            tested,
+            estimate,
+        }
+    }
+
+    fn estimate(&self, bv: &[f64], cv: &[f64], eb: &[f64], ec: &[f64]) -> Option<Estimate> {
+        let (eb_sum, ec_sum) = (self.fb.iter().sum::<f64>(), self.fc.iter().sum::<f64>());
+        let rate = |x: &[f64], e: f64| x.iter().sum::<f64>() / e;
+        let ratio = rate(cv, ec_sum) / rate(bv, eb_sum);
+        if !ratio.is_finite() || ratio <= 0.0 {
+            return None;
+        }
+        let noise = match self.model {
+            NoiseModel::ExactCounts => exact_counts_noise(bv, cv, self.fb, self.fc)?,
+            NoiseModel::SamplingOnly => {
+                let c = self.window_factor.max(1.0);
+                let nb: f64 = eb.iter().sum();
+                let nc: f64 = ec.iter().sum();
+                let n = ((nb + nc) / c).round() as u64;
+                let k = (nc / c).round().min(n as f64) as u64;
+                Noise::Binomial {
+                    k,
+                    n,
+                    exposure_ratio: ec_sum / eb_sum,
+                }
+            }
+            NoiseModel::BetweenPods => {
+                let nb: f64 = eb.iter().sum::<f64>().max(0.5);
+                let nc: f64 = ec.iter().sum::<f64>().max(0.5);
+                let phi = self.function_dispersion(eb, ec);
+                let weight = |f: &[f64]| {
+                    let s: f64 = f.iter().sum();
+                    f.iter().map(|x| x * x).sum::<f64>() / (s * s)
+                };
+                let var = self.window_factor.max(1.0) * (1.0 / nb + 1.0 / nc)
+                    + phi * (weight(self.fb) + weight(self.fc));
+                Noise::LogT {
+                    se: var.sqrt(),
+                    df: f64::INFINITY,
+                }
+            }
+        };
+        Some(Estimate { ratio, noise })
+    }
+
+    /// The pooled dispersion, raised towards this function's own spread when that is larger:
+    /// a function noisier than the rest must not be judged by the others' calm.
+    fn function_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
+        let groups = [
+            stats::DispersionGroup {
+                counts: eb,
+                exposures: self.fb,
+            },
+            stats::DispersionGroup {
+                counts: ec,
+                exposures: self.fc,
+            },
+        ];
+        match stats::pooled_dispersion(&groups, 0.0) {
+            Some(own) if own.df > 0.0 => {
+                let shrunk = (DISPERSION_PRIOR_DF * self.phi + own.df * own.phi)
+                    / (DISPERSION_PRIOR_DF + own.df);
+                shrunk.max(self.phi)
+            }
+            _ => self.phi,
+        }
+    }
+}
+
+/// Welch's test on per-pod log values: for exact counts (goroutines) and totals.
+fn exact_counts_noise(bv: &[f64], cv: &[f64], fb: &[f64], fc: &[f64]) -> Option<Noise> {
+    // Half a count keeps log finite for a pod where the function is momentarily absent.
+    let logs = |v: &[f64], f: &[f64]| -> Vec<f64> {
+        v.iter().zip(f).map(|(x, s)| ((x + 0.5) / s).ln()).collect()
+    };
+    let (lb, lc) = (logs(bv, fb), logs(cv, fc));
+    if lb.len() >= 2 && lc.len() >= 2 {
+        let w = stats::welch(&lb, &lc)?;
+        return Some(Noise::LogT {
+            se: w.se.max(1e-9),
+            df: w.df.max(1.0),
+        });
+    }
+    // One pod on a side: no spread can be measured; treat the counts as Poisson.
+    let (nb, nc): (f64, f64) = (bv.iter().sum(), cv.iter().sum());
+    Some(Noise::LogT {
+        se: (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5)).sqrt(),
+        df: f64::INFINITY,
+    })
+}
+
+/// The total as a per-pod rate (per second for windows over time, per snapshot for snapshots),
+/// tested with Welch between pods, or with sampling noise for one pod a side.
+fn total_delta(
+    kind: ProfileKind,
+    st: usize,
+    ev: EventColumn,
+    b: &[PodData],
+    c: &[PodData],
+    window_factor: f64,
+) -> Delta {
+    let snapshot = kind.is_snapshot();
+    let per_pod_rate = |p: &PodData| {
+        if snapshot || p.duration_seconds <= 0.0 {
+            p.totals[st]
+        } else {
+            p.totals[st] / p.duration_seconds
+        }
+    };
+    let rb: Vec<f64> = b.iter().map(per_pod_rate).collect();
+    let rc: Vec<f64> = c.iter().map(per_pod_rate).collect();
+    let events = |p: &PodData| p.totals[ev.index] * ev.scale;
+    let (nb, nc): (f64, f64) = (b.iter().map(events).sum(), c.iter().map(events).sum());
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    let (mb, mc) = (mean(&rb), mean(&rc));
+    let ratio = mc / mb;
+    let estimate = if ratio.is_finite() && ratio > 0.0 {
+        let noise = if b.len() >= 2 && c.len() >= 2 {
+            let log = |v: &[f64]| v.iter().map(|x| x.max(1e-300).ln()).collect::<Vec<_>>();
+            stats::welch(&log(&rb), &log(&rc)).map(|w| Noise::LogT {
+                se: w.se.max(1e-9),
+                df: w.df.max(1.0),
+            })
+        } else if ev.exact {
+            exact_counts_noise(&rb, &rc, &vec![1.0; rb.len()], &vec![1.0; rc.len()])
+        } else {
+            let var = window_factor.max(1.0) * (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5));
+            Some(Noise::LogT {
+                se: var.sqrt(),
+                df: f64::INFINITY,
+            })
+        };
+        noise.map(|noise| Estimate { ratio, noise })
+    } else {
+        None
+    };
+    let (xb, xc): (f64, f64) = (
+        b.iter().map(|p| p.totals[st]).sum(),
+        c.iter().map(|p| p.totals[st]).sum(),
+    );
+    Delta {
+        baseline: xb,
+        candidate: xc,
+        baseline_per_pod: mb,
+        candidate_per_pod: mc,
+        baseline_share: 1.0,
+        candidate_share: 1.0,
+        baseline_events: nb,
+        candidate_events: nc,
+        presence: match (xb != 0.0, xc != 0.0) {
+            (true, true) => Presence::Both,
+            (false, true) => Presence::New,
+            (true, false) => Presence::Vanished,
+            (false, false) => Presence::Neither,
+        },
+        tested: true,
+        estimate,
+    }
+}
+
+/// Size factors per pod (baseline pods first) for the asked method.
+fn normalize(
+    method: Normalize,
+    kind: ProfileKind,
+    pods: &[&PodData],
+    n_baseline: usize,
+    st: usize,
+    flat_events: &[Vec<f64>],
+) -> Normalization {
+    let totals: Vec<f64> = pods.iter().map(|p| p.totals[st]).collect();
+    let by_total = || geometric_normalised(&totals);
+    let (used, factors, note) = match method {
+        Normalize::Total => (Normalize::Total, by_total(), None),
+        Normalize::Rate => {
+            let f: Vec<f64> = pods
+                .iter()
+                .map(|p| {
+                    if kind.is_snapshot() || p.duration_seconds <= 0.0 {
+                        1.0
+                    } else {
+                        p.duration_seconds
+                    }
+                })
+                .collect();
+            (Normalize::Rate, geometric_normalised(&f), None)
+        }
+        Normalize::MedianRatio => match median_ratio(pods, st, flat_events) {
+            Some(f) => (Normalize::MedianRatio, f, None),
+            None => (
+                Normalize::Total,
+                by_total(),
+                Some(format!(
+                    "median-ratio needs at least {NORMALIZE_MIN_FUNCTIONS} functions sampled in every pod; normalised by totals instead"
+                )),
+            ),
+        },
+    };
+    let size_factors: Vec<(String, f64)> = pods
+        .iter()
+        .zip(&factors)
+        .map(|(p, f)| (p.name.clone(), *f))
+        .collect();
+    Normalization {
+        method: used,
+        baseline_exposure: factors[..n_baseline].iter().sum(),
+        candidate_exposure: factors[n_baseline..].iter().sum(),
+        size_factors,
+        note,
+    }
+}
+
+/// Scales positive values so that their geometric mean is 1 (zeros become tiny, not zero).
+fn geometric_normalised(v: &[f64]) -> Vec<f64> {
+    let logs: Vec<f64> = v.iter().map(|x| x.max(1e-12).ln()).collect();
+    let mean = logs.iter().sum::<f64>() / logs.len().max(1) as f64;
+    logs.iter().map(|l| (l - mean).exp()).collect()
+}
+
+/// DESeq2's median-of-ratios size factors over functions well sampled in every pod.
+fn median_ratio(pods: &[&PodData], st: usize, flat_events: &[Vec<f64>]) -> Option<Vec<f64>> {
+    let n = pods.first()?.flat[st].len();
+    let anchors: Vec<usize> = (0..n)
+        .filter(|&f| {
+            flat_events.iter().all(|e| e[f] >= NORMALIZE_MIN_EVENTS)
+                && pods.iter().all(|p| p.flat[st][f] > 0.0)
+        })
+        .collect();
+    if anchors.len() < NORMALIZE_MIN_FUNCTIONS {
+        return None;
+    }
+    let log_geo: Vec<f64> = anchors
+        .iter()
+        .map(|&f| pods.iter().map(|p| p.flat[st][f].ln()).sum::<f64>() / pods.len() as f64)
+        .collect();
+    pods.iter()
+        .map(|p| {
+            let ratios: Vec<f64> = anchors
+                .iter()
+                .zip(&log_geo)
+                .map(|(&f, g)| p.flat[st][f].ln() - g)
+                .collect();
+            stats::median(&ratios).map(f64::exp)
+        })
+        .collect()
+}
+
+/// The pooled between-pod dispersion over well-sampled functions, both sides.
+fn estimate_dispersion(
+    flat_events: &[Vec<f64>],
+    n_baseline: usize,
+    factors: &[f64],
+) -> Option<stats::DispersionEstimate> {
+    let n = flat_events.first()?.len();
+    let (eb, ec) = flat_events.split_at(n_baseline);
+    let (fb, fc) = factors.split_at(n_baseline);
+    let columns: Vec<(Vec<f64>, Vec<f64>)> = (0..n)
+        .flat_map(|f| {
+            [
+                eb.iter().map(|e| e[f]).collect::<Vec<f64>>(),
+                ec.iter().map(|e| e[f]).collect::<Vec<f64>>(),
+            ]
+        })
+        .zip([fb, fc].into_iter().cycle())
+        .map(|(counts, f)| (counts, f.to_vec()))
+        .collect();
+    let groups: Vec<stats::DispersionGroup<'_>> = columns
+        .iter()
+        .map(|(counts, exposures)| stats::DispersionGroup { counts, exposures })
+        .collect();
+    stats::pooled_dispersion(&groups, DISPERSION_MIN_EVENTS)
+}
+
+/// How the windows of one pod agree, pooled over pods and well-sampled functions.
+struct WindowAgreement {
+    factor: f64,
+    p_value: f64,
+    warning: Option<String>,
+}
+
+fn window_dispersion(
+    pods: &[&PodData],
+    ev: EventColumn,
+    snapshot: bool,
+) -> Option<WindowAgreement> {
+    if ev.exact || snapshot {
+        // Snapshots of one process are not independent samples; their spread is not noise.
+        return None;
+    }
+    let mut chi2 = 0.0;
+    let mut df = 0.0;
+    for p in pods.iter().filter(|p| p.windows >= 2) {
+        let exposures: Vec<f64> = if p.window_seconds.iter().all(|s| *s > 0.0) {
+            p.window_seconds.clone()
+        } else {
+            p.window_totals
+                .iter()
+                .map(|t| t[ev.index].max(1e-9))
+                .collect()
+        };
+        let n = p.window_flat[0][ev.index].len();
+        for f in 0..n {
+            let counts: Vec<f64> = p
+                .window_flat
+                .iter()
+                .map(|w| w[ev.index][f] * ev.scale)
+                .collect();
+            let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+            if mean < DISPERSION_MIN_EVENTS {
+                continue;
+            }
+            if let Some((c, d)) = stats::pearson_dispersion(&counts, &exposures) {
+                chi2 += c;
+                df += d;
+            }
+        }
+    }
+    if df <= 0.0 {
+        return None;
+    }
+    let ratio = chi2 / df;
+    let p_value = stats::chi_squared_sf(chi2, df);
+    let warning = (p_value < 1e-3 && ratio > 2.0).then(|| {
+        format!(
+            "load was not steady: windows of the same pod differ {ratio:.1}x more than sampling noise explains; results are widened accordingly"
+        )
+    });
+    Some(WindowAgreement {
+        factor: ratio.max(1.0),
+        p_value,
+        warning,
+    })
+}

@@ -1,0 +1,220 @@
+//! An estimated ratio with its noise, able to answer margin questions at any threshold.
+//!
+//! The comparison computes one [`Estimate`] per function and metric without knowing the policy;
+//! the policy later asks it "is theta above 1.20?" with its own threshold and error rate.
+
+use serde::Serialize;
+
+use super::stats;
+
+/// The noise model behind an estimate, with the numbers it needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(tag = "method", rename_all = "snake_case")]
+pub enum Noise {
+    /// log(theta) is approximately t-distributed (normal when `df` is infinite) around the
+    /// truth with standard error `se`: the overdispersed-Poisson model with pods as replicates,
+    /// or Welch's test on per-pod values.
+    LogT {
+        /// Standard error of log(theta).
+        se: f64,
+        /// Degrees of freedom; infinite for the normal approximation.
+        #[serde(serialize_with = "serialize_df")]
+        df: f64,
+    },
+    /// Exact conditional binomial test: of `n` events on both sides, `k` fell in the candidate.
+    /// Used with one pod per side, where only sampling noise can be measured. `k` and `n` are
+    /// already shrunk by the window overdispersion factor when windows showed extra spread.
+    Binomial {
+        /// Candidate events (effective).
+        k: u64,
+        /// Events on both sides (effective).
+        n: u64,
+        /// Candidate exposure over baseline exposure.
+        exposure_ratio: f64,
+    },
+}
+
+fn serialize_df<S: serde::Serializer>(df: &f64, s: S) -> Result<S::Ok, S::Error> {
+    if df.is_finite() {
+        s.serialize_f64(*df)
+    } else {
+        s.serialize_none()
+    }
+}
+
+/// An estimated ratio theta (candidate over baseline, after normalisation) and its noise.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Estimate {
+    /// The point estimate of theta.
+    pub ratio: f64,
+    /// How uncertain it is.
+    pub noise: Noise,
+}
+
+impl Estimate {
+    /// One-sided p-value for "theta is at most `theta0`": small when theta is clearly above.
+    pub fn p_above(&self, theta0: f64) -> f64 {
+        match self.noise {
+            Noise::LogT { se, df } => {
+                if se <= 0.0 || !se.is_finite() {
+                    return if self.ratio > theta0 { 0.0 } else { 1.0 };
+                }
+                let t = (self.ratio.ln() - theta0.ln()) / se;
+                stats::t_sf(t, df)
+            }
+            Noise::Binomial {
+                k,
+                n,
+                exposure_ratio,
+            } => stats::binomial_sf(k, n, null_proportion(theta0, exposure_ratio)),
+        }
+    }
+
+    /// One-sided p-value for "theta is at least `theta0`": small when theta is clearly below.
+    pub fn p_below(&self, theta0: f64) -> f64 {
+        match self.noise {
+            Noise::LogT { se, df } => {
+                if se <= 0.0 || !se.is_finite() {
+                    return if self.ratio < theta0 { 0.0 } else { 1.0 };
+                }
+                let t = (self.ratio.ln() - theta0.ln()) / se;
+                stats::t_sf(-t, df)
+            }
+            Noise::Binomial {
+                k,
+                n,
+                exposure_ratio,
+            } => stats::binomial_cdf(k, n, null_proportion(theta0, exposure_ratio)),
+        }
+    }
+
+    /// Lower confidence bound for theta at one-sided level `1 - alpha`.
+    pub fn lower(&self, alpha: f64) -> f64 {
+        match self.noise {
+            Noise::LogT { se, df } => {
+                (self.ratio.ln() - stats::t_quantile(1.0 - alpha, df) * se).exp()
+            }
+            Noise::Binomial {
+                k,
+                n,
+                exposure_ratio,
+            } => ratio_of_proportion(stats::clopper_pearson_lower(k, n, alpha), exposure_ratio),
+        }
+    }
+
+    /// Upper confidence bound for theta at one-sided level `1 - alpha`.
+    pub fn upper(&self, alpha: f64) -> f64 {
+        match self.noise {
+            Noise::LogT { se, df } => {
+                (self.ratio.ln() + stats::t_quantile(1.0 - alpha, df) * se).exp()
+            }
+            Noise::Binomial {
+                k,
+                n,
+                exposure_ratio,
+            } => ratio_of_proportion(stats::clopper_pearson_upper(k, n, alpha), exposure_ratio),
+        }
+    }
+
+    /// The smallest true ratio that this estimate's noise would let a test at level `alpha`
+    /// flag against `theta0` four times out of five: what the data could have detected.
+    pub fn minimum_detectable_ratio(&self, theta0: f64, alpha: f64) -> f64 {
+        const POWER: f64 = 0.8;
+        let se = match self.noise {
+            Noise::LogT { se, .. } => se,
+            // The binomial's log-ratio standard error: 1/k + 1/(n - k) on the event counts.
+            Noise::Binomial { k, n, .. } => {
+                let kc = (k as f64).max(0.5);
+                let kb = (n.saturating_sub(k) as f64).max(0.5);
+                (1.0 / kc + 1.0 / kb).sqrt()
+            }
+        };
+        let df = match self.noise {
+            Noise::LogT { df, .. } => df,
+            Noise::Binomial { .. } => f64::INFINITY,
+        };
+        let z = stats::t_quantile(1.0 - alpha, df) + stats::t_quantile(POWER, df);
+        theta0 * (z * se).exp()
+    }
+}
+
+/// The candidate's expected share of all events when theta equals `theta0`.
+fn null_proportion(theta0: f64, exposure_ratio: f64) -> f64 {
+    let c = theta0 * exposure_ratio;
+    c / (1.0 + c)
+}
+
+/// Inverts [`null_proportion`]: the theta for which the candidate's share is `pi`.
+fn ratio_of_proportion(pi: f64, exposure_ratio: f64) -> f64 {
+    if pi >= 1.0 {
+        f64::INFINITY
+    } else {
+        pi / (1.0 - pi) / exposure_ratio
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_margin_p_value_is_half_at_the_threshold() {
+        let e = Estimate {
+            ratio: 1.2,
+            noise: Noise::LogT {
+                se: 0.1,
+                df: f64::INFINITY,
+            },
+        };
+        assert!((e.p_above(1.2) - 0.5).abs() < 1e-9);
+        // log(1.2/1.0)/0.1 = 1.8232 -> P(Z > 1.8232) = 0.03414 (scipy.stats.norm.sf(1.8232))
+        assert!((e.p_above(1.0) - 0.03414).abs() < 1e-4);
+        assert!(e.lower(0.05) < 1.2 && e.upper(0.05) > 1.2);
+        // exp(log 1.2 - 1.6449 * 0.1) = 1.01799
+        assert!((e.lower(0.05) - 1.01799).abs() < 1e-4);
+    }
+
+    #[test]
+    fn binomial_bounds_bracket_the_estimate_and_invert_the_test() {
+        // 150 candidate events of 250 with equal exposure: theta_hat = 150/100 = 1.5.
+        let e = Estimate {
+            ratio: 1.5,
+            noise: Noise::Binomial {
+                k: 150,
+                n: 250,
+                exposure_ratio: 1.0,
+            },
+        };
+        let lo = e.lower(0.05);
+        let hi = e.upper(0.05);
+        assert!(lo < 1.5 && 1.5 < hi, "{lo} {hi}");
+        // The test at theta0 = lower bound sits at the boundary of significance.
+        assert!((e.p_above(lo) - 0.05).abs() < 0.02, "{}", e.p_above(lo));
+        assert!(e.p_above(1.0) < 0.01);
+        // theta = 2.5: pi0 = 5/7, mean 178.6 of 250, sd 7.1: 150 is 4 sd below.
+        assert!(e.p_below(2.5) < 0.001);
+        assert!(e.p_below(2.0) > 0.005);
+    }
+
+    #[test]
+    fn detectable_ratio_grows_with_noise() {
+        let quiet = Estimate {
+            ratio: 1.0,
+            noise: Noise::LogT {
+                se: 0.05,
+                df: f64::INFINITY,
+            },
+        };
+        let noisy = Estimate {
+            ratio: 1.0,
+            noise: Noise::LogT {
+                se: 0.3,
+                df: f64::INFINITY,
+            },
+        };
+        assert!(
+            quiet.minimum_detectable_ratio(1.2, 0.05) < noisy.minimum_detectable_ratio(1.2, 0.05)
+        );
+        assert!(quiet.minimum_detectable_ratio(1.2, 0.05) > 1.2);
+    }
+}

@@ -1,0 +1,245 @@
+//! The margin test: is a ratio confidently beyond a threshold, confidently within it, or neither?
+//!
+//! A function fails only when the lower confidence bound of its ratio, adjusted for the number
+//! of functions tested (Benjamini-Hochberg), is above the threshold theta0. It passes when the
+//! upper bound is below theta0, and is inconclusive otherwise. "Significant and point estimate
+//! above the threshold" is deliberately not the rule: it fails about half the time on a true
+//! change sitting just under the threshold.
+
+use serde::Serialize;
+
+use super::{stats, Estimate};
+
+/// Which way a change must go to break a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    /// Growth beyond theta0 breaks the rule (CPU, memory, goroutines).
+    Increase,
+    /// Shrinking below 1/theta0 breaks the rule.
+    Decrease,
+    /// Either.
+    Either,
+}
+
+/// One ratio to judge against a margin.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MarginQuestion {
+    /// The ratio and its noise; `None` when it cannot be estimated (absent on a side).
+    pub estimate: Option<Estimate>,
+    /// The threshold ratio for increases, e.g. 1.20 for "+20%" (decreases use 1/theta0).
+    pub theta0: f64,
+    /// Which way breaks the rule.
+    pub direction: Direction,
+    /// Candidate share minus baseline share: a regression must also move this much.
+    pub share_change: f64,
+    /// The absolute floor on the share change (e.g. 0.001 for 0.1 percentage points).
+    pub min_abs_change: f64,
+}
+
+/// The outcome of a margin test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Confidently beyond the margin in the direction that breaks the rule.
+    Regressed,
+    /// Confidently beyond the mirrored margin in the other direction.
+    Improved,
+    /// Confidently inside the margin.
+    Within,
+    /// The data cannot tell: see the minimum detectable ratio.
+    Inconclusive,
+}
+
+/// A margin test's answer, with every number behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MarginAnswer {
+    /// The outcome.
+    pub status: Status,
+    /// One-sided p-value against the breaking margin.
+    pub p_value: Option<f64>,
+    /// The same after Benjamini-Hochberg over the family.
+    pub p_adjusted: Option<f64>,
+    /// Lower bound of theta at the family-adjusted level.
+    pub lower: Option<f64>,
+    /// Upper bound of theta at the family-adjusted level.
+    pub upper: Option<f64>,
+    /// Confidence level of the bounds (one-sided), adjusted for the selection (FCR).
+    pub level: f64,
+    /// The smallest ratio these data would flag four times out of five.
+    pub minimum_detectable_ratio: Option<f64>,
+}
+
+/// Judges a family of questions together, controlling the false discovery rate at `fdr`.
+///
+/// Regressions are one family, improvements another: improvements never fail a build, so they
+/// do not spend the regressions' error budget.
+pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
+    let m = questions.len().max(1) as f64;
+    let breaking: Vec<f64> = questions
+        .iter()
+        .map(|q| breaking_p(q).unwrap_or(1.0))
+        .collect();
+    let improving: Vec<f64> = questions
+        .iter()
+        .map(|q| improving_p(q).unwrap_or(1.0))
+        .collect();
+    let adj_break = stats::benjamini_hochberg(&breaking);
+    let adj_improve = stats::benjamini_hochberg(&improving);
+    let rejected = adj_break.iter().filter(|&&p| p <= fdr).count().max(1) as f64;
+    // Benjamini-Yekutieli: intervals for selected effects at level 1 - q R / m keep the
+    // false coverage rate at q.
+    let alpha = (fdr * rejected / m).clamp(1e-12, 0.5);
+
+    questions
+        .iter()
+        .enumerate()
+        .map(|(i, q)| {
+            let Some(e) = q.estimate else {
+                return MarginAnswer {
+                    status: Status::Inconclusive,
+                    p_value: None,
+                    p_adjusted: None,
+                    lower: None,
+                    upper: None,
+                    level: 1.0 - alpha,
+                    minimum_detectable_ratio: None,
+                };
+            };
+            let grew = q.share_change > q.min_abs_change;
+            let shrank = q.share_change < -q.min_abs_change;
+            let moved_breaking = match q.direction {
+                Direction::Increase => grew,
+                Direction::Decrease => shrank,
+                Direction::Either => grew || shrank,
+            };
+            let moved_improving = match q.direction {
+                Direction::Increase => shrank,
+                Direction::Decrease => grew,
+                Direction::Either => false,
+            };
+            let status = if adj_break[i] <= fdr && moved_breaking {
+                Status::Regressed
+            } else if adj_improve[i] <= fdr && moved_improving {
+                Status::Improved
+            } else if within(q, &e, fdr) {
+                Status::Within
+            } else {
+                Status::Inconclusive
+            };
+            // How far beyond a threshold the truth must sit to be caught: exp(z * se).
+            let reach = e.minimum_detectable_ratio(1.0, fdr / m);
+            let mdr = match q.direction {
+                Direction::Decrease => 1.0 / q.theta0 / reach,
+                _ => q.theta0 * reach,
+            };
+            MarginAnswer {
+                status,
+                p_value: breaking_p(q),
+                p_adjusted: Some(adj_break[i]),
+                lower: Some(e.lower(alpha)),
+                upper: Some(e.upper(alpha)),
+                level: 1.0 - alpha,
+                minimum_detectable_ratio: Some(mdr),
+            }
+        })
+        .collect()
+}
+
+/// Within: the bound on the breaking side is confidently inside the margin (marginal level:
+/// a wrong "within" can cost a missed regression, never a false failure).
+fn within(q: &MarginQuestion, e: &Estimate, fdr: f64) -> bool {
+    let up_ok = e.upper(fdr) < q.theta0;
+    let down_ok = e.lower(fdr) > 1.0 / q.theta0;
+    match q.direction {
+        Direction::Increase => up_ok,
+        Direction::Decrease => down_ok,
+        Direction::Either => up_ok && down_ok,
+    }
+}
+
+fn breaking_p(q: &MarginQuestion) -> Option<f64> {
+    let e = q.estimate?;
+    let up = || e.p_above(q.theta0);
+    let down = || e.p_below(1.0 / q.theta0);
+    Some(match q.direction {
+        Direction::Increase => up(),
+        Direction::Decrease => down(),
+        Direction::Either => (2.0 * up().min(down())).min(1.0),
+    })
+}
+
+fn improving_p(q: &MarginQuestion) -> Option<f64> {
+    let e = q.estimate?;
+    match q.direction {
+        Direction::Increase => Some(e.p_below(1.0 / q.theta0)),
+        Direction::Decrease => Some(e.p_above(q.theta0)),
+        Direction::Either => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare::Noise;
+
+    fn q(ratio: f64, se: f64, share_change: f64) -> MarginQuestion {
+        MarginQuestion {
+            estimate: Some(Estimate {
+                ratio,
+                noise: Noise::LogT {
+                    se,
+                    df: f64::INFINITY,
+                },
+            }),
+            theta0: 1.2,
+            direction: Direction::Increase,
+            share_change,
+            min_abs_change: 0.001,
+        }
+    }
+
+    #[test]
+    fn clear_regression_within_and_inconclusive_are_told_apart() {
+        let answers = judge(
+            &[q(2.0, 0.05, 0.05), q(1.0, 0.02, 0.0), q(1.25, 0.2, 0.01)],
+            0.05,
+        );
+        assert_eq!(answers[0].status, Status::Regressed);
+        assert!(answers[0].lower.unwrap() > 1.2);
+        assert_eq!(answers[1].status, Status::Within);
+        assert_eq!(answers[2].status, Status::Inconclusive);
+        assert!(answers[2].minimum_detectable_ratio.unwrap() > 1.25);
+    }
+
+    #[test]
+    fn a_point_estimate_above_the_threshold_is_not_enough() {
+        // theta_hat = 1.3 > 1.2 but the lower bound is well below 1.2.
+        let answers = judge(&[q(1.3, 0.1, 0.02)], 0.05);
+        assert_eq!(answers[0].status, Status::Inconclusive);
+    }
+
+    #[test]
+    fn share_floor_blocks_tiny_absolute_changes() {
+        let answers = judge(&[q(3.0, 0.01, 0.0005)], 0.05);
+        assert_ne!(answers[0].status, Status::Regressed);
+    }
+
+    #[test]
+    fn improvements_are_mirrored() {
+        let answers = judge(&[q(0.5, 0.05, -0.05)], 0.05);
+        assert_eq!(answers[0].status, Status::Improved);
+    }
+
+    #[test]
+    fn multiplicity_raises_the_bar() {
+        // p = P(Z > (ln 1.5 - ln 1.2)/0.1 = 2.23) = 0.0129: alone it is rejected at 5%,
+        // among 99 null functions (p = 0.5) it is not (BH: 0.0129 * 100 > 0.05).
+        let alone = judge(&[q(1.5, 0.1, 0.02)], 0.05);
+        assert_eq!(alone[0].status, Status::Regressed);
+        let mut many = vec![q(1.5, 0.1, 0.02)];
+        many.extend((0..99).map(|_| q(1.2, 0.1, 0.0)));
+        let crowd = judge(&many, 0.05);
+        assert_ne!(crowd[0].status, Status::Regressed);
+    }
+}
