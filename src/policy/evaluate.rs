@@ -1,0 +1,591 @@
+//! The verdict: each rule of a policy applied to the comparisons.
+//!
+//! Every per-function and total test of every rule sharing an FDR forms one Benjamini-Hochberg
+//! family (flat and cum together), so adding rules does not multiply false failures unnoticed.
+
+use serde::Serialize;
+
+use super::model::{Direction, InconclusiveAction, Metric, Normalize, Policy, Rule, Severity};
+use crate::compare::margin::{self, MarginAnswer, MarginQuestion, Status};
+use crate::compare::{self, stats, Delta, KindComparison, Presence, SampleTypeComparison};
+use crate::profile::ProfileKind;
+
+/// The overall outcome of a gate run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// Every rule held.
+    Pass,
+    /// Only `severity: warn` rules broke.
+    Warn,
+    /// Some rule could not decide and the policy says to warn about it.
+    Inconclusive,
+    /// A `severity: fail` rule broke (or an inconclusive one the policy treats as failing).
+    Fail,
+}
+
+impl Outcome {
+    /// The word shown in reports and action outputs.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Inconclusive => "inconclusive",
+            Outcome::Fail => "fail",
+        }
+    }
+}
+
+/// A policy's judgement of a comparison.
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    /// The overall outcome.
+    pub outcome: Outcome,
+    /// One line for people: what decided the outcome.
+    pub summary: String,
+    /// Every rule's outcome, in policy order.
+    pub rules: Vec<RuleOutcome>,
+}
+
+/// What one rule found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RuleStatus {
+    /// Something went beyond the rule's threshold, with confidence.
+    Broken,
+    /// Nothing did.
+    Held,
+    /// Something may have; the data cannot tell.
+    Inconclusive,
+    /// The profile or sample type was not captured on both sides.
+    Skipped,
+}
+
+/// The outcome of one rule, with the findings that decided it.
+#[derive(Debug, Clone, Serialize)]
+pub struct RuleOutcome {
+    /// The rule's name.
+    pub rule: String,
+    /// The profile it reads.
+    pub profile: ProfileKind,
+    /// The sample type it reads.
+    pub sample_type: String,
+    /// Its metric.
+    pub metric: Metric,
+    /// Its severity.
+    pub severity: Severity,
+    /// What it found.
+    pub status: RuleStatus,
+    /// One line for people.
+    pub explanation: String,
+    /// How many functions (or totals) were tested.
+    pub tested: usize,
+    /// The tested items, most damning first.
+    pub findings: Vec<Finding>,
+}
+
+/// One tested function (or total) under a rule.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// The function; `None` for the profile's total.
+    pub function: Option<String>,
+    /// Flat, cum, total or new.
+    pub metric: Metric,
+    /// Unit of the values.
+    pub unit: String,
+    /// The numbers compared.
+    pub delta: Delta,
+    /// The threshold ratio applied (for `new`: the allowed share).
+    pub threshold: f64,
+    /// The test's answer.
+    pub answer: MarginAnswer,
+}
+
+impl Finding {
+    /// The point estimate of the ratio, if any.
+    pub fn ratio(&self) -> Option<f64> {
+        self.delta.estimate.map(|e| e.ratio)
+    }
+}
+
+impl Policy {
+    /// The normalisations the rules ask for: comparisons must be computed for each.
+    pub fn normalizations(&self) -> Vec<compare::Normalize> {
+        let mut v: Vec<compare::Normalize> = Vec::new();
+        // Totals are always per-pod rates and new functions are judged on shares: only
+        // per-function ratios depend on the normalisation.
+        for r in self
+            .rules
+            .iter()
+            .filter(|r| matches!(r.metric, Metric::Flat | Metric::Cum))
+        {
+            let n = r.settings.normalize.into();
+            if !v.contains(&n) {
+                v.push(n);
+            }
+        }
+        v
+    }
+
+    /// The comparison options of the policy's defaults; functions are tested down to the
+    /// smallest minimum share any rule asks for.
+    pub fn compare_options(&self) -> compare::CompareOptions {
+        let min_share = self
+            .rules
+            .iter()
+            .map(|r| r.settings.min_share)
+            .fold(self.defaults.min_share, f64::min);
+        compare::CompareOptions {
+            normalize: self.defaults.normalize.into(),
+            min_share,
+        }
+    }
+}
+
+impl From<Normalize> for compare::Normalize {
+    fn from(n: Normalize) -> Self {
+        match n {
+            Normalize::MedianRatio => compare::Normalize::MedianRatio,
+            Normalize::Total => compare::Normalize::Total,
+            Normalize::Rate => compare::Normalize::Rate,
+        }
+    }
+}
+
+/// Applies a policy to comparisons, one set per normalisation (see [`Policy::normalizations`]).
+pub fn evaluate(
+    policy: &Policy,
+    comparisons: &[(compare::Normalize, Vec<KindComparison>)],
+) -> Verdict {
+    // Pass 1: collect each rule's questions; pass 2: judge them family by family.
+    let mut pending: Vec<PendingRule> = policy
+        .rules
+        .iter()
+        .map(|rule| collect(rule, comparisons))
+        .collect();
+
+    let mut fdrs: Vec<f64> = pending.iter().map(|p| p.fdr).collect();
+    fdrs.sort_by(f64::total_cmp);
+    fdrs.dedup();
+    for fdr in fdrs {
+        let mut questions = Vec::new();
+        let mut owners = Vec::new();
+        for (ri, p) in pending.iter().enumerate() {
+            if p.fdr != fdr {
+                continue;
+            }
+            for (qi, item) in p.items.iter().enumerate() {
+                if let Item::Margin(q) = &item.question {
+                    questions.push(*q);
+                    owners.push((ri, qi));
+                }
+            }
+        }
+        for (answer, (ri, qi)) in margin::judge(&questions, fdr).into_iter().zip(owners) {
+            pending[ri].items[qi].answer = Some(answer);
+        }
+    }
+
+    let rules: Vec<RuleOutcome> = pending
+        .into_iter()
+        .zip(&policy.rules)
+        .map(|(p, rule)| finish(rule, p))
+        .collect();
+    verdict(policy, rules)
+}
+
+struct PendingRule {
+    fdr: f64,
+    skipped: Option<String>,
+    unit: String,
+    items: Vec<PendingItem>,
+}
+
+struct PendingItem {
+    function: Option<String>,
+    metric: Metric,
+    delta: Delta,
+    question: Item,
+    answer: Option<MarginAnswer>,
+}
+
+enum Item {
+    Margin(MarginQuestion),
+    NewShare {
+        threshold: f64,
+        answer: MarginAnswer,
+    },
+}
+
+fn find<'a>(
+    rule: &Rule,
+    comparisons: &'a [(compare::Normalize, Vec<KindComparison>)],
+) -> Result<&'a SampleTypeComparison, String> {
+    let wanted: compare::Normalize = rule.settings.normalize.into();
+    let set = comparisons
+        .iter()
+        .find(|(n, _)| *n == wanted)
+        .or_else(|| comparisons.first())
+        .map(|(_, v)| v.as_slice())
+        .unwrap_or(&[]);
+    let kind = set
+        .iter()
+        .find(|c| c.kind == rule.profile)
+        .ok_or_else(|| format!("no {} profiles on both sides", rule.profile))?;
+    kind.sample_types
+        .iter()
+        .find(|s| s.sample_type.name == rule.sample_type())
+        .ok_or_else(|| {
+            format!(
+                "{} profiles have no sample type {:?} (they have: {})",
+                rule.profile,
+                rule.sample_type(),
+                kind.sample_types
+                    .iter()
+                    .map(|s| s.sample_type.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        })
+}
+
+fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)]) -> PendingRule {
+    let fdr = rule.settings.fdr;
+    let s = match find(rule, comparisons) {
+        Ok(s) => s,
+        Err(why) => {
+            return PendingRule {
+                fdr,
+                skipped: Some(why),
+                unit: String::new(),
+                items: Vec::new(),
+            }
+        }
+    };
+    let direction = match rule.direction {
+        Direction::Increase => margin::Direction::Increase,
+        Direction::Decrease => margin::Direction::Decrease,
+        Direction::Either => margin::Direction::Either,
+    };
+    let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
+    let question = |d: &Delta| {
+        Item::Margin(MarginQuestion {
+            estimate: d.estimate,
+            theta0,
+            direction,
+            share_change: d.share_change(),
+            min_abs_change: rule.settings.min_abs_change,
+        })
+    };
+    let min_share = rule.settings.min_share;
+    let above = |d: &Delta| d.baseline_share.max(d.candidate_share) >= min_share;
+    let mut items = Vec::new();
+    match rule.metric {
+        Metric::Total => items.push(PendingItem {
+            function: None,
+            metric: Metric::Total,
+            delta: s.total.clone(),
+            question: Item::Margin(MarginQuestion {
+                // Totals carry no share; the floor applies to per-function rules only.
+                share_change: 1.0,
+                min_abs_change: 0.0,
+                ..match question(&s.total) {
+                    Item::Margin(q) => q,
+                    Item::NewShare { .. } => unreachable!("question() builds margins"),
+                }
+            }),
+            answer: None,
+        }),
+        Metric::Flat | Metric::Cum => {
+            for f in &s.functions {
+                let d = if rule.metric == Metric::Flat {
+                    &f.flat
+                } else {
+                    &f.cum
+                };
+                // Shares first: they are cheap, globs are not, and most functions are small.
+                if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
+                    items.push(PendingItem {
+                        function: Some(f.name.clone()),
+                        metric: rule.metric,
+                        delta: d.clone(),
+                        question: question(d),
+                        answer: None,
+                    });
+                }
+            }
+        }
+        Metric::New => {
+            let max_share = rule.max_new_share.unwrap_or(0.0);
+            for f in &s.functions {
+                // A function is new by its cum value: flat may be zero for a new caller.
+                let d = &f.cum;
+                if d.presence == Presence::New
+                    && d.candidate_share >= min_share
+                    && rule.selects(&f.name)
+                {
+                    items.push(PendingItem {
+                        function: Some(f.name.clone()),
+                        metric: Metric::New,
+                        delta: d.clone(),
+                        question: Item::NewShare {
+                            threshold: max_share,
+                            answer: judge_new_share(d, s, max_share, fdr),
+                        },
+                        answer: None,
+                    });
+                }
+            }
+        }
+    }
+    PendingRule {
+        fdr,
+        skipped: None,
+        unit: s.sample_type.unit.clone(),
+        items,
+    }
+}
+
+/// A new function breaks the rule when the lower bound of its candidate share is above the
+/// allowed share; sampled shares are binomial proportions of the candidate's events.
+fn judge_new_share(d: &Delta, s: &SampleTypeComparison, max_share: f64, fdr: f64) -> MarginAnswer {
+    let c = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let total_events = s.total.candidate_events.max(d.candidate_events);
+    let n = (total_events / c).round() as u64;
+    let k = ((d.candidate_events / c).round() as u64).min(n);
+    let lower = stats::clopper_pearson_lower(k, n, fdr);
+    let upper = stats::clopper_pearson_upper(k, n, fdr);
+    let p = if max_share > 0.0 && max_share < 1.0 {
+        Some(stats::binomial_sf(k, n, max_share))
+    } else {
+        None
+    };
+    let status = if lower > max_share {
+        Status::Regressed
+    } else if upper <= max_share {
+        Status::Within
+    } else {
+        Status::Inconclusive
+    };
+    MarginAnswer {
+        status,
+        p_value: p,
+        p_adjusted: p,
+        lower: Some(lower),
+        upper: Some(upper),
+        level: 1.0 - fdr,
+        minimum_detectable_ratio: None,
+    }
+}
+
+fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
+    let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
+    let mut findings: Vec<Finding> = p
+        .items
+        .into_iter()
+        .filter_map(|item| {
+            let (threshold, answer) = match item.question {
+                Item::Margin(_) => (theta0, item.answer?),
+                Item::NewShare { threshold, answer } => (threshold, answer),
+            };
+            Some(Finding {
+                function: item.function,
+                metric: item.metric,
+                unit: p.unit.clone(),
+                delta: item.delta,
+                threshold,
+                answer,
+            })
+        })
+        .collect();
+    findings.sort_by(|a, b| {
+        rank(a.answer.status)
+            .cmp(&rank(b.answer.status))
+            .then_with(|| {
+                a.answer
+                    .p_value
+                    .unwrap_or(1.0)
+                    .total_cmp(&b.answer.p_value.unwrap_or(1.0))
+            })
+            .then_with(|| a.function.cmp(&b.function))
+    });
+    let tested = findings.len();
+    let broken: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.answer.status == Status::Regressed)
+        .collect();
+    // Inconclusive only where the data point towards a breach: a wide interval around no
+    // change is reported, but does not make the rule undecided.
+    let doubtful: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.answer.status == Status::Inconclusive && points_to_breach(rule, f))
+        .collect();
+    let what = describe_target(rule);
+    let (status, explanation) = if let Some(why) = p.skipped {
+        (RuleStatus::Skipped, format!("skipped: {why}"))
+    } else if !broken.is_empty() {
+        let names: Vec<String> = broken.iter().take(3).map(|f| finding_words(f)).collect();
+        let more = broken.len().saturating_sub(3);
+        let tail = if more > 0 {
+            format!(" and {more} more")
+        } else {
+            String::new()
+        };
+        (
+            RuleStatus::Broken,
+            format!("{what}: {}{tail}", names.join("; ")),
+        )
+    } else if !doubtful.is_empty() {
+        let f = doubtful[0];
+        (
+            RuleStatus::Inconclusive,
+            format!(
+                "{what}: cannot tell for {} function(s), e.g. {}; more pods or windows would settle it",
+                doubtful.len(),
+                finding_words(f)
+            ),
+        )
+    } else if tested == 0 {
+        (
+            RuleStatus::Held,
+            format!("{what}: nothing above the minimum share to test"),
+        )
+    } else {
+        (
+            RuleStatus::Held,
+            format!("{what}: {tested} tested, none beyond the threshold"),
+        )
+    };
+    RuleOutcome {
+        rule: rule.name.clone(),
+        profile: rule.profile,
+        sample_type: rule.sample_type().to_owned(),
+        metric: rule.metric,
+        severity: rule.severity,
+        status,
+        explanation,
+        tested,
+        findings,
+    }
+}
+
+fn points_to_breach(rule: &Rule, f: &Finding) -> bool {
+    match (rule.metric, f.ratio()) {
+        (Metric::New, _) => true,
+        (_, Some(r)) => {
+            rule.upper_threshold().is_some_and(|t| r > t)
+                || rule.lower_threshold().is_some_and(|t| r < t)
+        }
+        (_, None) => false,
+    }
+}
+
+fn rank(s: Status) -> u8 {
+    match s {
+        Status::Regressed => 0,
+        Status::Inconclusive => 1,
+        Status::Improved => 2,
+        Status::Within => 3,
+    }
+}
+
+fn describe_target(rule: &Rule) -> String {
+    let limit = match rule.metric {
+        Metric::New => format!(
+            "new functions above {:.1}% share",
+            rule.max_new_share.unwrap_or(0.0) * 100.0
+        ),
+        _ => format!(
+            "{} may change at most {:.0}%",
+            rule.metric,
+            rule.max_increase.unwrap_or(0.0) * 100.0
+        ),
+    };
+    format!("{} {} ({limit})", rule.profile, rule.sample_type())
+}
+
+/// A finding in a few words: `main.f +52% [+31%, +76%]`.
+pub fn finding_words(f: &Finding) -> String {
+    let name = f.function.as_deref().unwrap_or("total");
+    match f.metric {
+        Metric::New => format!(
+            "{name} new at {:.1}% share (at least {:.1}%)",
+            f.delta.candidate_share * 100.0,
+            f.answer.lower.unwrap_or(0.0) * 100.0
+        ),
+        _ => {
+            let pct = |r: f64| format!("{:+.0}%", (r - 1.0) * 100.0);
+            match (f.ratio(), f.answer.lower, f.answer.upper) {
+                (Some(r), Some(lo), Some(hi)) => {
+                    format!("{name} {} [{}, {}]", pct(r), pct(lo), pct(hi))
+                }
+                _ => name.to_owned(),
+            }
+        }
+    }
+}
+
+fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
+    let action = |r: &RuleOutcome| {
+        policy
+            .rules
+            .iter()
+            .find(|p| p.name == r.rule)
+            .map(|p| p.settings.inconclusive)
+            .unwrap_or(InconclusiveAction::Warn)
+    };
+    let failing: Vec<&RuleOutcome> = rules
+        .iter()
+        .filter(|r| {
+            r.severity == Severity::Fail
+                && (r.status == RuleStatus::Broken
+                    || (r.status == RuleStatus::Inconclusive
+                        && action(r) == InconclusiveAction::Fail))
+        })
+        .collect();
+    let inconclusive: Vec<&RuleOutcome> = rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::Inconclusive && action(r) == InconclusiveAction::Warn)
+        .collect();
+    let warned: Vec<&RuleOutcome> = rules
+        .iter()
+        .filter(|r| r.status == RuleStatus::Broken && r.severity == Severity::Warn)
+        .collect();
+    let names = |v: &[&RuleOutcome]| {
+        v.iter()
+            .map(|r| r.rule.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let (outcome, summary) = if !failing.is_empty() {
+        (
+            Outcome::Fail,
+            format!(
+                "failed: {} broken; {}",
+                names(&failing),
+                failing[0].explanation
+            ),
+        )
+    } else if !inconclusive.is_empty() {
+        (
+            Outcome::Inconclusive,
+            format!("inconclusive: {} could not decide", names(&inconclusive)),
+        )
+    } else if !warned.is_empty() {
+        (
+            Outcome::Warn,
+            format!("passed with warnings: {}", names(&warned)),
+        )
+    } else {
+        let held = rules
+            .iter()
+            .filter(|r| r.status == RuleStatus::Held)
+            .count();
+        (Outcome::Pass, format!("passed: {held} rule(s) held"))
+    };
+    Verdict {
+        outcome,
+        summary,
+        rules,
+    }
+}
