@@ -1,1 +1,304 @@
-//! Reading profiles from disk.
+//! Reading profiles from disk: a file, or a directory of files (one per pod and window).
+//!
+//! This is an edge: it does the file I/O and names the file in every error, then hands pure
+//! values to [`crate::compare`].
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::profile::{self, DecodeLimits, FunctionProfile, ProfileError, ProfileKind};
+
+/// One decoded profile file, with where it came from.
+#[derive(Debug, Clone)]
+pub struct ProfileFile {
+    /// The file read.
+    pub path: PathBuf,
+    /// The pod (replicate) the file belongs to.
+    pub pod: String,
+    /// The window number, when the file name carries one (`cpu-3.pb.gz` is window 3).
+    pub window: Option<u32>,
+    /// The profile kind, from the file name when it names one, else from the content.
+    pub kind: ProfileKind,
+    /// The aggregated profile.
+    pub profile: FunctionProfile,
+}
+
+/// The windows captured from one pod, for one profile kind.
+#[derive(Debug, Clone)]
+pub struct PodProfiles {
+    /// Pod name (a directory name, or a file stem for loose files).
+    pub pod: String,
+    /// One profile per window, in window order.
+    pub windows: Vec<FunctionProfile>,
+}
+
+/// One side (baseline or candidate) of a comparison: its pods, per profile kind.
+#[derive(Debug, Clone, Default)]
+pub struct SideProfiles {
+    /// Pods per kind; kinds present on this side only.
+    pub kinds: BTreeMap<ProfileKind, Vec<PodProfiles>>,
+    /// Number of files read.
+    pub files: usize,
+}
+
+/// Why profiles could not be read from disk.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    /// The path does not exist or cannot be read.
+    #[error("{path}: cannot read ({source}); check the path")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A file that is not a usable profile.
+    #[error("{path}: {source}")]
+    Profile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        #[source]
+        source: ProfileError,
+    },
+    /// A directory holding no profile files.
+    #[error("{path}: no profile files found (expected *.pb.gz, *.pb, *.pprof or *.prof files, directly or one directory per pod)")]
+    NoProfiles {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// A profile whose kind cannot be told.
+    #[error("{path}: cannot tell which profile this is (sample types: {sample_types}); name the file after its kind, e.g. cpu-1.pb.gz")]
+    UnknownKind {
+        /// The file.
+        path: PathBuf,
+        /// Its sample types.
+        sample_types: String,
+    },
+    /// A file name naming one kind holding another.
+    #[error(
+        "{path}: the file name says {named} but the content is a {found} profile; rename the file"
+    )]
+    KindMismatch {
+        /// The file.
+        path: PathBuf,
+        /// What the name says.
+        named: ProfileKind,
+        /// What the content says.
+        found: ProfileKind,
+    },
+}
+
+const EXTENSIONS: [&str; 5] = [".pb.gz", ".pb", ".pprof", ".prof", ".gz"];
+
+fn is_profile_file(path: &Path) -> bool {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    EXTENSIONS.iter().any(|e| name.ends_with(e))
+}
+
+/// Reads and decodes one profile file.
+pub fn read_file(path: &Path, pod: &str, limits: DecodeLimits) -> Result<ProfileFile, InputError> {
+    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let profile = profile::read_profile(&bytes, limits).map_err(|source| InputError::Profile {
+        path: path.to_owned(),
+        source,
+    })?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let named = ProfileKind::from_file_name(file_name);
+    let kind = match (named, profile.kind) {
+        (Some(named), Some(found)) if !named.same_family(found) => {
+            return Err(InputError::KindMismatch {
+                path: path.to_owned(),
+                named,
+                found,
+            })
+        }
+        (Some(named), _) => named,
+        (None, Some(found)) => found,
+        (None, None) => {
+            return Err(InputError::UnknownKind {
+                path: path.to_owned(),
+                sample_types: profile
+                    .sample_types
+                    .iter()
+                    .map(|t| t.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+        }
+    };
+    Ok(ProfileFile {
+        path: path.to_owned(),
+        pod: pod.to_owned(),
+        window: window_number(file_name),
+        kind,
+        profile,
+    })
+}
+
+/// The window number in names like `cpu-3.pb.gz`.
+fn window_number(file_name: &str) -> Option<u32> {
+    let stem = EXTENSIONS
+        .iter()
+        .find_map(|e| file_name.strip_suffix(e))
+        .unwrap_or(file_name);
+    stem.rsplit(['-', '_', '.']).next()?.parse().ok()
+}
+
+/// Lists the profile files of a side with their pod names.
+///
+/// A file is one pod. A directory of files: each file is its own pod unless the names carry
+/// window numbers (`cpu-1.pb.gz`, `cpu-2.pb.gz`), in which case the directory is one pod. A
+/// directory of directories: each subdirectory is a pod (the `profiles/<side>/<pod>/` layout).
+pub fn list_side(path: &Path) -> Result<Vec<(PathBuf, String)>, InputError> {
+    let io = |source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if meta.is_file() {
+        let pod = stem(path);
+        return Ok(vec![(path.to_owned(), pod)]);
+    }
+    let mut files = Vec::new();
+    let mut loose = Vec::new();
+    for entry in sorted_entries(path)? {
+        if entry.is_dir() {
+            let pod = entry
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            for file in sorted_entries(&entry)? {
+                if file.is_file() && is_profile_file(&file) {
+                    files.push((file, pod.clone()));
+                }
+            }
+        } else if is_profile_file(&entry) {
+            loose.push(entry);
+        }
+    }
+    let windowed = loose.iter().all(|f| {
+        f.file_name()
+            .and_then(|n| n.to_str())
+            .and_then(window_number)
+            .is_some()
+    });
+    let dir_pod = stem(path);
+    for f in loose {
+        let pod = if windowed { dir_pod.clone() } else { stem(&f) };
+        files.push((f, pod));
+    }
+    if files.is_empty() {
+        return Err(InputError::NoProfiles {
+            path: path.to_owned(),
+        });
+    }
+    Ok(files)
+}
+
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, InputError> {
+    let io = |source| InputError::Io {
+        path: dir.to_owned(),
+        source,
+    };
+    let mut entries = std::fs::read_dir(dir)
+        .map_err(io)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(io)?;
+    entries.sort();
+    Ok(entries)
+}
+
+fn stem(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string());
+    EXTENSIONS
+        .iter()
+        .find_map(|e| name.strip_suffix(e))
+        .map(str::to_owned)
+        .unwrap_or(name)
+}
+
+/// Reads every profile of a side, decoding files in parallel, and groups them by kind and pod.
+pub fn read_side(path: &Path, limits: DecodeLimits) -> Result<SideProfiles, InputError> {
+    let listed = list_side(path)?;
+    let files = read_files(&listed, limits)?;
+    Ok(group(files))
+}
+
+/// Decodes files on all cores; the first error (in file order) wins.
+pub fn read_files(
+    listed: &[(PathBuf, String)],
+    limits: DecodeLimits,
+) -> Result<Vec<ProfileFile>, InputError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(listed.len())
+        .max(1);
+    let chunk = listed.len().div_ceil(threads);
+    let results: Vec<Result<ProfileFile, InputError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = listed
+            .chunks(chunk.max(1))
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(path, pod)| read_file(path, pod, limits))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    results.into_iter().collect()
+}
+
+/// One pod's profiles with their window numbers.
+type Windows = Vec<(Option<u32>, FunctionProfile)>;
+
+/// Groups files by kind, then pod, windows in window order.
+pub fn group(files: Vec<ProfileFile>) -> SideProfiles {
+    let count = files.len();
+    let mut kinds: BTreeMap<ProfileKind, BTreeMap<String, Windows>> = BTreeMap::new();
+    for f in files {
+        kinds
+            .entry(f.kind)
+            .or_default()
+            .entry(f.pod)
+            .or_default()
+            .push((f.window, f.profile));
+    }
+    let kinds = kinds
+        .into_iter()
+        .map(|(kind, pods)| {
+            let pods = pods
+                .into_iter()
+                .map(|(pod, mut windows)| {
+                    windows.sort_by_key(|(w, _)| *w);
+                    PodProfiles {
+                        pod,
+                        windows: windows.into_iter().map(|(_, p)| p).collect(),
+                    }
+                })
+                .collect();
+            (kind, pods)
+        })
+        .collect();
+    SideProfiles {
+        kinds,
+        files: count,
+    }
+}

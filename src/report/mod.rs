@@ -1,1 +1,215 @@
-//! Rendering of comparisons and verdicts.
+//! Rendering of comparisons and verdicts: pure functions from a [`Report`] to bytes.
+//!
+//! One place (the CLI) writes files; here every format is a function returning a `String`.
+
+mod markdown;
+mod text;
+
+use serde::Serialize;
+
+use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
+use crate::policy::Verdict;
+
+pub use markdown::render_markdown;
+pub use text::render_text;
+
+/// Version of the `report.json` schema; bumped on any incompatible change.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Everything a report shows: the comparisons, the verdict, and facts about the run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// The `report.json` schema version.
+    pub schema_version: u32,
+    /// The tool version that wrote the report.
+    pub tool_version: String,
+    /// What was compared: the baseline as given by the user.
+    pub baseline: String,
+    /// The candidate as given by the user.
+    pub candidate: String,
+    /// The verdict of the policy over the comparisons.
+    pub verdict: Verdict,
+    /// One comparison per profile kind present on both sides.
+    pub comparisons: Vec<KindComparison>,
+    /// Kinds present on one side only (not compared).
+    pub unmatched: Vec<String>,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Tables for a terminal.
+    Text,
+    /// GitHub-flavoured Markdown, for a pull-request comment.
+    Markdown,
+    /// Every number, for machines.
+    Json,
+}
+
+/// How much of a report to show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RenderOptions {
+    /// Rows per table.
+    pub top: usize,
+    /// Show every sample type, not only each profile's main one.
+    pub all_sample_types: bool,
+}
+
+impl Default for RenderOptions {
+    fn default() -> Self {
+        RenderOptions {
+            top: 15,
+            all_sample_types: false,
+        }
+    }
+}
+
+/// Renders a report in the given format.
+pub fn render(report: &Report, format: Format, options: &RenderOptions) -> String {
+    match format {
+        Format::Text => render_text(report, options),
+        Format::Markdown => render_markdown(report, options),
+        Format::Json => render_json(report),
+    }
+}
+
+/// The report as pretty JSON, every statistic included.
+pub fn render_json(report: &Report) -> String {
+    let mut s = serde_json::to_string_pretty(report)
+        .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The sample types a report shows for one comparison.
+fn shown_sample_types<'a>(
+    c: &'a KindComparison,
+    options: &RenderOptions,
+) -> Vec<&'a SampleTypeComparison> {
+    if options.all_sample_types {
+        return c.sample_types.iter().collect();
+    }
+    let main = c.kind.main_sample_type();
+    let found: Vec<_> = c
+        .sample_types
+        .iter()
+        .filter(|s| s.sample_type.name == main)
+        .collect();
+    if found.is_empty() {
+        c.sample_types.last().into_iter().collect()
+    } else {
+        found
+    }
+}
+
+/// Functions ordered by the size of their change per pod (flat or cum, whichever is larger),
+/// the way `go tool pprof -top -diff_base` ranks them.
+fn top_changes(s: &SampleTypeComparison, n: usize) -> Vec<&FunctionDelta> {
+    let mut v: Vec<&FunctionDelta> = s
+        .functions
+        .iter()
+        .filter(|f| f.flat.change_per_pod() != 0.0 || f.cum.change_per_pod() != 0.0)
+        .collect();
+    let key = |f: &FunctionDelta| {
+        f.flat
+            .change_per_pod()
+            .abs()
+            .max(f.cum.change_per_pod().abs())
+    };
+    let order = |a: &&FunctionDelta, b: &&FunctionDelta| {
+        key(b).total_cmp(&key(a)).then_with(|| a.name.cmp(&b.name))
+    };
+    // Profiles hold tens of thousands of functions; only the top n need sorting.
+    if n > 0 && v.len() > n {
+        v.select_nth_unstable_by(n - 1, order);
+        v.truncate(n);
+    }
+    v.sort_by(order);
+    v.truncate(n);
+    v
+}
+
+/// Relative change of a delta, as a percentage string (`+12.5%`, `new`, `gone`).
+fn relative(d: &Delta) -> String {
+    if d.baseline_per_pod == 0.0 && d.candidate_per_pod == 0.0 {
+        "0%".to_owned()
+    } else if d.baseline_per_pod == 0.0 {
+        "new".to_owned()
+    } else if d.candidate_per_pod == 0.0 {
+        "gone".to_owned()
+    } else {
+        format!(
+            "{:+.1}%",
+            (d.candidate_per_pod / d.baseline_per_pod - 1.0) * 100.0
+        )
+    }
+}
+
+/// A value in human units: nanoseconds as time, bytes with binary prefixes, counts plainly.
+pub fn format_value(v: f64, unit: &str) -> String {
+    let sign = if v < 0.0 { "-" } else { "" };
+    let a = v.abs();
+    let body = match unit {
+        "nanoseconds" => {
+            if a >= 1e9 {
+                format!("{:.2}s", a / 1e9)
+            } else if a >= 1e6 {
+                format!("{:.1}ms", a / 1e6)
+            } else if a >= 1e3 {
+                format!("{:.1}us", a / 1e3)
+            } else {
+                format!("{a:.0}ns")
+            }
+        }
+        "bytes" => {
+            const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+            let mut x = a;
+            let mut i = 0;
+            while x >= 1024.0 && i + 1 < UNITS.len() {
+                x /= 1024.0;
+                i += 1;
+            }
+            if i == 0 {
+                format!("{x:.0}B")
+            } else {
+                format!("{x:.1}{}", UNITS[i])
+            }
+        }
+        _ => {
+            if a >= 1e6 {
+                format!("{:.2}M", a / 1e6)
+            } else if a >= 1e4 {
+                format!("{:.1}k", a / 1e3)
+            } else if a.fract() == 0.0 {
+                format!("{a:.0}")
+            } else {
+                format!("{a:.1}")
+            }
+        }
+    };
+    format!("{sign}{body}")
+}
+
+/// A signed value in human units.
+fn format_signed(v: f64, unit: &str) -> String {
+    if v > 0.0 {
+        format!("+{}", format_value(v, unit))
+    } else {
+        format_value(v, unit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_shown_in_human_units() {
+        assert_eq!(format_value(1.5e9, "nanoseconds"), "1.50s");
+        assert_eq!(format_value(20e6, "nanoseconds"), "20.0ms");
+        assert_eq!(format_value(3.0 * 1024.0 * 1024.0, "bytes"), "3.0MiB");
+        assert_eq!(format_value(-512.0, "bytes"), "-512B");
+        assert_eq!(format_value(42.0, "count"), "42");
+        assert_eq!(format_signed(10e6, "nanoseconds"), "+10.0ms");
+    }
+}
