@@ -1,0 +1,3 @@
+module example.com/profile-gate/go-service
+
+go 1.19
