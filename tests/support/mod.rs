@@ -1,0 +1,239 @@
+//! Shared helpers: paths, the `gate` binary, the example Go service, and `go tool pprof`.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The third-party pprof fixtures in `../shared/fixtures`.
+pub fn fixtures() -> PathBuf {
+    let dir = repo().join("../shared/fixtures/third_party/google-pprof");
+    assert!(
+        dir.is_dir(),
+        "{} is missing: the shared fixtures must sit beside the repository",
+        dir.display()
+    );
+    dir
+}
+
+/// The `gate` binary under test.
+pub fn gate() -> assert_cmd::Command {
+    assert_cmd::Command::cargo_bin("gate").expect("the gate binary is built")
+}
+
+/// The `go` toolchain. The test command installs it; a missing Go is a failure, never a skip.
+pub fn go() -> PathBuf {
+    let go = std::env::var_os("GO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "go".into());
+    let ok = Command::new(&go)
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(ok, "Go is required for these tests (run the test command from README.md, which installs golang-go)");
+    go
+}
+
+/// Builds the example Go service once per test run and returns its path.
+pub fn go_service_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("go-service/go-service");
+        let status = Command::new("bash")
+            .arg(repo().join("examples/go-service/build.sh"))
+            .arg(&out)
+            .env("GO", go())
+            .stdout(Stdio::null())
+            .status()
+            .expect("running examples/go-service/build.sh");
+        assert!(status.success(), "building the example Go service failed");
+        out
+    })
+}
+
+/// A running example-service process, killed when dropped.
+pub struct GoService {
+    child: Child,
+    /// `127.0.0.1:PORT` of its pprof server.
+    pub addr: String,
+}
+
+impl GoService {
+    /// Starts the service on a free loopback port with extra flags, and waits until it serves.
+    pub fn start(args: &[&str]) -> GoService {
+        let mut child = Command::new(go_service_binary())
+            .args(["-pprof-addr", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starting the example Go service");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the Go service printed its address within 30 s");
+        let addr = line
+            .trim()
+            .strip_prefix("pprof listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the Go service: {line:?}"))
+            .to_owned();
+        GoService { child, addr }
+    }
+
+    /// The base URL of its pprof endpoints.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Fetches a path from the service with a bounded wait.
+    pub fn get(&self, path: &str, timeout: Duration) -> Vec<u8> {
+        http_get(&self.addr, path, timeout)
+    }
+}
+
+impl Drop for GoService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A minimal HTTP/1.0 GET (the server closes the connection after the body).
+pub fn http_get(addr: &str, path: &str, timeout: Duration) -> Vec<u8> {
+    let deadline = Instant::now() + timeout;
+    let mut s = TcpStream::connect(addr).expect("connecting to the Go service");
+    s.set_read_timeout(Some(timeout)).unwrap();
+    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).expect("reading the response");
+    assert!(
+        Instant::now() <= deadline + Duration::from_secs(1),
+        "response took too long"
+    );
+    let split = buf
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP response with headers");
+    let head = String::from_utf8_lossy(&buf[..split]).into_owned();
+    assert!(
+        head.starts_with("HTTP/1.") && head.contains(" 200 "),
+        "GET {path}: {head}"
+    );
+    buf[split + 4..].to_vec()
+}
+
+/// One row of `go tool pprof -top`: flat and cum in the profile's own units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TopRow {
+    /// Flat value.
+    pub flat: f64,
+    /// Cumulative value.
+    pub cum: f64,
+    /// Half of the last printed digit: how far rounding may move the value.
+    pub rounding: f64,
+}
+
+/// Runs `go tool pprof -top` for one sample type and parses every row.
+pub fn pprof_top(file: &Path, sample_index: &str) -> HashMap<String, TopRow> {
+    let out = Command::new(go())
+        .args([
+            "tool",
+            "pprof",
+            "-top",
+            "-nodefraction=0",
+            "-nodecount=1000000",
+        ])
+        .arg(format!("-sample_index={sample_index}"))
+        .arg(file)
+        .env("PPROF_BINARY_PATH", "/nonexistent")
+        .stdin(Stdio::null())
+        .output()
+        .expect("running go tool pprof");
+    assert!(
+        out.status.success(),
+        "go tool pprof failed on {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut rows = HashMap::new();
+    let mut in_table = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("flat") && line.contains("cum%") {
+            in_table = true;
+            continue;
+        }
+        if !in_table {
+            continue;
+        }
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        if fields.len() < 6 {
+            continue;
+        }
+        let (flat, r1) = parse_measure(fields[0]);
+        let (cum, r2) = parse_measure(fields[3]);
+        let name = fields[5..].join(" ");
+        // pprof marks frames it saw inlined; the function is the same.
+        let name = [" (inline)", " (partial-inline)"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix))
+            .unwrap_or(&name)
+            .to_owned();
+        rows.insert(
+            name,
+            TopRow {
+                flat,
+                cum,
+                rounding: r1.max(r2),
+            },
+        );
+    }
+    rows
+}
+
+/// Parses a pprof measurement such as `1.28s`, `512.02kB`, `10ms` or `20517` into base units
+/// (nanoseconds, bytes, counts), with half of its last printed digit.
+fn parse_measure(s: &str) -> (f64, f64) {
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == 'e' || c == '+'))
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num
+        .parse()
+        .unwrap_or_else(|_| panic!("unparsable pprof value {s:?}"));
+    let factor = match unit {
+        "" => 1.0,
+        "ns" => 1.0,
+        "us" | "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        "mins" => 60e9,
+        "hrs" => 3600e9,
+        "B" => 1.0,
+        "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024f64.powi(4),
+        other => panic!("unknown pprof unit {other:?} in {s:?}"),
+    };
+    let decimals = num.split('.').nth(1).map(str::len).unwrap_or(0);
+    let half_digit = 0.5 * 10f64.powi(-(decimals as i32)) * factor;
+    (value * factor, half_digit)
+}
