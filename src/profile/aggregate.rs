@@ -59,6 +59,45 @@ pub struct FunctionProfile {
 }
 
 impl FunctionProfile {
+    /// Builds a profile from per-function values, for simulations and tests.
+    ///
+    /// `flat` and `cum` are indexed `[function][sample type]`; totals are the sum of flat, as
+    /// they are in a real profile. Returns `None` when the shapes disagree.
+    #[allow(clippy::too_many_arguments)]
+    pub fn from_values(
+        kind: ProfileKind,
+        sample_types: Vec<SampleType>,
+        functions: Vec<String>,
+        flat: Vec<Vec<i64>>,
+        cum: Vec<Vec<i64>>,
+        period: i64,
+        duration_nanos: i64,
+    ) -> Option<FunctionProfile> {
+        let n_types = sample_types.len();
+        let shaped =
+            |t: &Vec<Vec<i64>>| t.len() == functions.len() && t.iter().all(|r| r.len() == n_types);
+        if !shaped(&flat) || !shaped(&cum) {
+            return None;
+        }
+        let totals = (0..n_types)
+            .map(|st| flat.iter().map(|r| r[st]).sum())
+            .collect();
+        Some(FunctionProfile {
+            kind: Some(kind),
+            sample_types,
+            default_sample_type: None,
+            period_type: None,
+            period,
+            duration_nanos,
+            time_nanos: 0,
+            sample_count: functions.len(),
+            totals,
+            functions,
+            flat: flat.into_iter().flatten().collect(),
+            cum: cum.into_iter().flatten().collect(),
+        })
+    }
+
     /// Own value of `function` (samples where it is the innermost frame) for sample type `st`.
     pub fn flat(&self, function: usize, st: usize) -> i64 {
         self.flat[function * self.sample_types.len() + st]
