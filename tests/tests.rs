@@ -2,6 +2,8 @@
 
 mod support;
 
+mod capture;
 mod diff_cli;
+mod live_stats;
 mod parity;
 mod policy_cli;

@@ -1,0 +1,1 @@
+//! Live capture: gate capture and gate run against example-service processes.

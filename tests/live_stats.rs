@@ -1,0 +1,1 @@
+//! Live A/A and A/B comparisons of example-service processes through gate diff.
