@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use profile_gate::profile::{read_profile, DecodeLimits, FunctionProfile};
 
-use crate::support::{fixtures, pprof_top, GoService};
+use crate::support::{exclusive_cpu, fixtures, pprof_top, GoService};
 
 fn is_address_name(name: &str) -> bool {
     name.starts_with("0x") || name.contains("+0x")
@@ -89,6 +89,7 @@ fn shared_fixtures_match_go_tool_pprof() {
 
 #[test]
 fn live_profiles_from_the_example_service_match_go_tool_pprof() {
+    let _cpu = exclusive_cpu();
     let service = GoService::start(&["-lock-contention", "-load", "0.3"]);
     let dir = tempfile::tempdir().unwrap();
     let long = Duration::from_secs(30);

@@ -501,7 +501,11 @@ fn describe_target(rule: &Rule) -> String {
             rule.max_increase.unwrap_or(0.0) * 100.0
         ),
     };
-    format!("{} {} ({limit})", rule.profile, rule.sample_type())
+    if rule.sample_type() == rule.profile.name() {
+        format!("{} ({limit})", rule.profile)
+    } else {
+        format!("{} {} ({limit})", rule.profile, rule.sample_type())
+    }
 }
 
 /// A finding in a few words: `main.f +52% [+31%, +76%]`.

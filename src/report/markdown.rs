@@ -3,10 +3,11 @@
 use std::fmt::Write;
 
 use super::{
-    format_signed, format_value, relative, shown_sample_types, top_changes, RenderOptions, Report,
+    format_signed, format_total, format_value, relative, shown_sample_types, top_changes,
+    RenderOptions, Report,
 };
 use crate::compare::margin::Status;
-use crate::policy::{Finding, Outcome, RuleStatus};
+use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus};
 
 /// Renders the report as GitHub-flavoured Markdown; function names are escaped.
 pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
@@ -48,24 +49,32 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         }
         let _ = writeln!(out);
     }
-    let regressions: Vec<(&str, &Finding)> = v
+    let regressions: Vec<(&RuleOutcome, &Finding)> = v
         .rules
         .iter()
-        .flat_map(|r| r.findings.iter().map(move |f| (r.rule.as_str(), f)))
+        .flat_map(|r| r.findings.iter().map(move |f| (r, f)))
         .filter(|(_, f)| f.answer.status == Status::Regressed)
         .collect();
     if !regressions.is_empty() {
         let _ = writeln!(out, "### Regressions\n");
-        let _ = writeln!(out, "| function | rule | metric | baseline → candidate (per pod) | change | interval |\n|---|---|---|---|---|---|");
+        let _ = writeln!(out, "| function | profile | rule | metric | baseline → candidate (per pod) | change | interval |\n|---|---|---|---|---|---|---|");
         for (rule, f) in regressions.iter().take(options.top) {
+            let value = |x: f64| {
+                if f.metric == Metric::Total {
+                    format_total(rule.profile, x, &f.unit)
+                } else {
+                    format_value(x, &f.unit)
+                }
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} → {} | {} | {} |",
+                "| {} | {} | {} | {} | {} → {} | {} | {} |",
                 escape(f.function.as_deref().unwrap_or("total")),
-                escape(rule),
+                rule.profile,
+                escape(&rule.rule),
                 f.metric,
-                format_value(f.delta.baseline_per_pod, &f.unit),
-                format_value(f.delta.candidate_per_pod, &f.unit),
+                value(f.delta.baseline_per_pod),
+                value(f.delta.candidate_per_pod),
                 ratio_words(f.ratio()),
                 interval(f),
             );
@@ -84,11 +93,11 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
             let unit = &s.sample_type.unit;
             let _ = writeln!(
                 out,
-                "<details><summary>{} {}: total {} → {} per pod ({})</summary>\n",
+                "<details><summary>{} {}: total per pod {} → {} ({})</summary>\n",
                 c.kind,
                 escape(&s.sample_type.to_string()),
-                format_value(s.total.baseline_per_pod, unit),
-                format_value(s.total.candidate_per_pod, unit),
+                format_total(c.kind, s.total.baseline_per_pod, unit),
+                format_total(c.kind, s.total.candidate_per_pod, unit),
                 relative(&s.total)
             );
             let _ = writeln!(
@@ -133,7 +142,7 @@ fn ratio_words(r: Option<f64>) -> String {
 
 fn interval(f: &Finding) -> String {
     match (f.answer.lower, f.answer.upper) {
-        (Some(lo), Some(hi)) if f.metric == crate::policy::Metric::New => {
+        (Some(lo), Some(hi)) if f.metric == Metric::New => {
             format!("share {:.1}%–{:.1}%", lo * 100.0, hi * 100.0)
         }
         (Some(lo), Some(hi)) => format!(
@@ -155,7 +164,8 @@ pub fn escape(s: &str) -> String {
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '|' => out.push_str("&#124;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '~' | '!' | '(' | ')' => {
+            // Without `[` and `]` no link or image can form, so parentheses may stay.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
                 out.push('\\');
                 out.push(c);
             }

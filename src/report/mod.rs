@@ -190,6 +190,18 @@ pub fn format_value(v: f64, unit: &str) -> String {
     format!("{sign}{body}")
 }
 
+/// A profile total as reports show it: per pod, and per second for profiles over time (CPU
+/// time per second reads as cores).
+fn format_total(kind: crate::profile::ProfileKind, v: f64, unit: &str) -> String {
+    if kind.is_snapshot() {
+        format_value(v, unit)
+    } else if unit == "nanoseconds" && kind == crate::profile::ProfileKind::Cpu {
+        format!("{:.2} cores", v / 1e9)
+    } else {
+        format!("{}/s", format_value(v, unit))
+    }
+}
+
 /// A signed value in human units.
 fn format_signed(v: f64, unit: &str) -> String {
     if v > 0.0 {
@@ -211,5 +223,15 @@ mod tests {
         assert_eq!(format_value(-512.0, "bytes"), "-512B");
         assert_eq!(format_value(42.0, "count"), "42");
         assert_eq!(format_signed(10e6, "nanoseconds"), "+10.0ms");
+        use crate::profile::ProfileKind;
+        assert_eq!(
+            format_total(ProfileKind::Cpu, 0.5e9, "nanoseconds"),
+            "0.50 cores"
+        );
+        assert_eq!(
+            format_total(ProfileKind::Allocs, 2048.0, "bytes"),
+            "2.0KiB/s"
+        );
+        assert_eq!(format_total(ProfileKind::Goroutine, 14.0, "count"), "14");
     }
 }

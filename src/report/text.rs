@@ -5,7 +5,8 @@ use std::fmt::Write;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 use super::{
-    format_signed, format_value, relative, shown_sample_types, top_changes, RenderOptions, Report,
+    format_signed, format_total, format_value, relative, shown_sample_types, top_changes,
+    RenderOptions, Report,
 };
 use crate::policy::{finding_words, RuleStatus};
 
@@ -50,13 +51,13 @@ pub fn render_text(report: &Report, options: &RenderOptions) -> String {
             let unit = &s.sample_type.unit;
             let _ = writeln!(
                 out,
-                "{} {} ({} vs {} pods; per pod): total {} -> {} ({})",
+                "{} {} ({} vs {} pods): total per pod {} -> {} ({}); functions per pod over the capture:",
                 c.kind,
                 s.sample_type,
                 c.baseline.pods.len(),
                 c.candidate.pods.len(),
-                format_value(s.total.baseline_per_pod, unit),
-                format_value(s.total.candidate_per_pod, unit),
+                format_total(c.kind, s.total.baseline_per_pod, unit),
+                format_total(c.kind, s.total.candidate_per_pod, unit),
                 relative(&s.total),
             );
             if let Some(w) = &s.noise.stationarity_warning {

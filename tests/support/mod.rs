@@ -237,3 +237,10 @@ fn parse_measure(s: &str) -> (f64, f64) {
     let half_digit = 0.5 * 10f64.powi(-(decimals as i32)) * factor;
     (value * factor, half_digit)
 }
+
+/// Serialises tests that run example-service processes: on two cores, several such tests at
+/// once starve each other's processes, and the profiles stop measuring what the flags plant.
+pub fn exclusive_cpu() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
