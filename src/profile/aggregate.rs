@@ -162,11 +162,11 @@ pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
     // Function id -> interned name. Ids are usually dense from 1, so a vector beats a map.
     let function_names = IdIndex::build(p.functions.iter().map(|f| f.0), |i| {
         let (id, name) = p.functions[i];
-        let name = strings.get(name, "function.name")?;
+        let name = strings.bytes(name, "function.name")?;
         Ok(if name.is_empty() {
-            names.intern(&format!("function#{id}"))
+            names.intern_made(format!("function#{id}"))
         } else {
-            names.intern(&name)
+            names.intern_raw(name)
         })
     })?;
     let mapping_index = IdIndex::build(p.mappings.iter().map(|m| m.id), Ok)?;
@@ -179,7 +179,7 @@ pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
             let start = frames.len() as u32;
             if loc.lines.is_empty() {
                 let name = address_name(loc, &p, &mapping_index, &strings)?;
-                frames.push(names.intern(&name));
+                frames.push(names.intern_made(name));
             }
             for &function_id in &p.line_functions[loc.lines.clone()] {
                 let name = function_names.get(function_id).copied().ok_or(
@@ -302,10 +302,14 @@ impl<'a> StringTable<'a> {
     }
 
     fn get(&self, index: i64, field: &'static str) -> Result<Cow<'a, str>, ProfileError> {
+        self.bytes(index, field).map(String::from_utf8_lossy)
+    }
+
+    fn bytes(&self, index: i64, field: &'static str) -> Result<&'a [u8], ProfileError> {
         usize::try_from(index)
             .ok()
             .and_then(|i| self.raw.get(i))
-            .map(|b| String::from_utf8_lossy(b))
+            .copied()
             .ok_or(ProfileError::StringIndex {
                 field,
                 index,
@@ -326,27 +330,49 @@ impl<'a> StringTable<'a> {
 }
 
 /// Interns function names so that equal names share one row.
-struct NameTable {
-    index: FxHashMap<String, u32>,
+///
+/// Names from the string table are keyed by their bytes, borrowed from the profile, so each
+/// distinct name costs one allocation; names made up here (addresses) are keyed by text.
+struct NameTable<'a> {
+    raw: FxHashMap<&'a [u8], u32>,
+    made: FxHashMap<String, u32>,
     names: Vec<String>,
 }
 
-impl NameTable {
+impl<'a> NameTable<'a> {
     fn with_capacity(n: usize) -> Self {
         NameTable {
-            index: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            raw: FxHashMap::with_capacity_and_hasher(n, Default::default()),
+            made: FxHashMap::default(),
             names: Vec::with_capacity(n),
         }
     }
 
-    fn intern(&mut self, name: &str) -> u32 {
-        if let Some(&i) = self.index.get(name) {
+    fn intern_raw(&mut self, bytes: &'a [u8]) -> u32 {
+        if let Some(&i) = self.raw.get(bytes) {
             return i;
         }
-        let i = self.names.len() as u32;
-        self.index.insert(name.to_owned(), i);
-        self.names.push(name.to_owned());
+        let name = String::from_utf8_lossy(bytes).into_owned();
+        let i = match self.made.get(&name) {
+            Some(&i) => i,
+            None => self.push(name),
+        };
+        self.raw.insert(bytes, i);
         i
+    }
+
+    fn intern_made(&mut self, name: String) -> u32 {
+        if let Some(&i) = self.raw.get(name.as_bytes()).or_else(|| self.made.get(&name)) {
+            return i;
+        }
+        let i = self.push(name.clone());
+        self.made.insert(name, i);
+        i
+    }
+
+    fn push(&mut self, name: String) -> u32 {
+        self.names.push(name);
+        self.names.len() as u32 - 1
     }
 
     fn len(&self) -> usize {
