@@ -74,11 +74,50 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Strin
 }
 
 /// The report as pretty JSON, every statistic included.
+///
+/// Per sample type, `functions` lists the functions that were tested (above the minimum
+/// share on either side, new and vanished ones included): every number a verdict can rest
+/// on. The long tail below the minimum share is left out; a large profile has tens of
+/// thousands of functions, and the JSON would be mostly noise.
 pub fn render_json(report: &Report) -> String {
-    let mut s = serde_json::to_string_pretty(report)
+    let slim = Report {
+        schema_version: report.schema_version,
+        tool_version: report.tool_version.clone(),
+        baseline: report.baseline.clone(),
+        candidate: report.candidate.clone(),
+        verdict: report.verdict.clone(),
+        comparisons: report.comparisons.iter().map(tested_only).collect(),
+        unmatched: report.unmatched.clone(),
+    };
+    let mut s = serde_json::to_string_pretty(&slim)
         .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));
     s.push('\n');
     s
+}
+
+/// A comparison with only its tested functions.
+fn tested_only(c: &KindComparison) -> KindComparison {
+    KindComparison {
+        kind: c.kind,
+        baseline: c.baseline.clone(),
+        candidate: c.candidate.clone(),
+        sample_types: c
+            .sample_types
+            .iter()
+            .map(|s| SampleTypeComparison {
+                sample_type: s.sample_type.clone(),
+                normalization: s.normalization.clone(),
+                noise: s.noise.clone(),
+                total: s.total.clone(),
+                functions: s
+                    .functions
+                    .iter()
+                    .filter(|f| f.flat.tested || f.cum.tested)
+                    .cloned()
+                    .collect(),
+            })
+            .collect(),
+    }
 }
 
 /// The sample types a report shows for one comparison.
