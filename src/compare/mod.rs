@@ -18,6 +18,7 @@
 mod estimate;
 pub mod margin;
 pub mod stats;
+pub mod trend;
 
 use rustc_hash::FxHashMap;
 use serde::Serialize;
