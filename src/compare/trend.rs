@@ -79,7 +79,10 @@ pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[PodProfiles]) -> Opt
         let within = residual_se.iter().map(|s| s * s).sum::<f64>() / (n * n);
         ((var / n).max(within).sqrt(), n - 1.0)
     } else {
-        (residual_se[0], (pods[0].windows.len() as f64 - 2.0).max(1.0))
+        (
+            residual_se[0],
+            (pods[0].windows.len() as f64 - 2.0).max(1.0),
+        )
     };
     let p_value = if se > 0.0 {
         stats::t_sf(mean / se, df)
@@ -96,7 +99,11 @@ pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[PodProfiles]) -> Opt
         per_minute: mean,
         se,
         p_value,
-        relative: if level > 0.0 { mean * span / level } else { 0.0 },
+        relative: if level > 0.0 {
+            mean * span / level
+        } else {
+            0.0
+        },
         pods: slopes.len(),
     })
 }
@@ -158,11 +165,17 @@ mod tests {
 
     #[test]
     fn a_steady_count_is_no_leak_and_a_climb_is() {
-        let steady = [pod(&[14, 15, 14, 14, 15, 14]), pod(&[15, 14, 14, 15, 14, 15])];
+        let steady = [
+            pod(&[14, 15, 14, 14, 15, 14]),
+            pod(&[15, 14, 14, 15, 14, 15]),
+        ];
         let g = growth(ProfileKind::Goroutine, "goroutine", &steady).unwrap();
         assert!(!g.is_leak_signal(0.01, 0.1), "{g:?}");
         // +10 goroutines per 10-second window: 60 per minute.
-        let leaking = [pod(&[14, 24, 35, 44, 54, 65]), pod(&[15, 25, 34, 45, 55, 64])];
+        let leaking = [
+            pod(&[14, 24, 35, 44, 54, 65]),
+            pod(&[15, 25, 34, 45, 55, 64]),
+        ];
         let g = growth(ProfileKind::Goroutine, "goroutine", &leaking).unwrap();
         assert!((g.per_minute - 60.0).abs() < 3.0, "{g:?}");
         assert!(g.is_leak_signal(0.01, 0.1), "{g:?}");

@@ -362,7 +362,11 @@ impl<'a> NameTable<'a> {
     }
 
     fn intern_made(&mut self, name: String) -> u32 {
-        if let Some(&i) = self.raw.get(name.as_bytes()).or_else(|| self.made.get(&name)) {
+        if let Some(&i) = self
+            .raw
+            .get(name.as_bytes())
+            .or_else(|| self.made.get(&name))
+        {
             return i;
         }
         let i = self.push(name.clone());
