@@ -9,7 +9,10 @@
 //! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
 //! - [`report`]: renders a verdict as text, Markdown or JSON. Pure: values in, bytes out.
 //! - [`inputs`]: the edge that reads profile files and directories from disk.
+//! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
+//!   windows on every pod of both sides, and records each request in a manifest.
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
+pub mod capture;
 pub mod cli;
 pub mod compare;
 pub mod inputs;

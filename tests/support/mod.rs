@@ -244,3 +244,117 @@ pub fn exclusive_cpu() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
+
+impl GoService {
+    /// Kills the process now (the pod "dies"); dropping it afterwards is harmless.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A loopback address where nothing listens: a port bound, then released.
+pub fn refused_addr() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+    let addr = listener.local_addr().unwrap().to_string();
+    drop(listener);
+    addr
+}
+
+/// What a [`FakeServer`] does with its `n`-th request (from 0) for `path`.
+pub enum Reply {
+    /// Sends these bytes (a whole HTTP response) and closes the connection.
+    Bytes(Vec<u8>),
+    /// Keeps the connection open and never answers.
+    Stall,
+}
+
+/// A tiny HTTP server on a loopback port, run by a thread; stopped when dropped.
+pub struct FakeServer {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl FakeServer {
+    /// Serves every request with `reply(n, path)`.
+    pub fn start(reply: impl Fn(usize, &str) -> Reply + Send + 'static) -> FakeServer {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let mut n = 0;
+            while !stopped.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((mut stream, _)) => {
+                        let _ = stream.set_nonblocking(false);
+                        let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+                        let mut head = Vec::new();
+                        let mut byte = [0u8; 1];
+                        while !head.ends_with(b"\r\n\r\n") && head.len() < 8192 {
+                            match stream.read(&mut byte) {
+                                Ok(1) => head.push(byte[0]),
+                                _ => break,
+                            }
+                        }
+                        let line = String::from_utf8_lossy(&head).into_owned();
+                        let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                        match reply(n, &path) {
+                            Reply::Bytes(bytes) => {
+                                let _ = stream.write_all(&bytes);
+                            }
+                            Reply::Stall => held.push(stream),
+                        }
+                        n += 1;
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        FakeServer {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Answers every request with the same whole HTTP response.
+    pub fn fixed(response: &'static [u8]) -> FakeServer {
+        FakeServer::start(move |_, _| Reply::Bytes(response.to_vec()))
+    }
+
+    /// Accepts connections and never answers.
+    pub fn stalled() -> FakeServer {
+        FakeServer::start(|_, _| Reply::Stall)
+    }
+
+    /// Its base URL.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Drop for FakeServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// An HTTP 200 response carrying `body` as a binary download.
+pub fn http_ok(body: &[u8]) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}

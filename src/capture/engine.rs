@@ -1,0 +1,872 @@
+//! The capture engine: a reachability check, then window after window started on every pod of
+//! every side at the same instant, with retries, timeouts and the one-CPU-profile-per-process
+//! rule.
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use reqwest::{Client, Url};
+use tokio::sync::{watch, Mutex, RwLock};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::inputs::{self, ProfileFile, SideProfiles};
+use crate::profile::{self, DecodeLimits, FunctionProfile, ProfileKind};
+
+use super::fetch::{fetch, FetchError};
+use super::manifest::{
+    Manifest, PlanRecord, PodRecord, PodWindow, RequestRecord, SideRecord, SideSource,
+    MANIFEST_SCHEMA_VERSION,
+};
+use super::plan::{
+    format_duration, CapturePlan, Phase, PlannedRequest, SideTargets, PREFLIGHT_ATTEMPTS,
+    PREFLIGHT_BACKOFF, PREFLIGHT_PATH, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
+};
+use super::progress::{NoProgress, Progress};
+use super::CaptureError;
+
+/// How long before the first window the engine plans it, so every request task is waiting on
+/// its timer when the instant comes.
+const LEAD: Duration = Duration::from_millis(100);
+
+/// Everything the engine needs besides the plan and the targets.
+#[derive(Clone)]
+pub struct CaptureOptions {
+    /// Bounds for decoding each body (every body is decoded to check it is a profile).
+    pub decode_limits: DecodeLimits,
+    /// Receives progress events.
+    pub progress: Arc<dyn Progress>,
+    /// Becomes `true` to stop the capture early (Ctrl-C); what was captured is kept.
+    pub cancel: Option<watch::Receiver<bool>>,
+}
+
+impl std::fmt::Debug for CaptureOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureOptions")
+            .field("decode_limits", &self.decode_limits)
+            .field("cancel", &self.cancel.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for CaptureOptions {
+    fn default() -> Self {
+        CaptureOptions {
+            decode_limits: DecodeLimits::default(),
+            progress: Arc::new(NoProgress),
+            cancel: None,
+        }
+    }
+}
+
+/// One profile captured and checked.
+#[derive(Debug, Clone)]
+pub struct CapturedProfile {
+    /// The side.
+    pub side: String,
+    /// The pod.
+    pub pod: String,
+    /// The kind, from the endpoint asked.
+    pub kind: ProfileKind,
+    /// Window number, from 1.
+    pub window: u32,
+    /// The body as received (gzipped protobuf from Go).
+    pub bytes: Vec<u8>,
+    /// The body decoded and aggregated, its kind set from the endpoint.
+    pub profile: FunctionProfile,
+}
+
+impl CapturedProfile {
+    /// Where the profile goes under the output directory:
+    /// `profiles/<side>/<pod>/<profile>-<window>.pb.gz`.
+    pub fn relative_path(&self) -> PathBuf {
+        PathBuf::from(archive_path(&self.side, &self.pod, self.kind, self.window))
+    }
+}
+
+/// `profiles/<side>/<pod>/<profile>-<window>.pb.gz`, with `/` separators (names are checked
+/// safe path components).
+pub fn archive_path(side: &str, pod: &str, kind: ProfileKind, window: u32) -> String {
+    format!("profiles/{side}/{pod}/{}-{window}.pb.gz", kind.name())
+}
+
+/// The result of a capture run: the manifest and every profile captured.
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// What happened, request by request.
+    pub manifest: Manifest,
+    /// The profiles, in side, pod, window, kind order.
+    pub profiles: Vec<CapturedProfile>,
+}
+
+impl Capture {
+    /// One side's profiles ready for comparison, kinds from the endpoints; an error naming
+    /// what went wrong when nothing usable was captured for the side.
+    pub fn side_profiles(&self, side: &str) -> Result<SideProfiles, CaptureError> {
+        let files: Vec<ProfileFile> = self
+            .profiles
+            .iter()
+            .filter(|p| p.side == side)
+            .map(|p| ProfileFile {
+                path: p.relative_path(),
+                pod: p.pod.clone(),
+                window: Some(p.window),
+                kind: p.kind,
+                profile: p.profile.clone(),
+            })
+            .collect();
+        if files.is_empty() {
+            let prefix = format!("{side} pod ");
+            let mut reasons: Vec<String> = self
+                .manifest
+                .warnings
+                .iter()
+                .filter(|w| w.starts_with(&prefix))
+                .cloned()
+                .collect();
+            if reasons.is_empty() {
+                reasons = self.manifest.warnings.clone();
+            }
+            if self.manifest.interrupted {
+                reasons.push("the capture was interrupted".to_owned());
+            }
+            return Err(CaptureError::NothingCaptured {
+                side: side.to_owned(),
+                reasons,
+            });
+        }
+        Ok(inputs::group(files))
+    }
+}
+
+/// What one request came to.
+#[derive(Debug, Default)]
+struct Outcome {
+    planned: Option<Instant>,
+    attempts: u32,
+    start: Option<Instant>,
+    end: Option<Instant>,
+    status: Option<u16>,
+    bytes: u64,
+    error: Option<String>,
+    retried: Vec<String>,
+    profile: Option<(Vec<u8>, FunctionProfile)>,
+}
+
+impl Outcome {
+    fn failed(error: impl Into<String>) -> Outcome {
+        Outcome {
+            error: Some(error.into()),
+            ..Outcome::default()
+        }
+    }
+}
+
+/// How often, and until when, a request may be tried again.
+#[derive(Debug, Clone, Copy)]
+struct Retry {
+    attempts: u32,
+    backoff: Duration,
+    /// The latest instant a new attempt may start (profiles covering a window must start
+    /// close to its start).
+    until: Option<Instant>,
+}
+
+/// Everything a request task shares with the others.
+#[derive(Clone)]
+struct Shared {
+    client: Client,
+    limits: DecodeLimits,
+    max_body: u64,
+    cancel: watch::Receiver<bool>,
+}
+
+/// Resolves when the capture is cancelled; never when no cancellation was set up.
+async fn cancelled(mut rx: watch::Receiver<bool>) {
+    loop {
+        if *rx.borrow_and_update() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Makes one request with retries, then checks the body is a profile of the expected kind.
+async fn request(
+    shared: &Shared,
+    url: &Url,
+    kind: ProfileKind,
+    timeout: Duration,
+    retry: Retry,
+) -> Outcome {
+    let mut out = Outcome::default();
+    let mut backoff = retry.backoff;
+    loop {
+        out.attempts += 1;
+        out.start = Some(Instant::now());
+        let result = fetch(&shared.client, url, timeout, shared.max_body).await;
+        out.end = Some(Instant::now());
+        match result {
+            Ok(fetched) => {
+                out.status = Some(fetched.status);
+                out.bytes = fetched.body.len() as u64;
+                let limits = shared.limits;
+                let body = fetched.body;
+                // Decoding is CPU work: off the runtime's workers, so timers stay on time.
+                let decoded = tokio::task::spawn_blocking(move || {
+                    let r = profile::read_profile(&body, limits);
+                    (body, r)
+                })
+                .await;
+                match decoded {
+                    Ok((body, Ok(mut p))) => match p.kind {
+                        Some(found) if !found.same_family(kind) => {
+                            out.error = Some(format!(
+                                "the endpoint returned a {found} profile where a {kind} profile was expected"
+                            ));
+                        }
+                        _ => {
+                            p.kind = Some(kind);
+                            out.profile = Some((body, p));
+                        }
+                    },
+                    Ok((_, Err(e))) => out.error = Some(e.to_string()),
+                    Err(e) => out.error = Some(format!("decoding the profile failed: {e}")),
+                }
+                return out;
+            }
+            Err(e) => {
+                out.status = e.status();
+                let next = Instant::now() + backoff;
+                let may_retry = e.transient()
+                    && out.attempts < retry.attempts
+                    && retry.until.is_none_or(|until| next <= until);
+                if !may_retry {
+                    let mut msg = e.to_string();
+                    if out.attempts > 1 {
+                        msg.push_str(&format!(" (after {} attempts)", out.attempts));
+                    } else if e.transient() && matches!(e, FetchError::Status { .. }) {
+                        msg.push_str(" (too late in the window to retry)");
+                    }
+                    out.error = Some(msg);
+                    return out;
+                }
+                tracing::debug!("{url}: {e}; retrying in {}", format_duration(backoff));
+                out.retried.push(e.to_string());
+                tokio::time::sleep_until(next).await;
+                backoff *= 2;
+            }
+        }
+    }
+}
+
+/// Where a request belongs: side, pod, and index in the plan's request list.
+type Key = (usize, usize, usize);
+
+/// Captures every side's pods according to the plan.
+///
+/// First each pod is checked (a goroutine snapshot, with retries); pods that fail take no part.
+/// When a side has no reachable pod, no window runs. Otherwise each window starts on every pod
+/// at once, `W + gap` after the previous one, or up to [`CapturePlan::late_limit`] later while
+/// a pod has not answered the previous window (so the pods stay matched). Per pod, a CPU
+/// profile starts only after the previous one has been answered (Go serves one at a time),
+/// and a request is retried only while it can still start within the late limit of its
+/// window's start. Nothing here waits without a deadline. Failures are recorded in the
+/// manifest, never returned as errors: the caller decides with [`Capture::side_profiles`]
+/// whether enough was captured.
+pub async fn capture(
+    plan: &CapturePlan,
+    sides: &[SideTargets],
+    options: CaptureOptions,
+) -> Result<Capture, CaptureError> {
+    let client = Client::builder()
+        .no_proxy()
+        .connect_timeout(plan.timeout_margin.min(Duration::from_secs(5)))
+        .user_agent(concat!("profile-gate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CaptureError::Client(e.to_string()))?;
+    // A sender kept alive for the whole run when the caller gave no cancellation.
+    let (_never_tx, never_rx) = watch::channel(false);
+    let shared = Shared {
+        client,
+        limits: options.decode_limits,
+        max_body: plan.max_body_bytes,
+        cancel: options.cancel.clone().unwrap_or(never_rx),
+    };
+    let progress = options.progress.clone();
+
+    // Reachability check, all pods at once.
+    let pod_count: usize = sides.iter().map(|s| s.pods.len()).sum();
+    tracing::info!(
+        "checking {pod_count} pod{} ({})",
+        if pod_count == 1 { "" } else { "s" },
+        sides
+            .iter()
+            .map(|s| format!("{} {}", s.side, s.pods.len()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let mut preflight: Vec<Vec<Outcome>> = sides
+        .iter()
+        .map(|s| s.pods.iter().map(|_| Outcome::default()).collect())
+        .collect();
+    let mut checks = JoinSet::new();
+    for (si, side) in sides.iter().enumerate() {
+        for (pi, pod) in side.pods.iter().enumerate() {
+            let shared = shared.clone();
+            let url = pod.url(PREFLIGHT_PATH);
+            let timeout = plan.snapshot_timeout();
+            checks.spawn(async move {
+                let retry = Retry {
+                    attempts: PREFLIGHT_ATTEMPTS,
+                    backoff: PREFLIGHT_BACKOFF,
+                    until: None,
+                };
+                let work = request(&shared, &url, ProfileKind::Goroutine, timeout, retry);
+                let outcome = tokio::select! {
+                    o = work => o,
+                    _ = cancelled(shared.cancel.clone()) => Outcome::failed("interrupted"),
+                };
+                (si, pi, outcome)
+            });
+        }
+    }
+    while let Some(joined) = checks.join_next().await {
+        match joined {
+            Ok((si, pi, mut outcome)) => {
+                outcome.profile = None;
+                preflight[si][pi] = outcome;
+            }
+            Err(e) => tracing::error!("a reachability check failed unexpectedly: {e}"),
+        }
+    }
+    let mut interrupted = *shared.cancel.borrow();
+    let mut warnings = Vec::new();
+    let mut live: Vec<Vec<bool>> = Vec::with_capacity(sides.len());
+    for (si, side) in sides.iter().enumerate() {
+        let mut flags = Vec::with_capacity(side.pods.len());
+        for (pi, pod) in side.pods.iter().enumerate() {
+            let o = &preflight[si][pi];
+            let ok = o.error.is_none() && o.attempts > 0;
+            if !ok {
+                // Reported once with the warnings at the end; the details at debug level.
+                tracing::debug!(
+                    "{} pod {}: {}{}: {}",
+                    side.side,
+                    pod.name,
+                    pod.base_url,
+                    PREFLIGHT_PATH,
+                    o.error.as_deref().unwrap_or("not checked")
+                );
+            }
+            flags.push(ok);
+        }
+        live.push(flags);
+    }
+    let unreachable: Vec<&str> = sides
+        .iter()
+        .zip(&live)
+        .filter(|(_, flags)| !flags.iter().any(|ok| *ok))
+        .map(|(s, _)| s.side.as_str())
+        .collect();
+    let run_windows = unreachable.is_empty() && !interrupted;
+    if !unreachable.is_empty() {
+        warnings.push(format!(
+            "no window was captured: no pod of {} could be reached",
+            unreachable.join(" or ")
+        ));
+    }
+
+    let t0 = Instant::now() + LEAD;
+    let wall0 = SystemTime::now() + LEAD;
+    let requests = plan.requests();
+    let mut results: Vec<Vec<Vec<Option<Outcome>>>> = sides
+        .iter()
+        .map(|s| {
+            s.pods
+                .iter()
+                .map(|_| requests.iter().map(|_| None).collect())
+                .collect()
+        })
+        .collect();
+
+    let mut window_starts = Vec::new();
+    if run_windows {
+        let live_pods = live.iter().flatten().filter(|ok| **ok).count();
+        progress.started((live_pods * requests.len()) as u64, live_pods, plan.windows);
+        tracing::info!(
+            "capturing {} window{} of {}s from {live_pods} pod{} ({}), about {}",
+            plan.windows,
+            if plan.windows == 1 { "" } else { "s" },
+            plan.window_seconds,
+            if live_pods == 1 { "" } else { "s" },
+            plan.kinds
+                .iter()
+                .map(|k| k.name())
+                .collect::<Vec<_>>()
+                .join(","),
+            format_duration(plan.total())
+        );
+        let (stopped, started) = run(
+            plan,
+            sides,
+            &live,
+            &requests,
+            &shared,
+            &*progress,
+            t0,
+            &mut results,
+        )
+        .await;
+        interrupted |= stopped;
+        window_starts = started;
+    }
+    progress.finished();
+
+    // The manifest, times relative to t0.
+    let ms = |i: Instant| -> f64 {
+        if i >= t0 {
+            (i - t0).as_secs_f64() * 1e3
+        } else {
+            -((t0 - i).as_secs_f64() * 1e3)
+        }
+    };
+    let record = |kind: ProfileKind, url: &Url, planned_ms: f64, o: &Outcome| RequestRecord {
+        profile: kind,
+        url: url.to_string(),
+        planned_ms,
+        start_ms: o.start.map(ms),
+        end_ms: o.end.map(ms),
+        attempts: o.attempts,
+        status: o.status,
+        bytes: o.bytes,
+        file: None,
+        error: o.error.clone(),
+        retried: o.retried.clone(),
+    };
+    let mut profiles = Vec::new();
+    let mut side_records = Vec::with_capacity(sides.len());
+    for (si, side) in sides.iter().enumerate() {
+        let mut pods = Vec::with_capacity(side.pods.len());
+        for (pi, pod) in side.pods.iter().enumerate() {
+            let pre = &preflight[si][pi];
+            let mut rec = PodRecord {
+                name: pod.name.clone(),
+                base_url: pod.base_url.to_string(),
+                preflight: record(
+                    ProfileKind::Goroutine,
+                    &pod.url(PREFLIGHT_PATH),
+                    pre.start.map(ms).unwrap_or(0.0),
+                    pre,
+                ),
+                error: if live[si][pi] {
+                    None
+                } else {
+                    Some(format!(
+                        "{}{}: {}",
+                        pod.base_url,
+                        PREFLIGHT_PATH,
+                        pre.error.as_deref().unwrap_or("not checked")
+                    ))
+                },
+                windows: Vec::new(),
+            };
+            if run_windows && live[si][pi] {
+                for w in 1..=plan.windows {
+                    let mut pw = PodWindow {
+                        window: w,
+                        start_ms: None,
+                        requests: Vec::new(),
+                    };
+                    for (ri, r) in requests.iter().enumerate().filter(|(_, r)| r.window == w) {
+                        let nominal_ms = r.at.as_secs_f64() * 1e3;
+                        let url = pod.url(&r.path);
+                        let rec = match results[si][pi][ri].take() {
+                            Some(mut o) => {
+                                let planned_ms = o.planned.map_or(nominal_ms, ms);
+                                let mut rec = record(r.kind, &url, planned_ms, &o);
+                                if let Some((bytes, profile)) = o.profile.take() {
+                                    rec.file = Some(archive_path(&side.side, &pod.name, r.kind, w));
+                                    profiles.push(CapturedProfile {
+                                        side: side.side.clone(),
+                                        pod: pod.name.clone(),
+                                        kind: r.kind,
+                                        window: w,
+                                        bytes,
+                                        profile,
+                                    });
+                                }
+                                rec
+                            }
+                            None => RequestRecord {
+                                error: Some(if interrupted {
+                                    "interrupted".to_owned()
+                                } else {
+                                    "the request task ended unexpectedly".to_owned()
+                                }),
+                                ..RequestRecord::planned(r.kind, url.to_string(), nominal_ms)
+                            },
+                        };
+                        pw.requests.push(rec);
+                    }
+                    pw.start_ms = window_anchor(&pw.requests, &requests, w);
+                    rec.windows.push(pw);
+                }
+            }
+            pods.push(rec);
+        }
+        side_records.push(SideRecord {
+            side: side.side.clone(),
+            source: SideSource::Live,
+            targets: side.targets.clone(),
+            pods,
+        });
+    }
+    let mut manifest = Manifest {
+        schema_version: MANIFEST_SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+        started_at_unix_ms: wall0
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as u64)
+            .unwrap_or(0),
+        plan: plan_record(plan),
+        sides: side_records,
+        windows: Vec::new(),
+        max_skew_ms: None,
+        missing: Vec::new(),
+        warnings,
+        interrupted,
+    };
+    if interrupted {
+        manifest
+            .warnings
+            .push("the capture was interrupted before its end".to_owned());
+    }
+    manifest.summarise();
+    for w in &mut manifest.windows {
+        w.started_ms = window_starts
+            .get(w.window as usize)
+            .copied()
+            .flatten()
+            .map(ms);
+    }
+    Ok(Capture { manifest, profiles })
+}
+
+/// The plan as the manifest records it.
+pub fn plan_record(plan: &CapturePlan) -> PlanRecord {
+    PlanRecord {
+        windows: plan.windows,
+        window_seconds: plan.window_seconds,
+        gap_ms: plan.gap.as_millis() as u64,
+        profiles: plan.kinds.clone(),
+        timeout_margin_ms: plan.timeout_margin.as_millis() as u64,
+        max_body_bytes: plan.max_body_bytes,
+        attempts: WINDOW_ATTEMPTS,
+        late_limit_ms: plan.late_limit().as_millis() as u64,
+    }
+}
+
+/// When a pod's window started: the latest start among its requests covering the window (the
+/// window is under way once all of them run; a CPU profile waiting for the previous one
+/// counts), or among its snapshots when only snapshots were asked for.
+fn window_anchor(records: &[RequestRecord], plan: &[PlannedRequest], window: u32) -> Option<f64> {
+    let phases: Vec<Phase> = plan
+        .iter()
+        .filter(|r| r.window == window)
+        .map(|r| r.phase)
+        .collect();
+    let latest = |phase: Phase| {
+        records
+            .iter()
+            .zip(&phases)
+            .filter(|(_, p)| **p == phase)
+            .filter_map(|(r, _)| r.start_ms)
+            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))))
+    };
+    if phases.contains(&Phase::Window) {
+        latest(Phase::Window)
+    } else {
+        latest(Phase::Snapshot)
+    }
+}
+
+/// What a live pod shares between its request tasks.
+struct PodLanes {
+    side: usize,
+    pod: usize,
+    /// One CPU profile at a time per process: held from a CPU request's first attempt until
+    /// its response has ended.
+    cpu: Arc<Mutex<()>>,
+    /// Per window: the profiles covering it hold it shared; its snapshots take it exclusively,
+    /// so they wait until the window's profiles are answered (and do not count the profiling
+    /// handlers' goroutines) and run one at a time.
+    stages: Vec<Arc<RwLock<()>>>,
+}
+
+/// Runs the windows; returns whether the run was interrupted, and when each window started.
+///
+/// Window `w` starts on every live pod at once: at its planned instant (`W + gap` after the
+/// previous window's start), or later, once every pod has answered the previous window's
+/// profiles, but never more than [`CapturePlan::late_limit`] later. So all pods start together
+/// even when a loaded process answers its CPU profile late, and the CPU rule rarely has to
+/// skip a profile.
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    plan: &CapturePlan,
+    sides: &[SideTargets],
+    live: &[Vec<bool>],
+    requests: &[PlannedRequest],
+    shared: &Shared,
+    progress: &dyn Progress,
+    t0: Instant,
+    results: &mut [Vec<Vec<Option<Outcome>>>],
+) -> (bool, Vec<Option<Instant>>) {
+    let late_limit = plan.late_limit();
+    let windows = plan.windows;
+    let mut tasks = JoinSet::new();
+    let mut keys: HashMap<tokio::task::Id, Key> = HashMap::new();
+    let mut remaining: Vec<usize> = vec![0; windows as usize + 1];
+    let mut started: Vec<Option<Instant>> = vec![None; windows as usize + 1];
+    let pods: Vec<PodLanes> = sides
+        .iter()
+        .enumerate()
+        .flat_map(|(si, side)| (0..side.pods.len()).map(move |pi| (si, pi)))
+        .filter(|(si, pi)| live[*si][*pi])
+        .map(|(side, pod)| PodLanes {
+            side,
+            pod,
+            cpu: Arc::new(Mutex::new(())),
+            stages: (0..=windows).map(|_| Arc::new(RwLock::new(()))).collect(),
+        })
+        .collect();
+
+    let mut next = 1u32;
+    let mut next_planned = t0;
+    // Profiles of the last window started that are still running.
+    let mut pending = 0usize;
+    let mut interrupted = false;
+    // One warning per pod and reason; repeats (a dead pod fails every request) go to debug.
+    let mut warned: HashSet<(usize, usize, String)> = HashSet::new();
+    loop {
+        let releasing = next <= windows && !interrupted;
+        if !releasing && tasks.is_empty() {
+            break;
+        }
+        let release_at = if pending == 0 {
+            next_planned
+        } else {
+            next_planned + late_limit
+        };
+        tokio::select! {
+            biased;
+            _ = cancelled(shared.cancel.clone()), if !interrupted => {
+                interrupted = true;
+                tracing::warn!("interrupted: stopping the capture, keeping what was captured");
+            }
+            _ = tokio::time::sleep_until(release_at), if releasing => {
+                let now = Instant::now();
+                if pending > 0 {
+                    tracing::debug!(
+                        "window {next}: {pending} profile(s) of window {} still running; starting anyway",
+                        next - 1
+                    );
+                }
+                started[next as usize] = Some(now);
+                pending = 0;
+                for lanes in &pods {
+                    let pod = &sides[lanes.side].pods[lanes.pod];
+                    for (ri, r) in requests.iter().enumerate().filter(|(_, r)| r.window == next) {
+                        remaining[next as usize] += 1;
+                        let planned = match r.phase {
+                            Phase::Window => {
+                                pending += 1;
+                                now
+                            }
+                            Phase::Snapshot => now + plan.window(),
+                        };
+                        let work = request_task(
+                            shared.clone(),
+                            pod.url(&r.path),
+                            r,
+                            planned,
+                            late_limit,
+                            lanes.cpu.clone(),
+                            lanes.stages[next as usize].clone(),
+                        );
+                        let handle = tasks.spawn(work);
+                        keys.insert(handle.id(), (lanes.side, lanes.pod, ri));
+                    }
+                }
+                let late = signed_ms(now, t0 + plan.window_start(next));
+                tracing::info!(
+                    "window {next}/{windows} started{}",
+                    if late >= 10.0 { format!(" ({late:.0} ms after the plan)") } else { String::new() }
+                );
+                progress.window_started(next, windows);
+                next_planned = now + plan.window() + plan.gap;
+                next += 1;
+            }
+            joined = tasks.join_next_with_id(), if !tasks.is_empty() => {
+                let Some(joined) = joined else { continue };
+                let (id, outcome) = match joined {
+                    Ok((id, o)) => (id, o),
+                    Err(e) => (e.id(), Outcome::failed(format!("the request task failed: {e}"))),
+                };
+                let Some(&(si, pi, ri)) = keys.get(&id) else { continue };
+                let (side, pod, r) = (&sides[si], &sides[si].pods[pi], &requests[ri]);
+                if r.phase == Phase::Window && r.window + 1 == next {
+                    pending = pending.saturating_sub(1);
+                }
+                progress.request_done(outcome.bytes, outcome.profile.is_some());
+                let what = format!("{} pod {}: {} window {}", side.side, pod.name, r.kind, r.window);
+                match &outcome.error {
+                    None => tracing::debug!(
+                        "{what}: HTTP {} {} bytes, started {:+.1} ms from plan, took {}",
+                        outcome.status.unwrap_or(0),
+                        outcome.bytes,
+                        outcome.start.zip(outcome.planned).map_or(0.0, |(s, p)| signed_ms(s, p)),
+                        outcome.start.zip(outcome.end).map_or_else(String::new, |(s, e)| format_duration(e - s)),
+                    ),
+                    Some(e) => {
+                        let reason = e.lines().next().unwrap_or("").to_owned();
+                        if warned.insert((si, pi, reason)) {
+                            tracing::warn!("{what}: {}: {e}", pod.url(&r.path));
+                        } else {
+                            tracing::debug!("{what}: {e}");
+                        }
+                    }
+                }
+                results[si][pi][ri] = Some(outcome);
+                let w = r.window as usize;
+                remaining[w] -= 1;
+                if remaining[w] == 0 {
+                    log_window_done(plan, requests, results, r.window, t0);
+                }
+            }
+            else => break,
+        }
+    }
+    (interrupted, started)
+}
+
+/// One request of one pod in one window, from its planned instant to its outcome.
+fn request_task(
+    shared: Shared,
+    url: Url,
+    r: &PlannedRequest,
+    planned: Instant,
+    late_limit: Duration,
+    cpu: Arc<Mutex<()>>,
+    stage: Arc<RwLock<()>>,
+) -> impl std::future::Future<Output = Outcome> + Send + 'static {
+    let (kind, phase, timeout) = (r.kind, r.phase, r.timeout);
+    let cancel = shared.cancel.clone();
+    let work = async move {
+        tokio::time::sleep_until(planned).await;
+        let late = planned + late_limit;
+        let mut _window = None;
+        let mut _snapshot = None;
+        let mut _turn = None;
+        let until = match phase {
+            Phase::Window => {
+                _window = Some(stage.read_owned().await);
+                if kind == ProfileKind::Cpu {
+                    match tokio::time::timeout_at(late, cpu.lock_owned()).await {
+                        Ok(guard) => _turn = Some(guard),
+                        Err(_) => {
+                            return Outcome::failed(format!(
+                                "skipped: the previous CPU profile of this process had not ended {} after this window's start (a process serves one CPU profile at a time)",
+                                format_duration(late_limit)
+                            ))
+                        }
+                    }
+                }
+                late
+            }
+            Phase::Snapshot => {
+                // Waits a bounded time: a stalled window does not stop its snapshots.
+                _snapshot = tokio::time::timeout_at(late, stage.write_owned())
+                    .await
+                    .ok();
+                Instant::now() + late_limit
+            }
+        };
+        let retry = Retry {
+            attempts: WINDOW_ATTEMPTS,
+            backoff: WINDOW_BACKOFF,
+            until: Some(until),
+        };
+        request(&shared, &url, kind, timeout, retry).await
+    };
+    async move {
+        let mut outcome = tokio::select! {
+            o = work => o,
+            _ = cancelled(cancel) => Outcome::failed("interrupted"),
+        };
+        outcome.planned = Some(planned);
+        outcome
+    }
+}
+
+/// `a - b` in milliseconds, signed.
+fn signed_ms(a: Instant, b: Instant) -> f64 {
+    if a >= b {
+        (a - b).as_secs_f64() * 1e3
+    } else {
+        -((b - a).as_secs_f64() * 1e3)
+    }
+}
+
+/// One log line when every request of a window has ended: profiles, bytes, start skew.
+fn log_window_done(
+    plan: &CapturePlan,
+    requests: &[PlannedRequest],
+    results: &[Vec<Vec<Option<Outcome>>>],
+    window: u32,
+    t0: Instant,
+) {
+    let has_window_phase = requests
+        .iter()
+        .any(|r| r.window == window && r.phase == Phase::Window);
+    let (mut ok, mut total, mut bytes) = (0usize, 0usize, 0u64);
+    let mut anchors = Vec::new();
+    for pod in results.iter().flatten() {
+        let mut anchor: Option<f64> = None;
+        let mut ran = false;
+        for (r, o) in requests.iter().zip(pod) {
+            let Some(o) = o.as_ref().filter(|_| r.window == window) else {
+                continue;
+            };
+            ran = true;
+            total += 1;
+            ok += usize::from(o.profile.is_some());
+            bytes += o.bytes;
+            let counts = !has_window_phase || r.phase == Phase::Window;
+            if let (true, Some(s)) = (counts, o.start) {
+                let s = signed_ms(s, t0);
+                anchor = Some(anchor.map_or(s, |a: f64| a.max(s)));
+            }
+        }
+        if let (true, Some(a)) = (ran, anchor) {
+            anchors.push(a);
+        }
+    }
+    let skew = match anchors.len() {
+        0 | 1 => String::new(),
+        _ => {
+            let max = anchors.iter().copied().fold(f64::MIN, f64::max);
+            let min = anchors.iter().copied().fold(f64::MAX, f64::min);
+            format!(", start skew {:.1} ms", max - min)
+        }
+    };
+    tracing::info!(
+        "window {window}/{} done: {ok}/{total} profiles, {:.1} MiB{skew}",
+        plan.windows,
+        bytes as f64 / (1u64 << 20) as f64
+    );
+}

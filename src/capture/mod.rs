@@ -1,0 +1,143 @@
+//! Live capture over plain HTTP pprof endpoints, in matched windows.
+//!
+//! Each side (baseline, candidate) is a list of pods, each a name and a pprof base URL
+//! ([`PodTarget`]); Kubernetes targets will resolve to such URLs through port-forwards, so the
+//! engine only ever sees URLs. For every pod of every side, window `i` starts at the same
+//! planned instant: the CPU profile (`profile?seconds=W`) runs alongside the delta profiles
+//! (`allocs`, `mutex`, `block` with `?seconds=W`), and the heap and goroutine snapshots are
+//! taken at the window's end (once the pod has answered the window's profiles, so they do not
+//! count the profiling handlers' own goroutines). Windows follow each other with a short pause
+//! ([`PlanSettings::gap`]) so that the previous CPU profile has been answered before the
+//! next is asked for, and skew never accumulates.
+//!
+//! - [`plan`]: the plan, durations, target parsing and pod names. Pure.
+//! - [`fetch`]: one GET with a deadline and a body limit; failures sorted into transient and
+//!   definitive.
+//! - [`engine`]: the reachability check, the scheduled requests, retries and the CPU rule.
+//! - [`manifest`]: `manifest.json` (every request's start, end, bytes, status, error; skew per
+//!   window) and the warnings drawn from it. Pure.
+//! - [`progress`]: a progress bar for terminals; log lines go through `tracing`.
+//!
+//! The engine writes no file: the caller (the CLI) saves [`Capture::profiles`] and the
+//! manifest, and decides with [`Capture::side_profiles`] whether a side has anything usable.
+
+pub mod engine;
+pub mod fetch;
+pub mod manifest;
+pub mod plan;
+pub mod progress;
+
+pub use engine::{archive_path, capture, Capture, CaptureOptions, CapturedProfile};
+pub use manifest::{Manifest, MANIFEST_SCHEMA_VERSION};
+pub use plan::{
+    parse_duration, parse_kinds, parse_target, CapturePlan, PlanSettings, PodTarget, SideTargets,
+    TargetSpec,
+};
+pub use progress::{BarProgress, NoProgress, Progress, StderrWriter};
+
+/// A capture that cannot be planned: bad arguments. The message names the flag or target.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    /// A flag value or target that cannot be used, and why.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// A capture that ran but cannot be used: an infrastructure failure.
+#[derive(Debug, thiserror::Error)]
+pub enum CaptureError {
+    /// The HTTP client could not be set up.
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    /// Not one profile was captured for a side.
+    #[error("nothing usable was captured for {side}: {}", reasons.join("; "))]
+    NothingCaptured {
+        /// The side.
+        side: String,
+        /// What went wrong, per pod.
+        reasons: Vec<String>,
+    },
+    /// Each side has profiles, but of no kind in common.
+    #[error("no profile kind was captured on both sides (baseline: [{baseline}], candidate: [{candidate}]); see the warnings above")]
+    NoCommonKind {
+        /// Kinds the baseline has.
+        baseline: String,
+        /// Kinds the candidate has.
+        candidate: String,
+    },
+    /// The async runtime could not start.
+    #[error("cannot start the capture runtime: {0}")]
+    Runtime(String),
+}
+
+/// The capture facts and warnings, as lines to add to a text report.
+pub fn notes_text(manifest: &Manifest) -> String {
+    let mut out = format!("\nCapture: {}\n", clean(&manifest.facts()));
+    for w in &manifest.warnings {
+        out.push_str(&format!("  warning: {}\n", clean(w)));
+    }
+    out
+}
+
+/// The capture facts and warnings as a Markdown section (text escaped).
+pub fn notes_markdown(manifest: &Manifest) -> String {
+    let mut out = format!("\n### Capture\n\n{}\n", escape_markdown(&manifest.facts()));
+    if !manifest.warnings.is_empty() {
+        out.push('\n');
+        for w in &manifest.warnings {
+            out.push_str(&format!("- :warning: {}\n", escape_markdown(w)));
+        }
+    }
+    out
+}
+
+/// The capture facts for `report.json`: skew, missing profiles and warnings (the full record
+/// is `manifest.json`).
+pub fn notes_json(manifest: &Manifest) -> serde_json::Value {
+    serde_json::json!({
+        "manifest_schema_version": manifest.schema_version,
+        "facts": manifest.facts(),
+        "windows": manifest.windows,
+        "max_skew_ms": manifest.max_skew_ms,
+        "missing": manifest.missing,
+        "warnings": manifest.warnings,
+        "interrupted": manifest.interrupted,
+    })
+}
+
+/// Control characters (from a hostile server's error page) replaced for a terminal.
+fn clean(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
+
+/// Markdown and HTML special characters escaped, so server text cannot inject markup.
+fn escape_markdown(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in clean(s).chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_text_cannot_inject_markup() {
+        let e = escape_markdown("<script>x</script> `a` [l](u) |t| \u{1b}[31m");
+        assert!(!e.contains('<') && !e.contains("\u{1b}"));
+        assert!(e.contains("\\`a\\`") && e.contains("\\[l\\]") && e.contains("\\|t\\|"));
+    }
+}
