@@ -268,7 +268,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         args.baseline.display().to_string(),
         args.candidate.display().to_string(),
     )?;
-    emit(&report, &args.judge, args.out.as_deref(), None)
+    emit(&report, &args.judge, args.out.as_deref())
 }
 
 /// Compares two sides under a policy and builds the report.
@@ -331,6 +331,17 @@ fn judge(
         .find(|(n, _)| *n == default_options.normalize)
         .map(|(_, c)| c)
         .unwrap_or_default();
+    let growth = leak_signals(baseline, candidate);
+    let warnings = growth
+        .iter()
+        .filter(|g| g.leak_signal && g.side == "candidate")
+        .map(|g| {
+            format!(
+                "{} {} grows in the candidate: {:+.1} per minute ({:+.0}% over the capture, p = {:.1e}); a leak?",
+                g.growth.kind, g.growth.sample_type, g.growth.per_minute, g.growth.relative * 100.0, g.growth.p_value
+            )
+        })
+        .collect();
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -339,29 +350,55 @@ fn judge(
         verdict,
         comparisons,
         unmatched,
+        growth,
+        capture_facts: None,
+        capture: None,
+        warnings,
     })
 }
 
+/// Growth across windows of goroutines and of the live heap, on both sides: a leak shows as
+/// a climb within the candidate that the baseline does not share.
+fn leak_signals(baseline: &SideProfiles, candidate: &SideProfiles) -> Vec<report::SideGrowth> {
+    use crate::profile::ProfileKind;
+    let mut out = Vec::new();
+    for (kind, sample) in [
+        (ProfileKind::Goroutine, "goroutine"),
+        (ProfileKind::Heap, "inuse_space"),
+    ] {
+        for (side, profiles) in [("baseline", baseline), ("candidate", candidate)] {
+            let Some(pods) = profiles.kinds.get(&kind) else {
+                continue;
+            };
+            if let Some(growth) = compare::trend::growth(kind, sample, pods) {
+                out.push(report::SideGrowth {
+                    side: side.to_owned(),
+                    leak_signal: growth.is_leak_signal(LEAK_ALPHA, LEAK_MIN_RELATIVE),
+                    growth,
+                });
+            }
+        }
+    }
+    out
+}
+
+/// A climb is a leak signal when it is this unlikely under no growth...
+const LEAK_ALPHA: f64 = 0.01;
+/// ...and adds at least this fraction of the starting level over the capture.
+const LEAK_MIN_RELATIVE: f64 = 0.10;
+
 /// Prints the report, writes the report files, and maps the verdict to an exit code.
-///
-/// With a capture manifest, its facts and warnings (missing windows, lost pods, skew) are
-/// added to every format.
-fn emit(
-    report: &Report,
-    args: &JudgeArgs,
-    out: Option<&Path>,
-    manifest: Option<&capture::Manifest>,
-) -> anyhow::Result<u8> {
+fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result<u8> {
     let options = RenderOptions {
         top: args.top,
         all_sample_types: args.all_samples,
     };
     if let Some(dir) = out {
-        write_reports(dir, report, &options, manifest)?;
+        write_reports(dir, report, &options)?;
     }
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(render_with_notes(report, args.format, &options, manifest).as_bytes())
+        .write_all(report::render(report, args.format, &options).as_bytes())
         .context("writing to standard output")?;
     Ok(match report.verdict.outcome {
         Outcome::Fail => exit::FAIL,
@@ -370,12 +407,7 @@ fn emit(
 }
 
 /// Writes report.txt, report.md and report.json, each whole or not at all.
-fn write_reports(
-    dir: &Path,
-    report: &Report,
-    options: &RenderOptions,
-    manifest: Option<&capture::Manifest>,
-) -> anyhow::Result<()> {
+fn write_reports(dir: &Path, report: &Report, options: &RenderOptions) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| {
         BadInput(format!(
             "{}: cannot create the output directory ({e})",
@@ -389,7 +421,7 @@ fn write_reports(
     ] {
         write_atomically(
             &dir.join(name),
-            render_with_notes(report, format, options, manifest).as_bytes(),
+            report::render(report, format, options).as_bytes(),
         )?;
     }
     Ok(())
@@ -430,34 +462,6 @@ fn init_logging(quiet: bool, verbose: bool) {
         .with_target(false)
         .without_time()
         .try_init();
-}
-
-/// A rendered report with the capture's facts and warnings added: a section at the end of
-/// text and Markdown, a `capture` object in JSON.
-fn render_with_notes(
-    report: &Report,
-    format: Format,
-    options: &RenderOptions,
-    manifest: Option<&capture::Manifest>,
-) -> String {
-    let rendered = report::render(report, format, options);
-    let Some(manifest) = manifest else {
-        return rendered;
-    };
-    match format {
-        Format::Text => rendered + &capture::notes_text(manifest),
-        Format::Markdown => rendered + &capture::notes_markdown(manifest),
-        Format::Json => {
-            // Appended as the last key, leaving the report's own keys and layout as they are.
-            let notes = serde_json::to_string_pretty(&capture::notes_json(manifest))
-                .unwrap_or_else(|_| "null".to_owned())
-                .replace('\n', "\n  ");
-            match rendered.trim_end().strip_suffix('}') {
-                Some(body) => format!("{},\n  \"capture\": {notes}\n}}\n", body.trim_end()),
-                None => rendered,
-            }
-        }
-    }
 }
 
 /// One side of `gate run`: live pods, or saved profiles.
@@ -780,19 +784,19 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         }
         .into());
     }
-    let report = judge(
+    let mut report = judge(
         &policy,
         &baseline_profiles,
         &candidate_profiles,
         baseline.describe(),
         candidate.describe(),
     )?;
-    emit(
-        &report,
-        &args.judge,
-        Some(&args.out),
-        captured.as_ref().map(|c| &c.manifest),
-    )
+    if let Some(manifest) = captured.as_ref().map(|c| &c.manifest) {
+        report.capture_facts = Some(manifest.facts());
+        report.capture = Some(capture::notes_json(manifest));
+        report.warnings.extend(manifest.warnings.iter().cloned());
+    }
+    emit(&report, &args.judge, Some(&args.out))
 }
 
 /// Kinds present on one side only: `(kind, side that has it, side that has not)`.

@@ -255,6 +255,19 @@ fn a_planted_goroutine_leak_fails_the_goroutine_rule() {
         broken.iter().any(|r| r == "goroutines-total"),
         "{broken:?}: {run}"
     );
+    // The climb within the candidate is reported as a leak signal; the baseline is steady.
+    let json = run.json();
+    let growth = json["growth"].as_array().unwrap();
+    let leak = |side: &str| {
+        growth
+            .iter()
+            .any(|g| g["side"] == side && g["kind"] == "goroutine" && g["leak_signal"] == true)
+    };
+    assert!(leak("candidate"), "{json}");
+    assert!(!leak("baseline"), "{json}");
+    assert!(json["warnings"]
+        .to_string()
+        .contains("grows in the candidate"));
 }
 
 #[test]

@@ -70,27 +70,6 @@ pub enum CaptureError {
     Runtime(String),
 }
 
-/// The capture facts and warnings, as lines to add to a text report.
-pub fn notes_text(manifest: &Manifest) -> String {
-    let mut out = format!("\nCapture: {}\n", clean(&manifest.facts()));
-    for w in &manifest.warnings {
-        out.push_str(&format!("  warning: {}\n", clean(w)));
-    }
-    out
-}
-
-/// The capture facts and warnings as a Markdown section (text escaped).
-pub fn notes_markdown(manifest: &Manifest) -> String {
-    let mut out = format!("\n### Capture\n\n{}\n", escape_markdown(&manifest.facts()));
-    if !manifest.warnings.is_empty() {
-        out.push('\n');
-        for w in &manifest.warnings {
-            out.push_str(&format!("- :warning: {}\n", escape_markdown(w)));
-        }
-    }
-    out
-}
-
 /// The capture facts for `report.json`: skew, missing profiles and warnings (the full record
 /// is `manifest.json`).
 pub fn notes_json(manifest: &Manifest) -> serde_json::Value {
@@ -103,41 +82,4 @@ pub fn notes_json(manifest: &Manifest) -> serde_json::Value {
         "warnings": manifest.warnings,
         "interrupted": manifest.interrupted,
     })
-}
-
-/// Control characters (from a hostile server's error page) replaced for a terminal.
-fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
-}
-
-/// Markdown and HTML special characters escaped, so server text cannot inject markup.
-fn escape_markdown(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in clean(s).chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '|' | '#' | '!' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn server_text_cannot_inject_markup() {
-        let e = escape_markdown("<script>x</script> `a` [l](u) |t| \u{1b}[31m");
-        assert!(!e.contains('<') && !e.contains("\u{1b}"));
-        assert!(e.contains("\\`a\\`") && e.contains("\\[l\\]") && e.contains("\\|t\\|"));
-    }
 }

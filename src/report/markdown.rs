@@ -88,6 +88,13 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         }
         let _ = writeln!(out);
     }
+    if !report.warnings.is_empty() {
+        let _ = writeln!(out, "### Warnings\n");
+        for w in &report.warnings {
+            let _ = writeln!(out, "- ⚠️ {}", escape(w));
+        }
+        let _ = writeln!(out);
+    }
     for c in &report.comparisons {
         for s in shown_sample_types(c, options) {
             let unit = &s.sample_type.unit;
@@ -131,6 +138,9 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
                 }
             );
         }
+    }
+    if let Some(facts) = &report.capture_facts {
+        let _ = writeln!(out, "Capture: {}\n", escape(facts));
     }
     out
 }

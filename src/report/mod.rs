@@ -7,6 +7,7 @@ mod text;
 
 use serde::Serialize;
 
+use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
 use crate::policy::Verdict;
 
@@ -33,6 +34,26 @@ pub struct Report {
     pub comparisons: Vec<KindComparison>,
     /// Kinds present on one side only (not compared).
     pub unmatched: Vec<String>,
+    /// Growth across windows (goroutines, live heap), per side: the leak signal.
+    pub growth: Vec<SideGrowth>,
+    /// How the profiles were captured, when they were captured live: facts in one line.
+    pub capture_facts: Option<String>,
+    /// The capture's record for machines (skew, missing windows), when captured live.
+    pub capture: Option<serde_json::Value>,
+    /// Warnings people should read: missing windows, lost pods, leak signals.
+    pub warnings: Vec<String>,
+}
+
+/// The growth of a snapshot profile's total on one side.
+#[derive(Debug, Clone, Serialize)]
+pub struct SideGrowth {
+    /// "baseline" or "candidate".
+    pub side: String,
+    /// The fitted growth.
+    #[serde(flatten)]
+    pub growth: Growth,
+    /// Whether it is clear and material enough to call a leak signal.
+    pub leak_signal: bool,
 }
 
 /// Output formats.
@@ -88,6 +109,10 @@ pub fn render_json(report: &Report) -> String {
         verdict: report.verdict.clone(),
         comparisons: report.comparisons.iter().map(tested_only).collect(),
         unmatched: report.unmatched.clone(),
+        growth: report.growth.clone(),
+        capture_facts: report.capture_facts.clone(),
+        capture: report.capture.clone(),
+        warnings: report.warnings.clone(),
     };
     let mut s = serde_json::to_string_pretty(&slim)
         .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));

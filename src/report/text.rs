@@ -99,6 +99,12 @@ pub fn render_text(report: &Report, options: &RenderOptions) -> String {
             let _ = writeln!(out, "{t}\n");
         }
     }
+    if let Some(facts) = &report.capture_facts {
+        let _ = writeln!(out, "Capture: {}", sanitize(facts));
+    }
+    for w in &report.warnings {
+        let _ = writeln!(out, "warning: {}", sanitize(w));
+    }
     if !report.unmatched.is_empty() {
         let _ = writeln!(
             out,
