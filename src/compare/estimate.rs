@@ -22,8 +22,9 @@ pub enum Noise {
         df: f64,
     },
     /// Exact conditional binomial test: of `n` events on both sides, `k` fell in the candidate.
-    /// Used with one pod per side, where only sampling noise can be measured. `k` and `n` are
-    /// already shrunk by the window overdispersion factor when windows showed extra spread.
+    /// Used with one pod per side, where pod-to-pod spread cannot be measured within a side.
+    /// `k` and `n` are already shrunk so that the test's spread covers the windows' extra
+    /// spread and the (blind) pod-to-pod dispersion as well as sampling noise.
     Binomial {
         /// Candidate events (effective).
         k: u64,

@@ -11,8 +11,9 @@
 //!   dispersion phi estimated from the spread between pods, shrunk per function towards the
 //!   pooled value but never below it;
 //! - one pod per side: the exact conditional binomial test on event counts, widened by the
-//!   extra spread seen between that pod's windows; only sampling noise is measured then, and
-//!   the result says so;
+//!   extra spread seen between that pod's windows and by a pod-to-pod dispersion estimated
+//!   "blind" (the two pods taken as replicates of each other); the result says which noise was
+//!   measured and how;
 //! - totals, and goroutine counts (exact, not sampled): Welch's test on per-pod log values.
 
 mod estimate;
@@ -152,13 +153,15 @@ pub struct Normalization {
 pub struct NoiseFacts {
     /// How per-function estimates were tested.
     pub model: NoiseModel,
-    /// The pooled between-pod dispersion phi (variance mu + phi mu^2), when measured.
+    /// The pooled between-pod dispersion phi (variance mu + phi mu^2), when measured; with one
+    /// pod a side, estimated across the two pods as if they were replicates.
     pub dispersion: Option<f64>,
     /// Degrees of freedom behind `dispersion`.
     pub dispersion_df: f64,
     /// Functions that `dispersion` was estimated from.
     pub dispersion_functions: usize,
-    /// How far windows of one pod disagree beyond sampling noise (Pearson chi2/df, at least 1).
+    /// How far windows of one pod disagree in their mix of work beyond sampling noise (Pearson
+    /// chi2/df of each function against its window's total, at least 1).
     pub window_dispersion: Option<f64>,
     /// p-value of the windows' agreement; tiny when the load was not steady.
     pub window_p_value: Option<f64>,
@@ -176,7 +179,8 @@ pub struct NoiseFacts {
 pub enum NoiseModel {
     /// Overdispersed Poisson with the dispersion measured between pods.
     BetweenPods,
-    /// One pod per side: exact binomial on sampling noise (widened by window spread) only.
+    /// One pod per side: exact binomial on sampling noise, widened by window spread and by a
+    /// pod-to-pod dispersion estimated blind (both pods as replicates).
     SamplingOnly,
     /// Exact counts (goroutines): Welch's test between pods, or between windows for one pod.
     ExactCounts,
@@ -538,12 +542,19 @@ fn compare_sample_type(
 
     let multi_pod = b.len() >= 2 || c.len() >= 2;
     let exact = ev.exact;
-    let dispersion = if multi_pod && !exact {
-        estimate_dispersion(&flat_events, fb.len(), &factors)
-    } else {
-        None
-    };
     let windows = window_dispersion(&all, ev, kind.is_snapshot());
+    let window_factor = windows.as_ref().map(|w| w.factor).unwrap_or(1.0);
+    // With one pod a side the pod-to-pod spread cannot be measured within a side, but it is
+    // there: each function's share differs between two pods of the same build by far more than
+    // sampling noise (10-20% is common), and windows of one pod cannot see it. Ignoring it
+    // made about one A/A run in five fail on a single pod. So the two pods are taken as
+    // replicates of each other ("blind", as DESeq does without replicates): with most functions
+    // unchanged this measures the spread, and real changes can only make it larger.
+    let dispersion = if exact {
+        None
+    } else {
+        estimate_dispersion(&flat_events, fb.len(), &factors, !multi_pod)
+    };
     let model = if exact {
         NoiseModel::ExactCounts
     } else if multi_pod {
@@ -557,7 +568,7 @@ fn compare_sample_type(
     let ctx = TestContext {
         model,
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
-        window_factor: windows.as_ref().map(|w| w.factor).unwrap_or(1.0),
+        window_factor,
         fb,
         fc,
         min_share: options.min_share,
@@ -590,7 +601,8 @@ fn compare_sample_type(
         })
         .collect();
 
-    let total = total_delta(kind, st, ev, b, c, ctx.window_factor);
+    let load_factor = window_load_factor(&all, ev, kind.is_snapshot());
+    let total = total_delta(kind, st, ev, b, c, load_factor);
 
     let mut measured = Vec::new();
     let mut not_measured = Vec::new();
@@ -604,8 +616,17 @@ fn compare_sample_type(
         }
         NoiseModel::SamplingOnly => {
             measured.push("sampling noise".to_owned());
+            match dispersion {
+                Some(d) => measured.push(format!(
+                    "pod-to-pod spread, roughly: the two pods taken as replicates (dispersion {:.3} from {} functions; real changes can only raise it)",
+                    d.phi, d.functions
+                )),
+                None => not_measured.push(
+                    "pod-to-pod spread: one pod per side and too few well-sampled functions; run more pods to measure it".to_owned(),
+                ),
+            }
             not_measured.push(
-                "pod-to-pod spread: one pod per side; run more pods to measure it".to_owned(),
+                "pod-to-pod spread of the total and of single functions: one pod per side; run more pods to measure it".to_owned(),
             );
         }
         NoiseModel::ExactCounts => {
@@ -719,9 +740,13 @@ impl TestContext<'_> {
         let noise = match self.model {
             NoiseModel::ExactCounts => exact_counts_noise(bv, cv, self.fb, self.fc)?,
             NoiseModel::SamplingOnly => {
-                let c = self.window_factor.max(1.0);
+                // Events are shrunk so that the binomial's variance of log theta,
+                // about 1/k + 1/(n - k), matches c (1/nb + 1/nc) + 2 phi: window spread and
+                // the (blind) pod-to-pod dispersion, which no count of events averages away.
                 let nb: f64 = eb.iter().sum();
                 let nc: f64 = ec.iter().sum();
+                let poisson = 1.0 / nb.max(0.5) + 1.0 / nc.max(0.5);
+                let c = self.window_factor.max(1.0) + 2.0 * self.phi / poisson;
                 let n = ((nb + nc) / c).round() as u64;
                 let k = (nc / c).round().min(n as f64) as u64;
                 Noise::Binomial {
@@ -795,15 +820,38 @@ fn exact_counts_noise(bv: &[f64], cv: &[f64], fb: &[f64], fc: &[f64]) -> Option<
     })
 }
 
+/// How much the windows' totals of one pod vary beyond sampling noise, per second of profiled
+/// time (Pearson chi2/df pooled over pods, at least 1): the load swings that widen the total's
+/// test when there is one pod a side.
+fn window_load_factor(pods: &[&PodData], ev: EventColumn, snapshot: bool) -> f64 {
+    if ev.exact || snapshot {
+        return 1.0;
+    }
+    let parts: Vec<(f64, f64)> = pods
+        .iter()
+        .filter(|p| p.windows >= 2)
+        .filter_map(|p| {
+            let counts: Vec<f64> = p
+                .window_totals
+                .iter()
+                .map(|t| t[ev.index] * ev.scale)
+                .collect();
+            stats::pearson_dispersion(&counts, &p.window_seconds)
+        })
+        .collect();
+    stats::pooled_pearson(&parts).map_or(1.0, |w| w.factor)
+}
+
 /// The total as a per-pod rate (per second for windows over time, per snapshot for snapshots),
-/// tested with Welch between pods, or with sampling noise for one pod a side.
+/// tested with Welch between pods, or with sampling noise widened by the windows' load swings
+/// (`load_factor`) for one pod a side.
 fn total_delta(
     kind: ProfileKind,
     st: usize,
     ev: EventColumn,
     b: &[PodData],
     c: &[PodData],
-    window_factor: f64,
+    load_factor: f64,
 ) -> Delta {
     let snapshot = kind.is_snapshot();
     let per_pod_rate = |p: &PodData| {
@@ -830,7 +878,7 @@ fn total_delta(
         } else if ev.exact {
             exact_counts_noise(&rb, &rc, &vec![1.0; rb.len()], &vec![1.0; rc.len()])
         } else {
-            let var = window_factor.max(1.0) * (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5));
+            let var = load_factor.max(1.0) * (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5));
             Some(Noise::LogT {
                 se: var.sqrt(),
                 df: f64::INFINITY,
@@ -950,25 +998,35 @@ fn median_ratio(pods: &[&PodData], st: usize, flat_events: &[Vec<f64>]) -> Optio
         .collect()
 }
 
-/// The pooled between-pod dispersion over well-sampled functions, both sides.
+/// The pooled between-pod dispersion over well-sampled functions: within each side, or with
+/// `blind` (one pod a side) across the two pods as if they were replicates.
+///
+/// Only the Poisson part is taken out, so phi holds every other source of spread between
+/// pods' sums, the windows' included; the tests add the window factor on top of the Poisson
+/// part as well, which counts window spread twice but only where it is small next to phi.
+/// (Taking `c mu` out instead fitted this simulation's per-function window noise, which grows
+/// like mu^2, worse: phi came out 20% low for the large functions that matter.)
 fn estimate_dispersion(
     flat_events: &[Vec<f64>],
     n_baseline: usize,
     factors: &[f64],
+    blind: bool,
 ) -> Option<stats::DispersionEstimate> {
     let n = flat_events.first()?.len();
-    let (eb, ec) = flat_events.split_at(n_baseline);
-    let (fb, fc) = factors.split_at(n_baseline);
-    let columns: Vec<(Vec<f64>, Vec<f64>)> = (0..n)
-        .flat_map(|f| {
-            [
-                eb.iter().map(|e| e[f]).collect::<Vec<f64>>(),
-                ec.iter().map(|e| e[f]).collect::<Vec<f64>>(),
-            ]
-        })
-        .zip([fb, fc].into_iter().cycle())
-        .map(|(counts, f)| (counts, f.to_vec()))
-        .collect();
+    let column = |rows: &[Vec<f64>], f: usize| rows.iter().map(|e| e[f]).collect::<Vec<f64>>();
+    let columns: Vec<(Vec<f64>, Vec<f64>)> = if blind {
+        (0..n)
+            .map(|f| (column(flat_events, f), factors.to_vec()))
+            .collect()
+    } else {
+        let (eb, ec) = flat_events.split_at(n_baseline);
+        let (fb, fc) = factors.split_at(n_baseline);
+        (0..n)
+            .flat_map(|f| [column(eb, f), column(ec, f)])
+            .zip([fb, fc].into_iter().cycle())
+            .map(|(counts, f)| (counts, f.to_vec()))
+            .collect()
+    };
     let groups: Vec<stats::DispersionGroup<'_>> = columns
         .iter()
         .map(|(counts, exposures)| stats::DispersionGroup { counts, exposures })
@@ -995,13 +1053,15 @@ fn window_dispersion(
     let mut chi2 = 0.0;
     let mut df = 0.0;
     for p in pods.iter().filter(|p| p.windows >= 2) {
-        let exposures: Vec<f64> = if p.window_seconds.iter().all(|s| *s > 0.0) {
-            p.window_seconds.clone()
+        // Against each window's total, not its seconds: a pod-wide swing of load between
+        // windows moves every function alike and cancels in the normalised per-function
+        // ratios this factor widens; counted here it inflated the factor (1.46 instead of
+        // about 1.25 with 5% load swings between windows). Load swings matter for the total,
+        // which has its own factor (`window_load_factor`).
+        let exposures: Vec<f64> = if p.window_totals.iter().all(|t| t[ev.index] > 0.0) {
+            p.window_totals.iter().map(|t| t[ev.index]).collect()
         } else {
-            p.window_totals
-                .iter()
-                .map(|t| t[ev.index].max(1e-9))
-                .collect()
+            p.window_seconds.iter().map(|s| s.max(1e-9)).collect()
         };
         let n = p.window_flat[0][ev.index].len();
         for f in 0..n {
@@ -1027,7 +1087,7 @@ fn window_dispersion(
     let p_value = stats::chi_squared_sf(chi2, df);
     let warning = (p_value < 1e-3 && ratio > 2.0).then(|| {
         format!(
-            "load was not steady: windows of the same pod differ {ratio:.1}x more than sampling noise explains; results are widened accordingly"
+            "load was not steady: the mix of work in windows of the same pod differs {ratio:.1}x more than sampling noise explains; results are widened accordingly"
         )
     });
     Some(WindowAgreement {
@@ -1035,4 +1095,87 @@ fn window_dispersion(
         p_value,
         warning,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One CPU window of 60 s with these per-function sample counts.
+    fn window(counts: &[i64]) -> FunctionProfile {
+        let types = vec![
+            SampleType {
+                name: "samples".into(),
+                unit: "count".into(),
+            },
+            SampleType {
+                name: "cpu".into(),
+                unit: "nanoseconds".into(),
+            },
+        ];
+        let names = (0..counts.len()).map(|i| format!("pkg.f{i}")).collect();
+        let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
+        FunctionProfile::from_values(
+            ProfileKind::Cpu,
+            types,
+            names,
+            rows.clone(),
+            rows,
+            10_000_000,
+            60_000_000_000,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn one_pod_a_side_counts_the_spread_between_the_two_pods() {
+        // 60 functions of 2,000 samples; the candidate pod differs by +/-15% per function, as
+        // two pods of the same build do. Sampling noise alone (se 0.03) would call the +15%
+        // ones clearly above 1.0; with the pods' spread measured blind they are not.
+        let base: Vec<i64> = vec![2000; 60];
+        let cand: Vec<i64> = (0..60)
+            .map(|i| if i % 2 == 0 { 2300 } else { 1700 })
+            .collect();
+        let pod = |name: &str, c: &[i64]| PodProfiles {
+            pod: name.into(),
+            windows: vec![window(c)],
+        };
+        let k = compare_kind(
+            ProfileKind::Cpu,
+            &[pod("stable", &base)],
+            &[pod("canary", &cand)],
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let st = &k.sample_types[1];
+        assert_eq!(st.noise.model, NoiseModel::SamplingOnly);
+        // The median-ratio leaves log ratios of about +/-0.15: phi about 0.01.
+        let phi = st.noise.dispersion.expect("blind dispersion");
+        assert!((0.005..0.02).contains(&phi), "{phi}");
+        let up = st.functions[0].flat.estimate.unwrap();
+        assert!(up.ratio > 1.1, "{}", up.ratio);
+        assert!(up.p_above(1.0) > 0.01, "{}", up.p_above(1.0));
+        assert!(st.noise.measured.iter().any(|m| m.contains("pod-to-pod")));
+    }
+
+    #[test]
+    fn window_factor_ignores_load_swings_shared_by_every_function() {
+        // Two windows of one pod: the second carries 30% more load, the mix is identical.
+        let w1: Vec<i64> = vec![500; 40];
+        let w2: Vec<i64> = vec![650; 40];
+        let pod = |name: &str| PodProfiles {
+            pod: name.into(),
+            windows: vec![window(&w1), window(&w2)],
+        };
+        let k = compare_kind(
+            ProfileKind::Cpu,
+            &[pod("stable")],
+            &[pod("canary")],
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let noise = &k.sample_types[1].noise;
+        assert_eq!(noise.window_dispersion, Some(1.0));
+        assert!(noise.stationarity_warning.is_none());
+    }
 }
