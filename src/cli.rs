@@ -286,17 +286,10 @@ fn judge(
         .copied()
         .collect();
     if common.is_empty() {
-        let list = |s: &SideProfiles| {
-            s.kinds
-                .keys()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         return Err(BadInput(format!(
             "the two sides have no profile kind in common: baseline has [{}], candidate has [{}]; compare profiles of the same kind (e.g. cpu with cpu)",
-            list(baseline),
-            list(candidate)
+            baseline.kind_names(),
+            candidate.kind_names()
         ))
         .into());
     }
@@ -771,16 +764,9 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             .keys()
             .any(|k| candidate_profiles.kinds.contains_key(k))
     {
-        let list = |s: &SideProfiles| {
-            s.kinds
-                .keys()
-                .map(|k| k.name())
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
         return Err(CaptureError::NoCommonKind {
-            baseline: list(&baseline_profiles),
-            candidate: list(&candidate_profiles),
+            baseline: baseline_profiles.kind_names(),
+            candidate: candidate_profiles.kind_names(),
         }
         .into());
     }

@@ -41,6 +41,17 @@ pub struct SideProfiles {
     pub files: usize,
 }
 
+impl SideProfiles {
+    /// The kinds present, comma-separated, for messages.
+    pub fn kind_names(&self) -> String {
+        self.kinds
+            .keys()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Why profiles could not be read from disk.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
