@@ -79,7 +79,17 @@ impl std::fmt::Display for Run {
             self.elapsed.as_secs_f64(),
             self.stdout,
             self.stderr
-        )
+        )?;
+        // Last, so a failure's tail (all that CI logs keep) says which rules decided.
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&self.stdout) {
+            write!(f, "\n--- verdict: {}", report["verdict"]["summary"])?;
+            for rule in report["verdict"]["rules"].as_array().into_iter().flatten() {
+                if rule["status"] != "held" {
+                    write!(f, "\n{}: {}", rule["status"], rule["explanation"])?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -285,6 +285,11 @@ pub async fn capture(
 ) -> Result<Capture, CaptureError> {
     let client = Client::builder()
         .no_proxy()
+        // No idle connections kept: each connection the gate holds open is a goroutine in the
+        // target, and how many a pool keeps depends on timing, so goroutine snapshots would
+        // count a varying number of the gate's own (a 10% rule on a small service is one or
+        // two goroutines). A connection per request costs a handshake per profile, nothing.
+        .pool_max_idle_per_host(0)
         .connect_timeout(plan.timeout_margin.min(Duration::from_secs(5)))
         .user_agent(concat!("profile-gate/", env!("CARGO_PKG_VERSION")))
         .build()
