@@ -99,6 +99,10 @@ pub struct Finding {
     pub threshold: f64,
     /// The test's answer.
     pub answer: MarginAnswer,
+    /// For `new`: one-sided p-value that the function is really absent from the baseline, not
+    /// merely unsampled there (the candidate's events against the baseline's zero, given
+    /// each side's total events). Other metrics test movement with their estimate.
+    pub p_new: Option<f64>,
 }
 
 impl Finding {
@@ -207,6 +211,7 @@ struct PendingItem {
     delta: Delta,
     question: Item,
     answer: Option<MarginAnswer>,
+    p_new: Option<f64>,
 }
 
 enum Item {
@@ -295,6 +300,7 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
                 }
             }),
             answer: None,
+            p_new: None,
         }),
         Metric::Flat | Metric::Cum => {
             for f in &s.functions {
@@ -311,6 +317,7 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
                         delta: d.clone(),
                         question: question(d),
                         answer: None,
+                        p_new: None,
                     });
                 }
             }
@@ -334,6 +341,7 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
                             answer: judge_new_share(d, s, max_share, fdr),
                         },
                         answer: None,
+                        p_new: Some(p_absent_from_baseline(d, s)),
                     });
                 }
             }
@@ -379,6 +387,23 @@ fn judge_new_share(d: &Delta, s: &SampleTypeComparison, max_share: f64, fdr: f64
     }
 }
 
+/// One-sided p-value that a function seen only in the candidate is absent from the baseline
+/// rather than unsampled there: were it at the same rate on both sides, each of its events
+/// would fall in the candidate with probability `q` (the candidate's part of all events), so
+/// `k` events all in the candidate happen with probability `q^k`. Events are scaled by the
+/// windows' extra spread, as in the share test.
+fn p_absent_from_baseline(d: &Delta, s: &SampleTypeComparison) -> f64 {
+    let c = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let (tb, tc) = (s.total.baseline_events, s.total.candidate_events);
+    if tb <= 0.0 {
+        // No baseline events at all: nothing says the function was there.
+        return 0.0;
+    }
+    let q = tc.max(d.candidate_events) / (tb + tc.max(d.candidate_events));
+    let k = (d.candidate_events / c).floor();
+    q.powf(k).min(1.0)
+}
+
 fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
     let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
     let mut findings: Vec<Finding> = p
@@ -396,9 +421,26 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
                 delta: item.delta,
                 threshold,
                 answer,
+                p_new: item.p_new,
             })
         })
         .collect();
+    // A new function breaks the rule only when it is confidently new (Benjamini-Hochberg
+    // across the rule's candidates) as well as confidently above the share: with a few hundred
+    // samples a side, a function at 2% is missing from one side's samples now and then, and
+    // its few candidate events alone once put a warning on one A/A run in twenty-five.
+    let absent = stats::benjamini_hochberg(
+        &findings
+            .iter()
+            .map(|f| f.p_new.unwrap_or(0.0))
+            .collect::<Vec<_>>(),
+    );
+    for (f, p) in findings.iter_mut().zip(absent) {
+        if f.metric == Metric::New && f.answer.status == Status::Regressed && p > rule.settings.fdr
+        {
+            f.answer.status = Status::Inconclusive;
+        }
+    }
     findings.sort_by(|a, b| {
         rank(a.answer.status)
             .cmp(&rank(b.answer.status))
@@ -429,7 +471,7 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         .filter(|(f, &p)| {
             f.answer.status == Status::Inconclusive
                 && points_to_breach(rule, f)
-                && (f.metric == Metric::New || p <= rule.settings.fdr)
+                && p <= rule.settings.fdr
         })
         .map(|(f, _)| f)
         .collect();
@@ -484,6 +526,9 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
 
 /// One-sided p-value that the finding moved at all in the direction that breaks the rule.
 fn moved_p(rule: &Rule, f: &Finding) -> f64 {
+    if let Some(p) = f.p_new {
+        return p;
+    }
     let Some(e) = f.delta.estimate else {
         return 1.0;
     };

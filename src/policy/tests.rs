@@ -635,3 +635,77 @@ fn non_utf8_files_are_located() {
         "{err}"
     );
 }
+
+mod new_functions {
+    use super::*;
+    use crate::compare::{self, CompareOptions};
+    use crate::inputs::PodProfiles;
+    use crate::profile::{FunctionProfile, SampleType};
+
+    const POLICY: &str = "version: 1\nrules:\n  - { name: fresh, profile: cpu, metric: new, max_new_share: 2%, severity: warn }\n";
+
+    /// Two CPU pods a side, 10 s each; `extra` samples of `pkg.fresh` in each candidate pod and
+    /// `base_extra` in each baseline pod, beside 40 functions of `per_function` samples.
+    fn side(per_function: i64, fresh: i64) -> Vec<PodProfiles> {
+        let mut names: Vec<String> = (0..40).map(|i| format!("pkg.f{i}")).collect();
+        names.push("pkg.fresh".into());
+        let mut counts = vec![per_function; 40];
+        counts.push(fresh);
+        let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
+        let types = vec![
+            SampleType {
+                name: "samples".into(),
+                unit: "count".into(),
+            },
+            SampleType {
+                name: "cpu".into(),
+                unit: "nanoseconds".into(),
+            },
+        ];
+        (0..2)
+            .map(|p| PodProfiles {
+                pod: format!("pod-{p}"),
+                windows: vec![FunctionProfile::from_values(
+                    ProfileKind::Cpu,
+                    types.clone(),
+                    names.clone(),
+                    rows.clone(),
+                    rows.clone(),
+                    10_000_000,
+                    10_000_000_000,
+                )
+                .expect("well-formed profile")],
+            })
+            .collect()
+    }
+
+    fn fresh_status(baseline_fresh: i64, candidate_fresh: i64, per_function: i64) -> RuleStatus {
+        let policy = parse(POLICY).expect("policy parses");
+        let options = CompareOptions {
+            normalize: compare::Normalize::Total,
+            ..policy.compare_options()
+        };
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &side(per_function, baseline_fresh),
+            &side(per_function, candidate_fresh),
+            &options,
+        )
+        .expect("comparable");
+        let verdict = evaluate(&policy, &[(compare::Normalize::Total, vec![cmp])]);
+        verdict.rules[0].status
+    }
+
+    #[test]
+    fn a_function_missing_by_chance_from_few_baseline_samples_is_not_new() {
+        // 2 x 82 samples a side: a 2.4% function (2 samples a pod) is absent from the
+        // baseline's samples as often as not; 4 candidate samples prove nothing.
+        assert_eq!(fresh_status(0, 2, 2), RuleStatus::Held);
+    }
+
+    #[test]
+    fn a_function_absent_from_many_baseline_samples_and_big_in_the_candidate_is_new() {
+        // 2 x 4,000 samples a side, none of them in pkg.fresh; the candidate spends 10% there.
+        assert_eq!(fresh_status(0, 450, 100), RuleStatus::Broken);
+    }
+}
