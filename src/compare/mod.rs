@@ -805,19 +805,43 @@ fn exact_counts_noise(bv: &[f64], cv: &[f64], fb: &[f64], fc: &[f64]) -> Option<
         v.iter().zip(f).map(|(x, s)| ((x + 0.5) / s).ln()).collect()
     };
     let (lb, lc) = (logs(bv, fb), logs(cv, fc));
+    let poisson = count_floor(bv, cv);
     if lb.len() >= 2 && lc.len() >= 2 {
-        let w = stats::welch(&lb, &lc)?;
-        return Some(Noise::LogT {
-            se: w.se.max(1e-9),
-            df: w.df.max(1.0),
-        });
+        return stats::welch(&lb, &lc).map(|w| floored(w, poisson));
     }
     // One pod on a side: no spread can be measured; treat the counts as Poisson.
-    let (nb, nc): (f64, f64) = (bv.iter().sum(), cv.iter().sum());
     Some(Noise::LogT {
-        se: (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5)).sqrt(),
+        se: poisson,
         df: f64::INFINITY,
     })
+}
+
+/// Welch's spread with a known floor added: the floor carries no Welch degrees of freedom, so
+/// the sum's follow Satterthwaite (a zero spread between pods leaves the floor alone, with a
+/// normal quantile, instead of Welch's df of 1, whose t quantiles would make it enormous).
+/// Counting the floor beside a measured spread that already holds it is conservative, and
+/// negligible once the counts are large.
+fn floored(w: stats::Welch, floor: f64) -> Noise {
+    let (between, known) = (w.se * w.se, floor * floor);
+    let var = between + known;
+    let df = if between > 0.0 {
+        (var * var / (between * between / w.df.max(1.0))).max(1.0)
+    } else {
+        f64::INFINITY
+    };
+    Noise::LogT { se: var.sqrt(), df }
+}
+
+/// The smallest standard error of a log ratio of exact counts: that of Poisson counts.
+///
+/// Pods that agree exactly within each side give Welch a zero spread, and then one goroutine
+/// more on the candidate's pods (a connection still closing when the snapshot was taken)
+/// became a "certain" 12% rise of a small service's eight goroutines. Counts that move by
+/// one or two from snapshot to snapshot are never more certain than Poisson counts; for a
+/// service with thousands of goroutines this floor is a fraction of a percent.
+fn count_floor(bv: &[f64], cv: &[f64]) -> f64 {
+    let (nb, nc): (f64, f64) = (bv.iter().sum(), cv.iter().sum());
+    (1.0 / nb.max(0.5) + 1.0 / nc.max(0.5)).sqrt()
 }
 
 /// How much the windows' totals of one pod vary beyond sampling noise, per second of profiled
@@ -871,10 +895,12 @@ fn total_delta(
     let estimate = if ratio.is_finite() && ratio > 0.0 {
         let noise = if b.len() >= 2 && c.len() >= 2 {
             let log = |v: &[f64]| v.iter().map(|x| x.max(1e-300).ln()).collect::<Vec<_>>();
-            stats::welch(&log(&rb), &log(&rc)).map(|w| Noise::LogT {
-                se: w.se.max(1e-9),
-                df: w.df.max(1.0),
-            })
+            let floor = if ev.exact {
+                count_floor(&rb, &rc)
+            } else {
+                1e-9
+            };
+            stats::welch(&log(&rb), &log(&rc)).map(|w| floored(w, floor))
         } else if ev.exact {
             exact_counts_noise(&rb, &rc, &vec![1.0; rb.len()], &vec![1.0; rc.len()])
         } else {
@@ -1177,5 +1203,60 @@ mod tests {
         let noise = &k.sample_types[1].noise;
         assert_eq!(noise.window_dispersion, Some(1.0));
         assert!(noise.stationarity_warning.is_none());
+    }
+
+    /// Goroutine snapshots of two pods a side, three windows each, every pod the same.
+    fn goroutine_pods(count: i64) -> Vec<PodProfiles> {
+        let types = vec![SampleType {
+            name: "goroutine".into(),
+            unit: "count".into(),
+        }];
+        let snapshot = || {
+            FunctionProfile::from_values(
+                ProfileKind::Goroutine,
+                types.clone(),
+                vec!["main.main".into(), "main.worker".into()],
+                vec![vec![1], vec![count - 1]],
+                vec![vec![1], vec![count - 1]],
+                0,
+                0,
+            )
+            .unwrap()
+        };
+        (0..2)
+            .map(|p| PodProfiles {
+                pod: format!("pod-{p}"),
+                windows: vec![snapshot(), snapshot(), snapshot()],
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_more_goroutine_on_every_candidate_pod_is_not_a_certain_rise() {
+        // 8 -> 9 goroutines on every pod: Welch sees no spread at all, but one goroutine is
+        // what a connection still closing at snapshot time adds.
+        let k = compare_kind(
+            ProfileKind::Goroutine,
+            &goroutine_pods(8),
+            &goroutine_pods(9),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let total = k.sample_types[0].total.estimate.unwrap();
+        assert!((total.ratio - 9.0 / 8.0).abs() < 1e-9, "{}", total.ratio);
+        assert!(total.p_above(1.10) > 0.3, "{}", total.p_above(1.10));
+    }
+
+    #[test]
+    fn a_rise_of_hundreds_of_goroutines_on_every_pod_is_certain() {
+        let k = compare_kind(
+            ProfileKind::Goroutine,
+            &goroutine_pods(2000),
+            &goroutine_pods(2600),
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let total = k.sample_types[0].total.estimate.unwrap();
+        assert!(total.lower(0.001) > 1.2, "{}", total.lower(0.001));
     }
 }
