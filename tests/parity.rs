@@ -3,9 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use profile_gate::profile::{read_profile, DecodeLimits, FunctionProfile};
+use profile_gate::profile::{
+    read_profile, read_profile_view, DecodeLimits, FunctionProfile, LabelView,
+};
 
-use crate::support::{exclusive_cpu, fixtures, pprof_top, GoService};
+use crate::support::{exclusive_cpu, fixtures, pprof_top_with, repo, GoService};
 
 fn is_address_name(name: &str) -> bool {
     name.starts_with("0x") || name.contains("+0x")
@@ -16,9 +18,14 @@ fn assert_matches_pprof(file: &Path) -> usize {
     let bytes = std::fs::read(file).unwrap();
     let ours: FunctionProfile = read_profile(&bytes, DecodeLimits::default())
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    assert_profile_matches(file, &ours, &[])
+}
+
+/// Checks `ours` (read from `file`) against `go tool pprof -top` run with `pprof_args`.
+fn assert_profile_matches(file: &Path, ours: &FunctionProfile, pprof_args: &[&str]) -> usize {
     let mut compared = 0;
     for (st, t) in ours.sample_types.iter().enumerate() {
-        let theirs = pprof_top(file, &t.name);
+        let theirs = pprof_top_with(file, &t.name, pprof_args);
         let index: std::collections::HashMap<&str, usize> = ours
             .functions
             .iter()
@@ -107,4 +114,59 @@ fn live_profiles_from_the_example_service_match_go_tool_pprof() {
         let rows = assert_matches_pprof(&file);
         assert!(rows > 0, "{kind}: nothing compared");
     }
+}
+
+/// `--tag` / `--tag-ignore` keep exactly the samples `-tagfocus` / `-tagignore` keep, and the
+/// split by a label partitions the profile into the per-value focused profiles.
+#[test]
+fn label_filters_match_tagfocus_and_tagignore() {
+    let mut compared = 0;
+    // Go records labels in CPU and goroutine profiles (not in memory profiles).
+    for kind in ["cpu", "goroutine"] {
+        let file = repo().join(format!("examples/profiles/canary/pod-1/{kind}-1.pb.gz"));
+        let bytes = std::fs::read(&file).unwrap();
+        for (focus, ignore) in [
+            (Some("route=/checkout"), None),
+            (Some("route=^/search$,^/browse$"), None),
+            (None, Some("route=/check")),
+        ] {
+            let view = LabelView {
+                focus: focus.iter().map(|f| f.parse().unwrap()).collect(),
+                ignore: ignore.iter().map(|f| f.parse().unwrap()).collect(),
+                by: None,
+            };
+            let mut groups = read_profile_view(&bytes, DecodeLimits::default(), &view).unwrap();
+            assert_eq!(groups.len(), 1);
+            let (_, ours) = groups.pop().unwrap();
+            assert!(
+                ours.totals.iter().any(|&t| t > 0),
+                "{kind} {focus:?}: nothing kept"
+            );
+            let args: Vec<String> = focus
+                .map(|f| format!("-tagfocus={f}"))
+                .into_iter()
+                .chain(ignore.map(|f| format!("-tagignore={f}")))
+                .collect();
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            compared += assert_profile_matches(&file, &ours, &args);
+        }
+        // One profile per route; each equals focusing on that route exactly.
+        let split = LabelView {
+            by: Some("route".into()),
+            ..LabelView::default()
+        };
+        let groups = read_profile_view(&bytes, DecodeLimits::default(), &split).unwrap();
+        let mut routes: Vec<&str> = groups.iter().map(|(v, _)| v.as_deref().unwrap()).collect();
+        routes.sort_unstable();
+        assert!(
+            routes.contains(&"/checkout") && routes.contains(&"/search"),
+            "{routes:?}"
+        );
+        for (value, ours) in &groups {
+            let focus = format!("-tagfocus=route=^{}$", value.as_deref().unwrap());
+            compared += assert_profile_matches(&file, ours, &[focus.as_str()]);
+        }
+    }
+    eprintln!("label filters: {compared} rows equal to go tool pprof -tagfocus/-tagignore");
+    assert!(compared > 100, "{compared}");
 }

@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use super::decode::not_a_profile;
+use super::labels::LabelView;
 use super::proto;
 use super::wire::{self, RawLocation, RawProfile, RawValueType};
 use super::{ProfileError, ProfileKind};
@@ -98,6 +99,36 @@ impl FunctionProfile {
         })
     }
 
+    /// A profile with this one's metadata (kind, sample types, period, duration) and no
+    /// samples: what a window holds for a label value that did not occur in it.
+    pub fn empty_like(&self) -> FunctionProfile {
+        FunctionProfile {
+            sample_count: 0,
+            totals: vec![0; self.sample_types.len()],
+            functions: Vec::new(),
+            flat: Vec::new(),
+            cum: Vec::new(),
+            ..self.clone_metadata()
+        }
+    }
+
+    fn clone_metadata(&self) -> FunctionProfile {
+        FunctionProfile {
+            kind: self.kind,
+            sample_types: self.sample_types.clone(),
+            default_sample_type: self.default_sample_type.clone(),
+            period_type: self.period_type.clone(),
+            period: self.period,
+            duration_nanos: self.duration_nanos,
+            time_nanos: self.time_nanos,
+            sample_count: 0,
+            totals: Vec::new(),
+            functions: Vec::new(),
+            flat: Vec::new(),
+            cum: Vec::new(),
+        }
+    }
+
     /// Own value of `function` (samples where it is the innermost frame) for sample type `st`.
     pub fn flat(&self, function: usize, st: usize) -> i64 {
         self.flat[function * self.sample_types.len() + st]
@@ -136,6 +167,18 @@ pub fn aggregate(p: &proto::Profile) -> Result<FunctionProfile, ProfileError> {
 /// the stack, so recursion is not counted twice. Functions are identified by name, as pprof's
 /// default `functions` granularity does; frames without a function are named by address.
 pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
+    let mut groups = aggregate_view(raw, &LabelView::default())?;
+    Ok(groups.pop().expect("a view of everything has one group").1)
+}
+
+/// Aggregates the samples a [`LabelView`] keeps: one profile (`None`) without a split, else
+/// one per value of the split label, in order of first appearance (or, when no sample has the
+/// label, one empty profile under `None` that carries the metadata). Labels are read only when
+/// the view asks for them, so the whole-profile path costs nothing extra.
+pub fn aggregate_view(
+    raw: &[u8],
+    view: &LabelView,
+) -> Result<Vec<(Option<String>, FunctionProfile)>, ProfileError> {
     let p = match wire::read_profile(raw) {
         Ok(p) if !p.sample_types.is_empty() => p,
         Ok(_) => return Err(not_a_profile(raw, None)),
@@ -194,9 +237,19 @@ pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
         })?;
 
     let n_names = names.len();
-    let mut flat = vec![0i64; n_names * n_types];
-    let mut cum = vec![0i64; n_names * n_types];
-    let mut totals = vec![0i64; n_types];
+    let table = || Table {
+        flat: vec![0i64; n_names * n_types],
+        cum: vec![0i64; n_names * n_types],
+        totals: vec![0i64; n_types],
+        samples: 0,
+    };
+    let read_labels = !view.is_everything();
+    let mut groups: Vec<(Option<String>, Table)> = Vec::new();
+    if view.by.is_none() {
+        groups.push((None, table()));
+    }
+    let mut group_of: HashMap<String, usize> = HashMap::new();
+    let (mut raw_labels, mut labels) = (Vec::new(), Vec::new());
     // Marks which functions were already credited for the current sample.
     let mut seen_in_sample = vec![u32::MAX; n_names];
     let overflow = |st: usize| ProfileError::Overflow {
@@ -217,6 +270,40 @@ pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
         }
         values.clear();
         values.extend(raw_values.iter().map(|&v| v as i64));
+        let g = if read_labels {
+            wire::read_labels(sample, &mut raw_labels)
+                .map_err(|e| ProfileError::Protobuf(format!("sample {si}: {e}")))?;
+            labels.clear();
+            for l in &raw_labels {
+                let value = if l.str != 0 {
+                    strings.get(l.str, "label.str")?.into_owned()
+                } else {
+                    l.num.to_string()
+                };
+                labels.push((strings.get(l.key, "label.key")?.into_owned(), value));
+            }
+            match view.place(&labels) {
+                None => continue,
+                Some(None) => 0,
+                Some(Some(value)) => match group_of.get(value) {
+                    Some(&g) => g,
+                    None => {
+                        group_of.insert(value.to_owned(), groups.len());
+                        groups.push((Some(value.to_owned()), table()));
+                        groups.len() - 1
+                    }
+                },
+            }
+        } else {
+            0
+        };
+        let Table {
+            flat,
+            cum,
+            totals,
+            samples,
+        } = &mut groups[g].1;
+        *samples += 1;
         let stamp = si as u32;
         let mut innermost = true;
         for &loc_id in &location_ids {
@@ -249,21 +336,40 @@ pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
         }
     }
 
+    if groups.is_empty() {
+        // No sample carried the split label: an empty profile still carries the metadata.
+        groups.push((None, table()));
+    }
     let kind = ProfileKind::from_content(&sample_types, default_sample_type.as_deref());
-    Ok(FunctionProfile {
-        kind,
-        sample_types,
-        default_sample_type,
-        period_type,
-        period: p.period,
-        duration_nanos: p.duration_nanos,
-        time_nanos: p.time_nanos,
-        sample_count: p.samples.len(),
-        totals,
-        functions: names.into_names(),
-        flat,
-        cum,
-    })
+    let functions = names.into_names();
+    Ok(groups
+        .into_iter()
+        .map(|(value, t)| {
+            let profile = FunctionProfile {
+                kind,
+                sample_types: sample_types.clone(),
+                default_sample_type: default_sample_type.clone(),
+                period_type: period_type.clone(),
+                period: p.period,
+                duration_nanos: p.duration_nanos,
+                time_nanos: p.time_nanos,
+                sample_count: t.samples,
+                totals: t.totals,
+                functions: functions.clone(),
+                flat: t.flat,
+                cum: t.cum,
+            };
+            (value, profile)
+        })
+        .collect())
+}
+
+/// Per-function values of one group of samples, while they are summed.
+struct Table {
+    flat: Vec<i64>,
+    cum: Vec<i64>,
+    totals: Vec<i64>,
+    samples: usize,
 }
 
 /// Names a frame that has no function: by mapping file and offset when known, else by address.

@@ -4,14 +4,16 @@
 mod aggregate;
 mod decode;
 mod kind;
+pub mod labels;
 pub mod proto;
 #[cfg(test)]
 mod tests;
 mod wire;
 
-pub use aggregate::{aggregate, aggregate_bytes, FunctionProfile, SampleType};
+pub use aggregate::{aggregate, aggregate_bytes, aggregate_view, FunctionProfile, SampleType};
 pub use decode::{decode, inflate, DecodeLimits};
 pub use kind::ProfileKind;
+pub use labels::{LabelView, TagFilter};
 
 /// Why a profile could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -93,4 +95,14 @@ pub enum ProfileError {
 /// Decodes and aggregates a profile file's bytes (gzipped or raw) in one step.
 pub fn read_profile(bytes: &[u8], limits: DecodeLimits) -> Result<FunctionProfile, ProfileError> {
     aggregate_bytes(&inflate(bytes, limits)?)
+}
+
+/// Decodes a profile file's bytes and aggregates the samples a [`LabelView`] keeps (one
+/// profile per value of its split label, if it has one).
+pub fn read_profile_view(
+    bytes: &[u8],
+    limits: DecodeLimits,
+    view: &LabelView,
+) -> Result<Vec<(Option<String>, FunctionProfile)>, ProfileError> {
+    aggregate_view(&inflate(bytes, limits)?, view)
 }

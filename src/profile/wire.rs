@@ -305,6 +305,35 @@ pub(crate) fn read_sample(
     })
 }
 
+/// A sample label as indices into the string table (`str` 0: a numeric label).
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RawLabel {
+    pub key: i64,
+    pub str: i64,
+    pub num: i64,
+}
+
+/// Reads one sample's labels into a reusable buffer.
+pub(crate) fn read_labels(buf: &[u8], labels: &mut Vec<RawLabel>) -> Result<(), WireError> {
+    labels.clear();
+    for_each_field(buf, |field, v, at| {
+        if field == 3 {
+            let mut label = RawLabel::default();
+            for_each_field(v.bytes(at)?, |field, v, at| {
+                match field {
+                    1 => label.key = v.int(at)? as i64,
+                    2 => label.str = v.int(at)? as i64,
+                    3 => label.num = v.int(at)? as i64,
+                    _ => {}
+                }
+                Ok(())
+            })?;
+            labels.push(label);
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use prost::Message;

@@ -152,6 +152,11 @@ pub struct TopRow {
 
 /// Runs `go tool pprof -top` for one sample type and parses every row.
 pub fn pprof_top(file: &Path, sample_index: &str) -> HashMap<String, TopRow> {
+    pprof_top_with(file, sample_index, &[])
+}
+
+/// [`pprof_top`] with extra options, e.g. `-tagfocus=route=/checkout`.
+pub fn pprof_top_with(file: &Path, sample_index: &str, extra: &[&str]) -> HashMap<String, TopRow> {
     let out = Command::new(go())
         .args([
             "tool",
@@ -160,6 +165,7 @@ pub fn pprof_top(file: &Path, sample_index: &str) -> HashMap<String, TopRow> {
             "-nodefraction=0",
             "-nodecount=1000000",
         ])
+        .args(extra)
         .arg(format!("-sample_index={sample_index}"))
         .arg(file)
         .env("PPROF_BINARY_PATH", "/nonexistent")
