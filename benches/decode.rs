@@ -41,6 +41,22 @@ fn main() {
     let mut gate = Command::new(env!("CARGO_BIN_EXE_gate"));
     gate.args(["diff", "--format", "json", f, f]);
     rows.push(("gate diff large large (--format json)", measure(gate)));
+    // A label filter that keeps every sample: the same work plus reading every sample's
+    // labels, so the two rows show what the label-aware path costs.
+    let mut gate_labels = Command::new(env!("CARGO_BIN_EXE_gate"));
+    gate_labels.args([
+        "diff",
+        "--format",
+        "json",
+        "--tag-ignore",
+        "no-such-key=x",
+        f,
+        f,
+    ]);
+    rows.push((
+        "gate diff ... --tag-ignore (labels read)",
+        measure(gate_labels),
+    ));
     let mut gate_text = Command::new(env!("CARGO_BIN_EXE_gate"));
     gate_text.args(["diff", f, f]);
     rows.push(("gate diff large large (text)", measure(gate_text)));

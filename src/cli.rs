@@ -2,6 +2,7 @@
 //!
 //! This is the one place that knows about exit codes and writes report files.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets, Target
 use crate::compare::{self, KindComparison};
 use crate::inputs::{self, InputError, SideProfiles};
 use crate::policy::{self, Outcome, Policy, PolicyError};
-use crate::profile::{DecodeLimits, ProfileKind};
+use crate::profile::{DecodeLimits, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
 
 /// Exit codes: stable, part of the contract with CI systems.
@@ -182,6 +183,30 @@ struct JudgeArgs {
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_profile_mib: u64,
+    /// Compare only samples carrying this pprof label, as `go tool pprof -tagfocus`:
+    /// KEY=REGEX (unanchored; `route=^/checkout$` for one value; comma-separated regexes
+    /// are alternatives). Repeatable: every key must match.
+    #[arg(long = "tag", value_name = "KEY=REGEX")]
+    tag: Vec<TagFilter>,
+    /// Leave out samples carrying this pprof label, as `go tool pprof -tagignore`.
+    #[arg(long = "tag-ignore", value_name = "KEY=REGEX")]
+    tag_ignore: Vec<TagFilter>,
+    /// One comparison per value of this pprof label (e.g. `route`), each with its own noise
+    /// statistics and one multiple-testing correction across all of them; samples without the
+    /// label are left out. Go records labels in CPU and goroutine profiles only.
+    #[arg(long = "by-label", value_name = "KEY")]
+    by_label: Option<String>,
+}
+
+impl JudgeArgs {
+    /// The samples to compare, from `--tag`, `--tag-ignore` and `--by-label`.
+    fn label_view(&self) -> LabelView {
+        LabelView {
+            focus: self.tag.clone(),
+            ignore: self.tag_ignore.clone(),
+            by: self.by_label.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,20 +280,131 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     let limits = DecodeLimits {
         max_decompressed_bytes: args.judge.max_profile_mib.saturating_mul(1 << 20),
     };
-    let (baseline, candidate) = std::thread::scope(|s| {
-        let b = s.spawn(|| inputs::read_side(&args.baseline, limits));
-        let c = inputs::read_side(&args.candidate, limits);
-        (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
-    });
-    let (baseline, candidate) = (baseline?, candidate?);
-    let report = judge(
+    let view = args.judge.label_view();
+    let groups = read_groups(&args.baseline, &args.candidate, limits, &view)?;
+    let report = judge_groups(
         &policy,
-        &baseline,
-        &candidate,
+        &view,
+        &groups,
         args.baseline.display().to_string(),
         args.candidate.display().to_string(),
     )?;
     emit(&report, &args.judge, args.out.as_deref())
+}
+
+/// One comparison group: a label value (`None`: every kept sample) and both sides' profiles.
+struct LabelGroup {
+    label: Option<String>,
+    baseline: SideProfiles,
+    candidate: SideProfiles,
+}
+
+/// Reads both sides through a label view: with a split, the whole (kept samples) first, then
+/// one group per label value found on both sides.
+fn read_groups(
+    baseline: &Path,
+    candidate: &Path,
+    limits: DecodeLimits,
+    view: &LabelView,
+) -> anyhow::Result<Vec<LabelGroup>> {
+    let read = |v: &LabelView| {
+        std::thread::scope(|s| {
+            let b = s.spawn(|| inputs::read_side_view(baseline, limits, v));
+            let c = inputs::read_side_view(candidate, limits, v);
+            (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
+        })
+    };
+    let whole_view = LabelView {
+        by: None,
+        ..view.clone()
+    };
+    let (b, c) = read(&whole_view);
+    let mut groups = label_groups(&whole_view, b?, c?)?;
+    if view.by.is_some() {
+        let (b, c) = read(view);
+        groups.extend(label_groups(view, b?, c?)?);
+    }
+    Ok(groups)
+}
+
+/// Pairs the two sides' label values; a value on one side only is reported, not compared.
+fn label_groups(
+    view: &LabelView,
+    mut baseline: BTreeMap<Option<String>, SideProfiles>,
+    mut candidate: BTreeMap<Option<String>, SideProfiles>,
+) -> anyhow::Result<Vec<LabelGroup>> {
+    let key = view.by.as_deref().unwrap_or("");
+    let values: Vec<Option<String>> = baseline
+        .keys()
+        .filter(|v| candidate.contains_key(*v))
+        .cloned()
+        .collect();
+    if values.is_empty() && view.by.is_none() {
+        return Err(BadInput(format!(
+            "no samples are left on both sides after the label filters ({}); check --tag and --tag-ignore (Go records labels in CPU and goroutine profiles only)",
+            view.describe().unwrap_or_default()
+        ))
+        .into());
+    }
+    if values.is_empty() {
+        let seen = |m: &BTreeMap<Option<String>, SideProfiles>| {
+            m.keys().flatten().cloned().collect::<Vec<_>>().join(", ")
+        };
+        return Err(BadInput(format!(
+            "no value of the label {key:?} occurs on both sides (baseline: [{}], candidate: [{}]); check --by-label and --tag, and that the profiles carry pprof labels (Go records them in CPU and goroutine profiles)",
+            seen(&baseline),
+            seen(&candidate)
+        ))
+        .into());
+    }
+    Ok(values
+        .into_iter()
+        .map(|value| LabelGroup {
+            label: value.as_ref().map(|v| format!("{key}={v}")),
+            baseline: baseline.remove(&value).unwrap_or_default(),
+            candidate: candidate.remove(&value).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// Each label value's part of each side's samples, per profile kind (the main sample type):
+/// a difference here is a traffic-mix change, worth a line of its own.
+fn label_mix(groups: &[LabelGroup]) -> Vec<report::LabelShare> {
+    let main_total = |side: &SideProfiles, kind: &ProfileKind| -> f64 {
+        side.kinds.get(kind).map_or(0.0, |pods| {
+            pods.iter()
+                .flat_map(|p| &p.windows)
+                .map(|w| w.totals[w.default_sample_index()] as f64)
+                .sum()
+        })
+    };
+    let kinds: std::collections::BTreeSet<ProfileKind> = groups
+        .iter()
+        .flat_map(|g| g.baseline.kinds.keys().chain(g.candidate.kinds.keys()))
+        .copied()
+        .collect();
+    let mut out = Vec::new();
+    for kind in kinds {
+        let b: Vec<f64> = groups
+            .iter()
+            .map(|g| main_total(&g.baseline, &kind))
+            .collect();
+        let c: Vec<f64> = groups
+            .iter()
+            .map(|g| main_total(&g.candidate, &kind))
+            .collect();
+        let (tb, tc): (f64, f64) = (b.iter().sum(), c.iter().sum());
+        for (i, g) in groups.iter().enumerate() {
+            let share = |x: f64, t: f64| if t > 0.0 { x / t } else { 0.0 };
+            out.push(report::LabelShare {
+                kind,
+                label: g.label.clone().unwrap_or_default(),
+                baseline_share: share(b[i], tb),
+                candidate_share: share(c[i], tc),
+            });
+        }
+    }
+    out
 }
 
 /// Compares two sides under a policy and builds the report.
@@ -279,25 +415,53 @@ fn judge(
     baseline_name: String,
     candidate_name: String,
 ) -> anyhow::Result<Report> {
-    let common: Vec<_> = baseline
-        .kinds
-        .keys()
-        .filter(|k| candidate.kinds.contains_key(k))
-        .copied()
-        .collect();
+    let groups = [LabelGroup {
+        label: None,
+        baseline: baseline.clone(),
+        candidate: candidate.clone(),
+    }];
+    judge_groups(
+        policy,
+        &LabelView::default(),
+        &groups,
+        baseline_name,
+        candidate_name,
+    )
+}
+
+/// Compares each label group under a policy (one verdict, one multiple-testing family over
+/// every group) and builds the report.
+fn judge_groups(
+    policy: &Policy,
+    view: &LabelView,
+    groups: &[LabelGroup],
+    baseline_name: String,
+    candidate_name: String,
+) -> anyhow::Result<Report> {
+    let split = view.by.is_some();
+    let whole = &groups[0];
+    let (baseline, candidate) = (&whole.baseline, &whole.candidate);
+    // Kinds either side has in any group; compared where both sides have them.
+    let kinds = |side: fn(&LabelGroup) -> &SideProfiles| -> BTreeSet<ProfileKind> {
+        groups
+            .iter()
+            .flat_map(|g| side(g).kinds.keys().copied())
+            .collect()
+    };
+    let (in_baseline, in_candidate) = (kinds(|g| &g.baseline), kinds(|g| &g.candidate));
+    let common: Vec<ProfileKind> = in_baseline.intersection(&in_candidate).copied().collect();
+    let names =
+        |set: &BTreeSet<ProfileKind>| set.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
     if common.is_empty() {
         return Err(BadInput(format!(
             "the two sides have no profile kind in common: baseline has [{}], candidate has [{}]; compare profiles of the same kind (e.g. cpu with cpu)",
-            baseline.kind_names(),
-            candidate.kind_names()
+            names(&in_baseline),
+            names(&in_candidate)
         ))
         .into());
     }
-    let unmatched: Vec<String> = baseline
-        .kinds
-        .keys()
-        .chain(candidate.kinds.keys())
-        .filter(|k| !common.contains(k))
+    let unmatched: Vec<String> = in_baseline
+        .symmetric_difference(&in_candidate)
         .map(|k| k.name().to_owned())
         .collect();
 
@@ -312,10 +476,22 @@ fn judge(
             normalize,
             ..default_options
         };
-        let comparisons = common
-            .iter()
-            .map(|k| compare::compare_kind(*k, &baseline.kinds[k], &candidate.kinds[k], &options))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut comparisons = Vec::new();
+        for g in groups {
+            for k in &common {
+                let (Some(b), Some(c)) = (g.baseline.kinds.get(k), g.candidate.kinds.get(k)) else {
+                    continue;
+                };
+                let mut comparison = match compare::compare_kind(*k, b, c, &options) {
+                    Ok(c) => c,
+                    // A label value with no samples on a side in this kind: nothing to test.
+                    Err(compare::CompareError::MissingSide { .. }) if split => continue,
+                    Err(e) => return Err(e.into()),
+                };
+                comparison.label = g.label.clone();
+                comparisons.push(comparison);
+            }
+        }
         sets.push((normalize, comparisons));
     }
     let verdict = policy::evaluate(policy, &sets);
@@ -347,6 +523,12 @@ fn judge(
         capture_facts: None,
         capture: None,
         warnings,
+        labels: view.describe(),
+        label_mix: if split {
+            label_mix(&groups[1..])
+        } else {
+            Vec::new()
+        },
     })
 }
 
@@ -770,13 +952,35 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         }
         .into());
     }
-    let mut report = judge(
-        &policy,
-        &baseline_profiles,
-        &candidate_profiles,
-        baseline.describe(),
-        candidate.describe(),
-    )?;
+    let view = args.judge.label_view();
+    let mut report = if view.is_everything() {
+        judge(
+            &policy,
+            &baseline_profiles,
+            &candidate_profiles,
+            baseline.describe(),
+            candidate.describe(),
+        )?
+    } else {
+        // Labels are read from the files just saved (or given): the capture kept no labels.
+        let path = |side: &SideInput, name: &str| match side {
+            SideInput::Local(path) => path.clone(),
+            SideInput::Live(_) => args.out.join("profiles").join(name),
+        };
+        let groups = read_groups(
+            &path(&baseline, "baseline"),
+            &path(&candidate, "candidate"),
+            limits,
+            &view,
+        )?;
+        judge_groups(
+            &policy,
+            &view,
+            &groups,
+            baseline.describe(),
+            candidate.describe(),
+        )?
+    };
     if let Some(manifest) = captured.as_ref().map(|c| &c.manifest) {
         report.capture_facts = Some(manifest.facts());
         report.capture = Some(capture::notes_json(manifest));

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::profile::{self, DecodeLimits, FunctionProfile, ProfileError, ProfileKind};
+use crate::profile::{self, DecodeLimits, FunctionProfile, LabelView, ProfileError, ProfileKind};
 
 /// One decoded profile file, with where it came from.
 #[derive(Debug, Clone)]
@@ -118,6 +118,12 @@ pub fn read_file(path: &Path, pod: &str, limits: DecodeLimits) -> Result<Profile
         path: path.to_owned(),
         source,
     })?;
+    classify(path, pod, profile)
+}
+
+/// Names a decoded profile's kind (from the file name when it names one, else the content)
+/// and window.
+fn classify(path: &Path, pod: &str, profile: FunctionProfile) -> Result<ProfileFile, InputError> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let named = ProfileKind::from_file_name(file_name);
     let kind = match (named, profile.kind) {
@@ -249,19 +255,28 @@ pub fn read_files(
     listed: &[(PathBuf, String)],
     limits: DecodeLimits,
 ) -> Result<Vec<ProfileFile>, InputError> {
+    read_files_with(listed, |path, pod| read_file(path, pod, limits))
+}
+
+/// Runs `read` on every listed file, on all cores; the first error (in file order) wins.
+fn read_files_with<T: Send>(
+    listed: &[(PathBuf, String)],
+    read: impl Fn(&Path, &str) -> Result<T, InputError> + Sync,
+) -> Result<Vec<T>, InputError> {
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .min(listed.len())
         .max(1);
     let chunk = listed.len().div_ceil(threads);
-    let results: Vec<Result<ProfileFile, InputError>> = std::thread::scope(|s| {
+    let read = &read;
+    let results: Vec<Result<T, InputError>> = std::thread::scope(|s| {
         let handles: Vec<_> = listed
             .chunks(chunk.max(1))
             .map(|part| {
                 s.spawn(move || {
                     part.iter()
-                        .map(|(path, pod)| read_file(path, pod, limits))
+                        .map(|(path, pod)| read(path, pod))
                         .collect::<Vec<_>>()
                 })
             })
@@ -312,4 +327,68 @@ pub fn group(files: Vec<ProfileFile>) -> SideProfiles {
         kinds,
         files: count,
     }
+}
+
+/// One file's profiles per label value, as [`profile::read_profile_view`] returns them.
+type LabelledProfiles = Vec<(Option<String>, FunctionProfile)>;
+
+/// Reads a side through a label view: its profiles per value of the split label (`None`: the
+/// kept samples, unsplit). Every value has every pod and window of the side, a window where
+/// the value did not occur holding an empty profile, so windows stay matched.
+pub fn read_side_view(
+    path: &Path,
+    limits: DecodeLimits,
+    view: &LabelView,
+) -> Result<BTreeMap<Option<String>, SideProfiles>, InputError> {
+    if view.is_everything() {
+        return Ok(BTreeMap::from([(None, read_side(path, limits)?)]));
+    }
+    let listed = list_side(path)?;
+    // Reuses the parallel reader: each file read once, split into its label values.
+    let split: Vec<(ProfileFile, LabelledProfiles)> = read_files_with(&listed, |path, pod| {
+        let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let groups = profile::read_profile_view(&bytes, limits, view).map_err(|source| {
+            InputError::Profile {
+                path: path.to_owned(),
+                source,
+            }
+        })?;
+        let template = groups[0].1.empty_like();
+        let file = classify(path, pod, template)?;
+        Ok((file, groups))
+    })?;
+    let split_by = view.by.is_some();
+    let values: std::collections::BTreeSet<Option<String>> = split
+        .iter()
+        .flat_map(|(_, groups)| groups.iter().map(|(v, _)| v.clone()))
+        .filter(|v| !split_by || v.is_some())
+        .collect();
+    Ok(values
+        .into_iter()
+        .map(|value| {
+            let files = split
+                .iter()
+                .map(|(file, groups)| ProfileFile {
+                    profile: groups
+                        .iter()
+                        .find(|(v, _)| *v == value)
+                        .map(|(_, p)| p.clone())
+                        .unwrap_or_else(|| file.profile.clone()),
+                    ..file.clone()
+                })
+                .collect();
+            let mut side = group(files);
+            // A kind none of whose samples carry the value (memory profiles have no labels).
+            side.kinds.retain(|_, pods| {
+                pods.iter()
+                    .flat_map(|p| &p.windows)
+                    .any(|w| w.sample_count > 0)
+            });
+            (value, side)
+        })
+        .filter(|(_, side)| !side.kinds.is_empty())
+        .collect())
 }

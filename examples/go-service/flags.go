@@ -40,6 +40,8 @@ type config struct {
 	goroutineLeak  int
 	heapRetainMB   int
 	lockContention bool
+	routeRegress   map[string]map[string]float64 // route -> work function -> factor, in that route only
+	routeMix       map[string]float64            // route -> times it is served per scheduled request
 }
 
 // factor returns the -cpu-regress factor for a work function (1 if none).
@@ -74,6 +76,14 @@ func (c *config) describeRegressions() string {
 	}
 	if c.lockContention {
 		parts = append(parts, "lock-contention")
+	}
+	for route, fns := range c.routeRegress {
+		for _, fn := range sortedKeys(fns) {
+			parts = append(parts, fmt.Sprintf("route-regress %s:%s=%g", route, fn, fns[fn]))
+		}
+	}
+	for _, r := range sortedKeys(c.routeMix) {
+		parts = append(parts, fmt.Sprintf("route-mix %s=%g", r, c.routeMix[r]))
 	}
 	if len(parts) == 0 {
 		return "none"
@@ -117,6 +127,87 @@ func (r regressFlag) Set(s string) error {
 	return nil
 }
 
+// routeFlag collects ROUTE=N for -route-regress and -route-mix (repeatable, or comma-separated).
+type routeFlag struct {
+	m       map[string]float64
+	fm      map[string]map[string]float64 // with perFunc: ROUTE:FUNC=N
+	name    string
+	whole   bool // N must be a whole number (a count of requests)
+	perFunc bool
+}
+
+func (r routeFlag) String() string {
+	var parts []string
+	for _, k := range sortedKeys(r.m) {
+		parts = append(parts, fmt.Sprintf("%s=%g", k, r.m[k]))
+	}
+	for route, fns := range r.fm {
+		for _, fn := range sortedKeys(fns) {
+			parts = append(parts, fmt.Sprintf("%s:%s=%g", route, fn, fns[fn]))
+		}
+	}
+	sort.Strings(parts)
+	return strings.Join(parts, ",")
+}
+
+func (r routeFlag) Set(s string) error {
+	for _, item := range strings.Split(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		route, val, ok := strings.Cut(item, "=")
+		if !ok {
+			return fmt.Errorf("want ROUTE=N in -%s, got %q", r.name, item)
+		}
+		route = strings.TrimSpace(route)
+		fn := ""
+		if r.perFunc {
+			var ok bool
+			route, fn, ok = strings.Cut(route, ":")
+			fn = strings.TrimPrefix(fn, "main.")
+			if !ok || !isWorkFunc(fn) {
+				return fmt.Errorf("want ROUTE:FUNC=FACTOR in -%s with FUNC one of %s, got %q", r.name, strings.Join(workFuncs, ", "), item)
+			}
+		}
+		if !isRoute(route) {
+			return fmt.Errorf("unknown route %q in -%s (valid: %s)", route, r.name, strings.Join(routes, ", "))
+		}
+		f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if err != nil || math.IsNaN(f) || f <= 0 || f > 100 || (r.whole && f != math.Trunc(f)) {
+			return fmt.Errorf("-%s %s: want a number in (0, 100]%s, got %q", r.name, route,
+				map[bool]string{true: ", whole", false: ""}[r.whole], val)
+		}
+		if r.perFunc {
+			if r.fm[route] == nil {
+				r.fm[route] = map[string]float64{}
+			}
+			r.fm[route][fn] = f
+		} else {
+			r.m[route] = f
+		}
+	}
+	return nil
+}
+
+func isRoute(route string) bool {
+	for _, r := range routes {
+		if r == route {
+			return true
+		}
+	}
+	return false
+}
+
+func sortedKeys(m map[string]float64) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
 func isWorkFunc(name string) bool {
 	for _, w := range workFuncs {
 		if w == name {
@@ -127,7 +218,11 @@ func isWorkFunc(name string) bool {
 }
 
 func parseFlags(args []string) (*config, error) {
-	cfg := &config{cpuRegress: map[string]float64{}}
+	cfg := &config{
+		cpuRegress:   map[string]float64{},
+		routeRegress: map[string]map[string]float64{},
+		routeMix:     map[string]float64{},
+	}
 	fs := flag.NewFlagSet("go-service", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&cfg.pprofAddr, "pprof-addr", "127.0.0.1:6060", "listen address of the pprof endpoints (port 0: any free port)")
@@ -144,6 +239,8 @@ func parseFlags(args []string) (*config, error) {
 	fs.IntVar(&cfg.goroutineLeak, "goroutine-leak", 0, "N: leak N goroutines per second (main.leakyWatcher)")
 	fs.IntVar(&cfg.heapRetainMB, "heap-retain", 0, "MB: retain MB of heap in a global (main.cacheFill), grown over ~10s")
 	fs.BoolVar(&cfg.lockContention, "lock-contention", false, "contend on a shared mutex in main.updateCounters")
+	fs.Var(routeFlag{fm: cfg.routeRegress, name: "route-regress", perFunc: true}, "route-regress", "ROUTE:FUNC=FACTOR: the work function does FACTOR times its work in that route only, e.g. /browse:renderTemplate=3 (repeatable)")
+	fs.Var(routeFlag{m: cfg.routeMix, name: "route-mix", whole: true}, "route-mix", "ROUTE=N: serve the route N times wherever the schedule has it once: a traffic-mix change, same code (repeatable)")
 
 	if err := fs.Parse(args); err != nil {
 		if err == flag.ErrHelp {

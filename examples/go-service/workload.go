@@ -36,8 +36,12 @@ var baseReps = map[string]float64{
 	"auditTrail":      14,
 }
 
-// schedule is one cycle of requests, the same for every worker and every cycle.
+// schedule is one cycle of requests, the same for every worker and every cycle
+// (-route-mix repeats a route's entries).
 var schedule = []string{"/checkout", "/search", "/browse", "/search", "/checkout"}
+
+// routes that -route-regress and -route-mix accept.
+var routes = []string{"/checkout", "/search", "/browse"}
 
 // shared, read-only inputs (deterministic).
 var (
@@ -129,12 +133,16 @@ func (r *reps) next() int {
 // worker holds the per-goroutine state (so workers never share mutable data,
 // except in updateCounters, on purpose).
 type worker struct {
-	cfg   *config
-	reps  map[string]*reps
-	alloc *reps
-	fw    *flate.Writer
-	out   bytes.Buffer
-	sink  uint64
+	cfg  *config
+	reps map[string]*reps
+	// routeReps replaces reps inside a route planted with -route-regress.
+	routeReps map[string]map[string]*reps
+	route     string
+	schedule  []string
+	alloc     *reps
+	fw        *flate.Writer
+	out       bytes.Buffer
+	sink      uint64
 }
 
 func newWorker(cfg *config, baseline bool) *worker {
@@ -145,6 +153,31 @@ func newWorker(cfg *config, baseline bool) *worker {
 			f = 1
 		}
 		w.reps[fn] = &reps{perCall: base * f}
+	}
+	w.routeReps = map[string]map[string]*reps{}
+	w.schedule = schedule
+	if !baseline {
+		for route, fns := range cfg.routeRegress {
+			m := map[string]*reps{}
+			for fn, base := range baseReps {
+				rf, ok := fns[fn]
+				if !ok {
+					rf = 1
+				}
+				m[fn] = &reps{perCall: base * cfg.factor(fn) * rf}
+			}
+			w.routeReps[route] = m
+		}
+		w.schedule = nil
+		for _, route := range schedule {
+			n := 1
+			if m, ok := cfg.routeMix[route]; ok {
+				n = int(m)
+			}
+			for i := 0; i < n; i++ {
+				w.schedule = append(w.schedule, route)
+			}
+		}
 	}
 	af := cfg.allocRegress
 	if baseline {
@@ -159,8 +192,17 @@ func newWorker(cfg *config, baseline bool) *worker {
 	return w
 }
 
+// rep is the repetition counter of a work function in the route being served.
+func (w *worker) rep(fn string) *reps {
+	if m, ok := w.routeReps[w.route]; ok {
+		return m[fn]
+	}
+	return w.reps[fn]
+}
+
 // serve runs one request of a route, with the route as a pprof label.
 func (w *worker) serve(ctx context.Context, route string, extras bool) {
+	w.route = route
 	pprof.Do(ctx, pprof.Labels("route", route), func(ctx context.Context) {
 		switch route {
 		case "/checkout":
@@ -176,7 +218,7 @@ func (w *worker) serve(ctx context.Context, route string, extras bool) {
 // cycle runs the fixed schedule once. extras enables the planted -new-func and
 // -lock-contention work (off during calibration).
 func (w *worker) cycle(ctx context.Context, extras bool) {
-	for _, route := range schedule {
+	for _, route := range w.schedule {
 		w.serve(ctx, route, extras)
 	}
 }
@@ -233,7 +275,7 @@ func pageData() interface{} {
 //go:noinline
 func computeChecksum(w *worker, buf []byte) [32]byte {
 	var sum [32]byte
-	n := w.reps["computeChecksum"].next()
+	n := w.rep("computeChecksum").next()
 	for i := 0; i < n; i++ {
 		h := sha256.New()
 		h.Write(sum[:])
@@ -247,7 +289,7 @@ func computeChecksum(w *worker, buf []byte) [32]byte {
 //
 //go:noinline
 func renderTemplate(w *worker, t *template.Template, data interface{}) int {
-	n := w.reps["renderTemplate"].next()
+	n := w.rep("renderTemplate").next()
 	size := 0
 	for i := 0; i < n; i++ {
 		w.out.Reset()
@@ -263,7 +305,7 @@ func renderTemplate(w *worker, t *template.Template, data interface{}) int {
 //
 //go:noinline
 func parseJSON(w *worker, data []byte) []item {
-	n := w.reps["parseJSON"].next()
+	n := w.rep("parseJSON").next()
 	var items []item
 	for i := 0; i < n; i++ {
 		items = nil
@@ -278,7 +320,7 @@ func parseJSON(w *worker, data []byte) []item {
 //
 //go:noinline
 func sortInventory(w *worker, in []item) []item {
-	n := w.reps["sortInventory"].next()
+	n := w.rep("sortInventory").next()
 	out := make([]item, len(in))
 	for i := 0; i < n; i++ {
 		copy(out, in)
@@ -296,7 +338,7 @@ func sortInventory(w *worker, in []item) []item {
 //
 //go:noinline
 func compressPayload(w *worker, buf []byte) int {
-	n := w.reps["compressPayload"].next()
+	n := w.rep("compressPayload").next()
 	size := 0
 	for i := 0; i < n; i++ {
 		w.out.Reset()
@@ -322,7 +364,7 @@ type posting struct {
 //
 //go:noinline
 func buildIndex(w *worker, docs [][]string) map[string][]*posting {
-	n := w.reps["buildIndex"].next()
+	n := w.rep("buildIndex").next()
 	var idx map[string][]*posting
 	for r := 0; r < n; r++ {
 		idx = make(map[string][]*posting)
@@ -345,7 +387,7 @@ func buildIndex(w *worker, docs [][]string) map[string][]*posting {
 //
 //go:noinline
 func scoreResults(w *worker, items []item, terms int) int {
-	n := w.reps["scoreResults"].next()
+	n := w.rep("scoreResults").next()
 	acc := 0.0
 	for r := 0; r < n; r++ {
 		for i := range items {
@@ -364,7 +406,7 @@ func scoreResults(w *worker, items []item, terms int) int {
 //
 //go:noinline
 func auditTrail(w *worker, buf []byte) uint64 {
-	n := w.reps["auditTrail"].next()
+	n := w.rep("auditTrail").next()
 	h := uint64(14695981039346656037)
 	for r := 0; r < n; r++ {
 		for _, b := range buf {

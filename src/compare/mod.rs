@@ -90,6 +90,10 @@ pub enum CompareError {
 pub struct KindComparison {
     /// The profile kind.
     pub kind: ProfileKind,
+    /// The label value whose samples were compared (`route=/checkout`), when the comparison
+    /// is split by a label; `None` for all (kept) samples.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
     /// Facts about the baseline pods.
     pub baseline: SideFacts,
     /// Facts about the candidate pods.
@@ -292,6 +296,7 @@ pub fn compare_kind(
 
     Ok(KindComparison {
         kind,
+        label: None,
         baseline: side_facts(&b),
         candidate: side_facts(&c),
         sample_types,

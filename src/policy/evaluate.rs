@@ -103,6 +103,8 @@ pub struct Finding {
     /// merely unsampled there (the candidate's events against the baseline's zero, given
     /// each side's total events). Other metrics test movement with their estimate.
     pub p_new: Option<f64>,
+    /// The label value of the comparison this came from (`route=/checkout`), when split.
+    pub label: Option<String>,
 }
 
 impl Finding {
@@ -212,6 +214,7 @@ struct PendingItem {
     question: Item,
     answer: Option<MarginAnswer>,
     p_new: Option<f64>,
+    label: Option<String>,
 }
 
 enum Item {
@@ -222,10 +225,12 @@ enum Item {
     },
 }
 
+/// The comparisons a rule judges: its profile's chosen sample type, once per label value when
+/// the comparison is split by a label (one family spans them all).
 fn find<'a>(
     rule: &Rule,
     comparisons: &'a [(compare::Normalize, Vec<KindComparison>)],
-) -> Result<&'a SampleTypeComparison, String> {
+) -> Result<Vec<(Option<&'a str>, &'a SampleTypeComparison)>, String> {
     let wanted: compare::Normalize = rule.settings.normalize.into();
     let set = comparisons
         .iter()
@@ -233,31 +238,46 @@ fn find<'a>(
         .or_else(|| comparisons.first())
         .map(|(_, v)| v.as_slice())
         .unwrap_or(&[]);
-    let kind = set
-        .iter()
-        .find(|c| c.kind == rule.profile)
-        .ok_or_else(|| format!("no {} profiles on both sides", rule.profile))?;
-    kind.sample_types
-        .iter()
-        .find(|s| s.sample_type.name == rule.sample_type())
-        .ok_or_else(|| {
-            format!(
-                "{} profiles have no sample type {:?} (they have: {})",
-                rule.profile,
-                rule.sample_type(),
-                kind.sample_types
-                    .iter()
-                    .map(|s| s.sample_type.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
+    let kinds: Vec<&KindComparison> = set.iter().filter(|c| c.kind == rule.profile).collect();
+    // Split by a label, functions are judged within each label value (the traffic mix
+    // between values cancels out), totals on the whole: a value's total moves with its
+    // traffic as much as with its code.
+    let split = kinds.iter().any(|c| c.label.is_some());
+    let kinds: Vec<&KindComparison> = match (split, rule.metric) {
+        (false, _) => kinds,
+        (true, Metric::Total) => kinds.into_iter().filter(|c| c.label.is_none()).collect(),
+        (true, _) => kinds.into_iter().filter(|c| c.label.is_some()).collect(),
+    };
+    if kinds.is_empty() {
+        return Err(format!("no {} profiles on both sides", rule.profile));
+    }
+    kinds
+        .into_iter()
+        .map(|kind| {
+            kind.sample_types
+                .iter()
+                .find(|s| s.sample_type.name == rule.sample_type())
+                .map(|s| (kind.label.as_deref(), s))
+                .ok_or_else(|| {
+                    format!(
+                        "{} profiles have no sample type {:?} (they have: {})",
+                        rule.profile,
+                        rule.sample_type(),
+                        kind.sample_types
+                            .iter()
+                            .map(|s| s.sample_type.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
         })
+        .collect()
 }
 
 fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)]) -> PendingRule {
     let fdr = rule.settings.fdr;
-    let s = match find(rule, comparisons) {
-        Ok(s) => s,
+    let found = match find(rule, comparisons) {
+        Ok(found) => found,
         Err(why) => {
             return PendingRule {
                 fdr,
@@ -285,64 +305,69 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
     let min_share = rule.settings.min_share;
     let above = |d: &Delta| d.baseline_share.max(d.candidate_share) >= min_share;
     let mut items = Vec::new();
-    match rule.metric {
-        Metric::Total => items.push(PendingItem {
-            function: None,
-            metric: Metric::Total,
-            delta: s.total.clone(),
-            question: Item::Margin(MarginQuestion {
-                // Totals carry no share; the floor applies to per-function rules only.
-                share_change: 1.0,
-                min_abs_change: 0.0,
-                ..match question(&s.total) {
-                    Item::Margin(q) => q,
-                    Item::NewShare { .. } => unreachable!("question() builds margins"),
-                }
+    for &(label, s) in &found {
+        match rule.metric {
+            Metric::Total => items.push(PendingItem {
+                function: None,
+                metric: Metric::Total,
+                delta: s.total.clone(),
+                question: Item::Margin(MarginQuestion {
+                    // Totals carry no share; the floor applies to per-function rules only.
+                    share_change: 1.0,
+                    min_abs_change: 0.0,
+                    ..match question(&s.total) {
+                        Item::Margin(q) => q,
+                        Item::NewShare { .. } => unreachable!("question() builds margins"),
+                    }
+                }),
+                answer: None,
+                p_new: None,
+                label: label.map(str::to_owned),
             }),
-            answer: None,
-            p_new: None,
-        }),
-        Metric::Flat | Metric::Cum => {
-            for f in &s.functions {
-                let d = if rule.metric == Metric::Flat {
-                    &f.flat
-                } else {
-                    &f.cum
-                };
-                // Shares first: they are cheap, globs are not, and most functions are small.
-                if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
-                    items.push(PendingItem {
-                        function: Some(f.name.clone()),
-                        metric: rule.metric,
-                        delta: d.clone(),
-                        question: question(d),
-                        answer: None,
-                        p_new: None,
-                    });
+            Metric::Flat | Metric::Cum => {
+                for f in &s.functions {
+                    let d = if rule.metric == Metric::Flat {
+                        &f.flat
+                    } else {
+                        &f.cum
+                    };
+                    // Shares first: they are cheap, globs are not, and most functions are small.
+                    if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
+                        items.push(PendingItem {
+                            function: Some(f.name.clone()),
+                            metric: rule.metric,
+                            delta: d.clone(),
+                            question: question(d),
+                            answer: None,
+                            p_new: None,
+                            label: label.map(str::to_owned),
+                        });
+                    }
                 }
             }
-        }
-        Metric::New => {
-            let max_share = rule.max_new_share.unwrap_or(0.0);
-            for f in &s.functions {
-                // A function is new by its cum value: flat may be zero for a new caller.
-                let d = &f.cum;
-                // The share floor never hides a new function the rule's own limit would catch.
-                if d.presence == Presence::New
-                    && d.candidate_share >= min_share.min(max_share)
-                    && rule.selects(&f.name)
-                {
-                    items.push(PendingItem {
-                        function: Some(f.name.clone()),
-                        metric: Metric::New,
-                        delta: d.clone(),
-                        question: Item::NewShare {
-                            threshold: max_share,
-                            answer: judge_new_share(d, s, max_share, fdr),
-                        },
-                        answer: None,
-                        p_new: Some(p_absent_from_baseline(d, s)),
-                    });
+            Metric::New => {
+                let max_share = rule.max_new_share.unwrap_or(0.0);
+                for f in &s.functions {
+                    // A function is new by its cum value: flat may be zero for a new caller.
+                    let d = &f.cum;
+                    // The share floor never hides a new function the rule's own limit would catch.
+                    if d.presence == Presence::New
+                        && d.candidate_share >= min_share.min(max_share)
+                        && rule.selects(&f.name)
+                    {
+                        items.push(PendingItem {
+                            function: Some(f.name.clone()),
+                            metric: Metric::New,
+                            delta: d.clone(),
+                            question: Item::NewShare {
+                                threshold: max_share,
+                                answer: judge_new_share(d, s, max_share, fdr),
+                            },
+                            answer: None,
+                            p_new: Some(p_absent_from_baseline(d, s)),
+                            label: label.map(str::to_owned),
+                        });
+                    }
                 }
             }
         }
@@ -350,7 +375,7 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
     PendingRule {
         fdr,
         skipped: None,
-        unit: s.sample_type.unit.clone(),
+        unit: found[0].1.sample_type.unit.clone(),
         items,
     }
 }
@@ -422,6 +447,7 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
                 threshold,
                 answer,
                 p_new: item.p_new,
+                label: item.label,
             })
         })
         .collect();
@@ -580,7 +606,11 @@ fn describe_target(rule: &Rule) -> String {
 
 /// A finding in a few words: `main.f +52% [+31%, +76%]`.
 pub fn finding_words(f: &Finding) -> String {
-    let name = f.function.as_deref().unwrap_or("total");
+    let function = f.function.as_deref().unwrap_or("total");
+    let name = match &f.label {
+        Some(label) => format!("{function} [{label}]"),
+        None => function.to_owned(),
+    };
     match f.metric {
         Metric::New => format!(
             "{name} new at {:.1}% share (at least {:.1}%)",
@@ -593,7 +623,7 @@ pub fn finding_words(f: &Finding) -> String {
                 (Some(r), Some(lo), Some(hi)) => {
                     format!("{name} {} [{}, {}]", pct(r), pct(lo), pct(hi))
                 }
-                _ => name.to_owned(),
+                _ => name,
             }
         }
     }

@@ -3,8 +3,8 @@
 use std::fmt::Write;
 
 use super::{
-    format_signed, format_total, format_value, relative, shown_sample_types, top_changes,
-    RenderOptions, Report,
+    format_signed, format_total, format_value, kind_heading, label_mix_lines, relative,
+    shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::compare::margin::Status;
 use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus};
@@ -27,6 +27,9 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         code(&report.baseline),
         code(&report.candidate)
     );
+    if let Some(labels) = &report.labels {
+        let _ = writeln!(out, "Samples compared: `{}`\n", code(labels));
+    }
     if !v.rules.is_empty() {
         let _ = writeln!(
             out,
@@ -88,6 +91,14 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         }
         let _ = writeln!(out);
     }
+    let mix = label_mix_lines(report);
+    if !mix.is_empty() {
+        let _ = writeln!(out, "### Label mix\n");
+        for line in mix {
+            let _ = writeln!(out, "- {}", escape(&line));
+        }
+        let _ = writeln!(out);
+    }
     if !report.warnings.is_empty() {
         let _ = writeln!(out, "### Warnings\n");
         for w in &report.warnings {
@@ -101,7 +112,7 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
             let _ = writeln!(
                 out,
                 "<details><summary>{} {}: total per pod {} → {} ({})</summary>\n",
-                c.kind,
+                escape(&kind_heading(c)),
                 escape(&s.sample_type.to_string()),
                 format_total(c.kind, s.total.baseline_per_pod, unit),
                 format_total(c.kind, s.total.candidate_per_pod, unit),

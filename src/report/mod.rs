@@ -10,6 +10,7 @@ use serde::Serialize;
 use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
 use crate::policy::Verdict;
+use crate::profile::ProfileKind;
 
 pub use markdown::render_markdown;
 pub use text::render_text;
@@ -42,6 +43,25 @@ pub struct Report {
     pub capture: Option<serde_json::Value>,
     /// Warnings people should read: missing windows, lost pods, leak signals.
     pub warnings: Vec<String>,
+    /// The samples compared when not all were (`route=/checkout`, `by route`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub labels: Option<String>,
+    /// With a split by label: each value's part of each side's samples.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub label_mix: Vec<LabelShare>,
+}
+
+/// One label value's part of one profile kind's samples on each side.
+#[derive(Debug, Clone, Serialize)]
+pub struct LabelShare {
+    /// The profile kind.
+    pub kind: ProfileKind,
+    /// The label value, as `key=value`.
+    pub label: String,
+    /// Its part of the baseline's samples (main sample type), 0-1.
+    pub baseline_share: f64,
+    /// Its part of the candidate's samples.
+    pub candidate_share: f64,
 }
 
 /// The growth of a snapshot profile's total on one side.
@@ -94,6 +114,35 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Strin
     }
 }
 
+/// A comparison's name in headings: the kind, and the label value when split by one.
+pub(crate) fn kind_heading(c: &KindComparison) -> String {
+    match &c.label {
+        Some(label) => format!("{} [{label}]", c.kind),
+        None => c.kind.to_string(),
+    }
+}
+
+/// One line per label value and kind: its part of each side's samples, a traffic-mix change
+/// called out where it moved by more than a fifth (and 2 points).
+pub(crate) fn label_mix_lines(report: &Report) -> Vec<String> {
+    report
+        .label_mix
+        .iter()
+        .map(|m| {
+            let moved = (m.candidate_share - m.baseline_share).abs() > 0.02
+                && (m.candidate_share / m.baseline_share.max(1e-12) - 1.0).abs() > 0.2;
+            format!(
+                "{} {}: {:.1}% of baseline samples, {:.1}% of candidate samples{}",
+                m.kind,
+                m.label,
+                m.baseline_share * 100.0,
+                m.candidate_share * 100.0,
+                if moved { " (traffic mix changed)" } else { "" }
+            )
+        })
+        .collect()
+}
+
 /// The report as pretty JSON, every statistic included.
 ///
 /// Per sample type, `functions` lists the functions that were tested (above the minimum
@@ -113,6 +162,8 @@ pub fn render_json(report: &Report) -> String {
         capture_facts: report.capture_facts.clone(),
         capture: report.capture.clone(),
         warnings: report.warnings.clone(),
+        labels: report.labels.clone(),
+        label_mix: report.label_mix.clone(),
     };
     let mut s = serde_json::to_string_pretty(&slim)
         .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));
@@ -124,6 +175,7 @@ pub fn render_json(report: &Report) -> String {
 fn tested_only(c: &KindComparison) -> KindComparison {
     KindComparison {
         kind: c.kind,
+        label: c.label.clone(),
         baseline: c.baseline.clone(),
         candidate: c.candidate.clone(),
         sample_types: c

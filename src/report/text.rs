@@ -5,8 +5,8 @@ use std::fmt::Write;
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArrangement, Table};
 
 use super::{
-    format_signed, format_total, format_value, relative, shown_sample_types, top_changes,
-    RenderOptions, Report,
+    format_signed, format_total, format_value, kind_heading, label_mix_lines, relative,
+    shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::policy::{finding_words, RuleStatus};
 
@@ -18,6 +18,9 @@ pub fn render_text(report: &Report, options: &RenderOptions) -> String {
     let _ = writeln!(out, "{}", v.summary);
     let _ = writeln!(out, "baseline:  {}", report.baseline);
     let _ = writeln!(out, "candidate: {}", report.candidate);
+    if let Some(labels) = &report.labels {
+        let _ = writeln!(out, "samples:   {}", sanitize(labels));
+    }
     let _ = writeln!(out);
     if !v.rules.is_empty() {
         let _ = writeln!(out, "Rules:");
@@ -52,7 +55,7 @@ pub fn render_text(report: &Report, options: &RenderOptions) -> String {
             let _ = writeln!(
                 out,
                 "{} {} ({} vs {} pods): total per pod {} -> {} ({}); functions per pod over the capture:",
-                c.kind,
+                sanitize(&kind_heading(c)),
                 s.sample_type,
                 c.baseline.pods.len(),
                 c.candidate.pods.len(),
@@ -97,6 +100,13 @@ pub fn render_text(report: &Report, options: &RenderOptions) -> String {
                 ]);
             }
             let _ = writeln!(out, "{t}\n");
+        }
+    }
+    let mix = label_mix_lines(report);
+    if !mix.is_empty() {
+        let _ = writeln!(out, "Label mix:");
+        for line in mix {
+            let _ = writeln!(out, "  {}", sanitize(&line));
         }
     }
     if let Some(facts) = &report.capture_facts {
