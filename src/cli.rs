@@ -288,6 +288,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         &groups,
         args.baseline.display().to_string(),
         args.candidate.display().to_string(),
+        &|v| read_groups(&args.baseline, &args.candidate, limits, v),
     )?;
     emit(&report, &args.judge, args.out.as_deref())
 }
@@ -426,17 +427,22 @@ fn judge(
         &groups,
         baseline_name,
         candidate_name,
+        &|_| Ok(Vec::new()),
     )
 }
 
 /// Compares each label group under a policy (one verdict, one multiple-testing family over
 /// every group) and builds the report.
+///
+/// `read_filtered` reads both sides through another label view, for rules that narrow the
+/// samples by label (`labels:` in the policy).
 fn judge_groups(
     policy: &Policy,
     view: &LabelView,
     groups: &[LabelGroup],
     baseline_name: String,
     candidate_name: String,
+    read_filtered: &dyn Fn(&LabelView) -> anyhow::Result<Vec<LabelGroup>>,
 ) -> anyhow::Result<Report> {
     let split = view.by.is_some();
     let whole = &groups[0];
@@ -470,6 +476,36 @@ fn judge_groups(
     if !normalizations.contains(&default_options.normalize) {
         normalizations.insert(0, default_options.normalize);
     }
+    // Rules narrowed to labelled samples read their own comparisons, one per distinct filter.
+    let mut filtered: Vec<(String, Vec<LabelGroup>)> = Vec::new();
+    for rule in &policy.rules {
+        let Some(filter) = rule.label_filter() else {
+            continue;
+        };
+        if filtered.iter().any(|(f, _)| *f == filter) {
+            continue;
+        }
+        let narrowed = LabelView {
+            focus: view
+                .focus
+                .iter()
+                .cloned()
+                .chain(rule.labels.iter().map(|l| l.filter()))
+                .collect(),
+            ignore: view
+                .ignore
+                .iter()
+                .cloned()
+                .chain(rule.ignore_labels.iter().map(|l| l.filter()))
+                .collect(),
+            by: None,
+        };
+        match read_filtered(&narrowed) {
+            Ok(groups) => filtered.push((filter, groups)),
+            // No sample matches: the rule says so when it is judged.
+            Err(e) => tracing::debug!("rule {}: {e:#}", rule.name),
+        }
+    }
     let mut sets: Vec<(compare::Normalize, Vec<KindComparison>)> = Vec::new();
     for normalize in normalizations {
         let options = compare::CompareOptions {
@@ -477,7 +513,12 @@ fn judge_groups(
             ..default_options
         };
         let mut comparisons = Vec::new();
-        for g in groups {
+        let all = groups.iter().map(|g| (None, g)).chain(
+            filtered
+                .iter()
+                .flat_map(|(f, gs)| gs.iter().map(move |g| (Some(f), g))),
+        );
+        for (filter, g) in all {
             for k in &common {
                 let (Some(b), Some(c)) = (g.baseline.kinds.get(k), g.candidate.kinds.get(k)) else {
                     continue;
@@ -485,10 +526,13 @@ fn judge_groups(
                 let mut comparison = match compare::compare_kind(*k, b, c, &options) {
                     Ok(c) => c,
                     // A label value with no samples on a side in this kind: nothing to test.
-                    Err(compare::CompareError::MissingSide { .. }) if split => continue,
+                    Err(compare::CompareError::MissingSide { .. }) if split || filter.is_some() => {
+                        continue
+                    }
                     Err(e) => return Err(e.into()),
                 };
                 comparison.label = g.label.clone();
+                comparison.filter = filter.cloned();
                 comparisons.push(comparison);
             }
         }
@@ -953,7 +997,8 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         .into());
     }
     let view = args.judge.label_view();
-    let mut report = if view.is_everything() {
+    let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
+    let mut report = if view.is_everything() && !label_rules {
         judge(
             &policy,
             &baseline_profiles,
@@ -967,18 +1012,15 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             SideInput::Local(path) => path.clone(),
             SideInput::Live(_) => args.out.join("profiles").join(name),
         };
-        let groups = read_groups(
-            &path(&baseline, "baseline"),
-            &path(&candidate, "candidate"),
-            limits,
-            &view,
-        )?;
+        let (b, c) = (path(&baseline, "baseline"), path(&candidate, "candidate"));
+        let groups = read_groups(&b, &c, limits, &view)?;
         judge_groups(
             &policy,
             &view,
             &groups,
             baseline.describe(),
             candidate.describe(),
+            &|v| read_groups(&b, &c, limits, v),
         )?
     };
     if let Some(manifest) = captured.as_ref().map(|c| &c.manifest) {

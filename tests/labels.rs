@@ -222,3 +222,72 @@ fn bad_label_arguments_exit_2_and_say_what_to_fix() {
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
 }
+
+/// A rule narrowed to one route (`labels:` in the policy) reads that route's samples only.
+const ROUTE_RULES: &str = "version: 1
+rules:
+  - name: checkout-cpu
+    profile: cpu
+    metric: cum
+    labels: { route: ^/checkout$ }
+    normalize: rate
+    max_increase: 20%
+  - name: search-cpu
+    profile: cpu
+    metric: cum
+    labels: { route: ^/search$ }
+    normalize: rate
+    max_increase: 20%
+  - name: not-checkout-cpu
+    profile: cpu
+    metric: cum
+    ignore_labels: { route: ^/checkout$ }
+    normalize: rate
+    max_increase: 20%
+";
+
+#[test]
+fn policy_rules_narrowed_by_label_judge_their_route_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("routes.yaml");
+    std::fs::write(&policy, ROUTE_RULES).unwrap();
+    let out = gate()
+        .arg("diff")
+        .arg(repo().join("examples/profiles/stable"))
+        .arg(repo().join("examples/profiles/canary"))
+        .args(["--format", "json", "--policy", policy.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // computeChecksum (x2 in the canary) runs in /checkout only.
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        report["verdict"]["summary"]
+    );
+    let status = |name: &str| {
+        report["verdict"]["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["rule"] == name)
+            .unwrap()["status"]
+            .clone()
+    };
+    assert_eq!(status("checkout-cpu"), "broken");
+    assert_eq!(status("search-cpu"), "held");
+    assert_eq!(status("not-checkout-cpu"), "held");
+    let findings = broken_findings(&report);
+    assert!(findings.iter().all(|(rule, _, _)| rule == "checkout-cpu"));
+    assert!(findings.iter().any(|(_, _, f)| f == "main.computeChecksum"));
+    // The comparisons made for the narrowed rules say which samples they hold.
+    let filters: Vec<&str> = report["comparisons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["filter"].as_str())
+        .collect();
+    assert!(filters.contains(&"route=^/checkout$"), "{filters:?}");
+    assert!(filters.contains(&"not route=^/checkout$"), "{filters:?}");
+}

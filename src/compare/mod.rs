@@ -94,6 +94,10 @@ pub struct KindComparison {
     /// is split by a label; `None` for all (kept) samples.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub label: Option<String>,
+    /// The label filter of the policy rules this comparison was made for (`route=/checkout`),
+    /// when they narrow the samples; `None` for the comparison every other rule reads.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub filter: Option<String>,
     /// Facts about the baseline pods.
     pub baseline: SideFacts,
     /// Facts about the candidate pods.
@@ -297,6 +301,7 @@ pub fn compare_kind(
     Ok(KindComparison {
         kind,
         label: None,
+        filter: None,
         baseline: side_facts(&b),
         candidate: side_facts(&c),
         sample_types,

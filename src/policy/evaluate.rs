@@ -238,7 +238,11 @@ fn find<'a>(
         .or_else(|| comparisons.first())
         .map(|(_, v)| v.as_slice())
         .unwrap_or(&[]);
-    let kinds: Vec<&KindComparison> = set.iter().filter(|c| c.kind == rule.profile).collect();
+    let filter = rule.label_filter();
+    let kinds: Vec<&KindComparison> = set
+        .iter()
+        .filter(|c| c.kind == rule.profile && c.filter == filter)
+        .collect();
     // Split by a label, functions are judged within each label value (the traffic mix
     // between values cancels out), totals on the whole: a value's total moves with its
     // traffic as much as with its code.
@@ -249,7 +253,13 @@ fn find<'a>(
         (true, _) => kinds.into_iter().filter(|c| c.label.is_some()).collect(),
     };
     if kinds.is_empty() {
-        return Err(format!("no {} profiles on both sides", rule.profile));
+        return Err(match filter {
+            Some(filter) => format!(
+                "no {} samples with {filter} on both sides (Go records labels in CPU and goroutine profiles only)",
+                rule.profile
+            ),
+            None => format!("no {} profiles on both sides", rule.profile),
+        });
     }
     kinds
         .into_iter()
@@ -597,10 +607,14 @@ fn describe_target(rule: &Rule) -> String {
             rule.max_increase.unwrap_or(0.0) * 100.0
         ),
     };
+    let samples = match rule.label_filter() {
+        Some(filter) => format!(" {{{filter}}}"),
+        None => String::new(),
+    };
     if rule.sample_type() == rule.profile.name() {
-        format!("{} ({limit})", rule.profile)
+        format!("{}{samples} ({limit})", rule.profile)
     } else {
-        format!("{} {} ({limit})", rule.profile, rule.sample_type())
+        format!("{} {}{samples} ({limit})", rule.profile, rule.sample_type())
     }
 }
 

@@ -17,6 +17,8 @@
 //!     metric: flat              # required: flat | cum | total | new
 //!     functions: ["*"]          # globs, default ["*"]; not allowed with metric total
 //!     ignore: ["runtime.*"]     # globs, default []; ignore wins over functions
+//!     labels: { route: ^/api }  # optional: only samples whose pprof labels match (regexes, as
+//!     ignore_labels: { tenant: internal }  # go tool pprof -tagfocus / -tagignore); default all
 //!     max_increase: 20%         # required for flat, cum, total; refused for new
 //!     direction: increase       # increase | decrease | either; refused for new
 //!     severity: fail            # fail | warn
@@ -69,7 +71,7 @@ pub use error::{PolicyError, PolicyErrorKind};
 pub use evaluate::{evaluate, finding_words, Finding, Outcome, RuleOutcome, RuleStatus, Verdict};
 pub use glob::Globs;
 pub use model::{
-    Defaults, Direction, InconclusiveAction, Metric, Normalize, Policy, Rule, Severity,
+    Defaults, Direction, InconclusiveAction, LabelMatch, Metric, Normalize, Policy, Rule, Severity,
 };
 
 /// The text of `policies/default.yaml`, built into the binary.

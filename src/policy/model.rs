@@ -69,11 +69,45 @@ pub struct Rule {
     pub direction: Direction,
     /// What breaking the rule does to the verdict.
     pub severity: Severity,
+    /// Only samples with these pprof labels (`labels: {route: /checkout}`; regular
+    /// expressions matched as `go tool pprof -tagfocus` does); empty: every sample.
+    pub labels: Vec<LabelMatch>,
+    /// Samples with any of these labels are left out (as `-tagignore`).
+    pub ignore_labels: Vec<LabelMatch>,
     /// The statistical settings in effect for this rule (its overrides merged over the defaults).
     pub settings: Defaults,
 }
 
+/// One `key: regex` of a rule's `labels` or `ignore_labels`, checked when the policy is read.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LabelMatch {
+    /// The label key, e.g. `route`.
+    pub key: String,
+    /// The regular expression its value must match.
+    pub pattern: String,
+}
+
+impl LabelMatch {
+    /// As a label filter, e.g. for [`crate::profile::LabelView`].
+    pub fn filter(&self) -> crate::profile::TagFilter {
+        format!("{}={}", self.key, self.pattern)
+            .parse()
+            .expect("label patterns are checked when the policy is read")
+    }
+}
+
 impl Rule {
+    /// The samples this rule reads, when it narrows them by label (`route=/checkout, not
+    /// tenant=internal`): comparisons made for it carry this as their filter.
+    pub fn label_filter(&self) -> Option<String> {
+        let view = crate::profile::LabelView {
+            focus: self.labels.iter().map(LabelMatch::filter).collect(),
+            ignore: self.ignore_labels.iter().map(LabelMatch::filter).collect(),
+            by: None,
+        };
+        view.describe()
+    }
+
     /// The sample type compared: the one named in the policy, else the profile's main one.
     pub fn sample_type(&self) -> &str {
         self.sample

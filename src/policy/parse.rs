@@ -1,7 +1,7 @@
 //! From YAML text to a validated [`Policy`]: serde-saphyr into span-carrying raw structs (unknown
 //! keys refused by serde), then validation with the spans so every mistake has a line and column.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::Deserialize;
 use serde_saphyr::{Error as YamlError, Location, MessageFormatter, Spanned, UserMessageFormatter};
@@ -9,11 +9,11 @@ use serde_saphyr::{Error as YamlError, Location, MessageFormatter, Spanned, User
 use super::error::{PolicyError, PolicyErrorKind as Kind};
 use super::glob::{compile, Globs};
 use super::model::{
-    sample_types, Defaults, Direction, InconclusiveAction, Keyword, Metric, Normalize, Policy,
-    Rule, Severity,
+    sample_types, Defaults, Direction, InconclusiveAction, Keyword, LabelMatch, Metric, Normalize,
+    Policy, Rule, Severity,
 };
 use super::percent::{format_number, format_percent, parse_fraction, RawNumber};
-use crate::profile::ProfileKind;
+use crate::profile::{ProfileKind, TagFilter};
 
 /// Largest policy text accepted, in bytes.
 pub(crate) const MAX_INPUT_BYTES: usize = 2 * 1024 * 1024;
@@ -43,6 +43,8 @@ const RULE_KEYS: &[&str] = &[
     "metric",
     "functions",
     "ignore",
+    "labels",
+    "ignore_labels",
     "max_increase",
     "max_new_share",
     "direction",
@@ -101,6 +103,10 @@ struct RawRule {
     functions: Option<S<Vec<S<String>>>>,
     #[serde(default)]
     ignore: Option<S<Vec<S<String>>>>,
+    #[serde(default)]
+    labels: Option<S<BTreeMap<String, S<String>>>>,
+    #[serde(default)]
+    ignore_labels: Option<S<BTreeMap<String, S<String>>>>,
     #[serde(default)]
     max_increase: Option<S<RawNumber>>,
     #[serde(default)]
@@ -689,6 +695,9 @@ impl Validator<'_> {
         // Globs.
         let functions = self.globs(r.functions.as_ref(), "functions", &label, vec!["*".into()])?;
         let ignore = self.globs(r.ignore.as_ref(), "ignore", &label, Vec::new())?;
+        let labels = self.label_matches(r.labels.as_ref(), "labels", &label)?;
+        let ignore_labels =
+            self.label_matches(r.ignore_labels.as_ref(), "ignore_labels", &label)?;
 
         // Thresholds, and keys that only some metrics take.
         let max_increase = match &r.max_increase {
@@ -797,8 +806,55 @@ impl Validator<'_> {
             max_new_share,
             direction,
             severity,
+            labels,
+            ignore_labels,
             settings,
         })
+    }
+
+    fn label_matches(
+        &self,
+        map: Option<&S<BTreeMap<String, S<String>>>>,
+        key: &str,
+        label: &str,
+    ) -> Result<Vec<LabelMatch>, PolicyError> {
+        let Some(map) = map else {
+            return Ok(Vec::new());
+        };
+        if map.value.len() > MAX_GLOBS {
+            return Err(self.err(
+                map.referenced,
+                Kind::TooLarge,
+                format!("'{key}' in {label} has {} labels", map.value.len()),
+                format!("at most {MAX_GLOBS} labels"),
+            ));
+        }
+        let expected =
+            "a pprof label and a regular expression for its value, e.g. route: ^/checkout$";
+        let mut out = Vec::with_capacity(map.value.len());
+        for (name, pattern) in &map.value {
+            if name.trim().is_empty() || pattern.value.chars().count() > MAX_GLOB_CHARS {
+                return Err(self.err(
+                    pattern.referenced,
+                    Kind::Glob,
+                    format!("an empty label name or an over-long pattern in '{key}' of {label}"),
+                    expected.into(),
+                ));
+            }
+            if let Err(e) = format!("{name}={}", pattern.value).parse::<TagFilter>() {
+                return Err(self.err(
+                    pattern.referenced,
+                    Kind::Glob,
+                    format!("bad label pattern in '{key}' of {label}: {e}"),
+                    expected.into(),
+                ));
+            }
+            out.push(LabelMatch {
+                key: name.clone(),
+                pattern: pattern.value.clone(),
+            });
+        }
+        Ok(out)
     }
 
     fn globs(
@@ -877,6 +933,9 @@ impl Validator<'_> {
 fn expected_for_key(key: Option<&str>, at: Location) -> String {
     match key {
         Some("functions" | "ignore") => "a list of globs, e.g. [\"runtime.*\"]".into(),
+        Some("labels" | "ignore_labels") => {
+            "a mapping of label to regular expression, e.g. { route: ^/checkout$ }".into()
+        }
         Some("rules") => "a list of rules, each a mapping starting '- name: ...'".into(),
         Some("defaults") => format!("a mapping with keys {}", DEFAULTS_KEYS.join(", ")),
         Some("version") => "version: 1".into(),

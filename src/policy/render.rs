@@ -1,8 +1,10 @@
 //! A policy back to text: canonical YAML, and one plain-words line per rule.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use super::model::{Defaults, Direction, Metric, Policy, Rule};
+use super::model::{Defaults, Direction, LabelMatch, Metric, Policy, Rule};
 use super::percent::format_percent;
 use crate::profile::ProfileKind;
 
@@ -74,6 +76,10 @@ struct OutRule<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     direction: Option<&'static str>,
     severity: &'static str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    labels: BTreeMap<&'a str, &'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    ignore_labels: BTreeMap<&'a str, &'a str>,
     #[serde(flatten)]
     settings: OutSettings,
 }
@@ -102,6 +108,8 @@ pub(crate) fn to_yaml(policy: &Policy) -> String {
                     direction: (rule.direction != Direction::Increase)
                         .then(|| rule.direction.name()),
                     severity: rule.severity.name(),
+                    labels: label_map(&rule.labels),
+                    ignore_labels: label_map(&rule.ignore_labels),
                     settings: OutSettings::diff(&rule.settings, &policy.defaults),
                 }
             })
@@ -111,6 +119,13 @@ pub(crate) fn to_yaml(policy: &Policy) -> String {
         Ok(text) => text,
         Err(e) => format!("# the policy could not be written as YAML: {e}\n"),
     }
+}
+
+fn label_map(labels: &[LabelMatch]) -> BTreeMap<&str, &str> {
+    labels
+        .iter()
+        .map(|l| (l.key.as_str(), l.pattern.as_str()))
+        .collect()
 }
 
 /// One line per rule, in plain words.
@@ -124,6 +139,14 @@ pub(crate) fn describe(policy: &Policy) -> String {
 }
 
 fn describe_rule(rule: &Rule) -> String {
+    let text = describe_rule_samples(rule);
+    match rule.label_filter() {
+        Some(filter) => format!("{text} (samples with {filter} only)"),
+        None => text,
+    }
+}
+
+fn describe_rule_samples(rule: &Rule) -> String {
     let quantity = quantity(rule.profile, rule.sample_type());
     let selection = selection(rule);
     let s = &rule.settings;

@@ -183,7 +183,7 @@ fn unknown_keys_are_located_and_name_their_place() {
     assert_eq!(kind, PolicyErrorKind::UnknownKey);
     assert!(
         shown.starts_with(
-            "p.yaml:7:5: unknown key 'max_increse' in rule 'cpu-functions' (did you mean 'max_increase'?); expected one of: name, profile, sample, metric, functions, ignore, max_increase,"
+            "p.yaml:7:5: unknown key 'max_increse' in rule 'cpu-functions' (did you mean 'max_increase'?); expected one of: name, profile, sample, metric, functions, ignore, labels, ignore_labels, max_increase,"
         ),
         "{shown}"
     );
@@ -708,4 +708,31 @@ mod new_functions {
         // 2 x 4,000 samples a side, none of them in pkg.fresh; the candidate spends 10% there.
         assert_eq!(fresh_status(0, 450, 100), RuleStatus::Broken);
     }
+}
+
+#[test]
+fn label_filters_in_rules_are_read_checked_and_written_back() {
+    let policy = parse(&format!(
+        "{HEAD}  - {{ name: r, profile: cpu, metric: cum, max_increase: 20%, labels: {{ route: ^/checkout$ }}, ignore_labels: {{ tenant: internal }} }}\n"
+    ))
+    .expect("labels parse");
+    let rule = &policy.rules[0];
+    assert_eq!(
+        rule.label_filter().as_deref(),
+        Some("route=^/checkout$, not tenant=internal")
+    );
+    assert!(policy
+        .describe()
+        .contains("(samples with route=^/checkout$, not tenant=internal only)"));
+    let again = parse(&policy.to_yaml()).expect("written policy parses");
+    assert_eq!(again.rules[0].labels, rule.labels);
+    assert_eq!(again.rules[0].ignore_labels, rule.ignore_labels);
+
+    let (kind, shown) = error_at(
+        &format!("{HEAD}  - {{ name: r, profile: cpu, metric: cum, max_increase: 20%, labels: {{ route: \"(\" }} }}\n"),
+        3,
+        79,
+    );
+    assert_eq!(kind, PolicyErrorKind::Glob);
+    assert!(shown.contains("not a valid regular expression"), "{shown}");
 }

@@ -116,10 +116,14 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Strin
 
 /// A comparison's name in headings: the kind, and the label value when split by one.
 pub(crate) fn kind_heading(c: &KindComparison) -> String {
-    match &c.label {
-        Some(label) => format!("{} [{label}]", c.kind),
-        None => c.kind.to_string(),
+    let mut heading = c.kind.to_string();
+    if let Some(filter) = &c.filter {
+        heading.push_str(&format!(" {{{filter}}}"));
     }
+    if let Some(label) = &c.label {
+        heading.push_str(&format!(" [{label}]"));
+    }
+    heading
 }
 
 /// One line per label value and kind: its part of each side's samples, a traffic-mix change
@@ -176,6 +180,7 @@ fn tested_only(c: &KindComparison) -> KindComparison {
     KindComparison {
         kind: c.kind,
         label: c.label.clone(),
+        filter: c.filter.clone(),
         baseline: c.baseline.clone(),
         candidate: c.candidate.clone(),
         sample_types: c
