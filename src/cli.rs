@@ -11,12 +11,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets, TargetSpec};
+use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare::{self, KindComparison};
 use crate::inputs::{self, InputError, SideProfiles};
 use crate::policy::{self, Outcome, Policy, PolicyError};
 use crate::profile::{DecodeLimits, ProfileKind};
 use crate::report::{self, Format, RenderOptions, Report};
+use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
 /// Exit codes: stable, part of the contract with CI systems.
 pub mod exit {
@@ -148,6 +149,31 @@ struct CaptureArgs {
     /// Largest HTTP response accepted, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     max_body_mib: u64,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// Kubernetes targets (`[NAMESPACE/]KIND/NAME`): how to reach the cluster and the pods.
+#[derive(Debug, Args)]
+struct KubeArgs {
+    /// Namespace of targets that name none (default: the kubeconfig context's).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "CTX")]
+    context: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The pods' pprof port: a number or a container port's name.
+    #[arg(long, default_value = "6060", value_name = "PORT")]
+    port: String,
+    /// At most this many Ready pods per side, chosen at random (reproducibly, see --pod-seed).
+    #[arg(long, value_name = "N")]
+    max_pods: Option<usize>,
+    /// Seed of the pod choice under --max-pods (default: a fresh one, recorded in manifest.json).
+    #[arg(long, value_name = "SEED")]
+    pod_seed: Option<u64>,
 }
 
 /// Profile kinds from `--profiles`.
@@ -230,6 +256,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || e.is::<compare::CompareError>()
             || e.is::<BadInput>()
             || e.is::<PlanError>()
+            || e.downcast_ref::<TargetError>()
+                .is_some_and(TargetError::is_bad_input)
     });
     if bad_input {
         exit::BAD_INPUT
@@ -461,6 +489,7 @@ fn init_logging(quiet: bool, verbose: bool) {
 #[derive(Debug)]
 enum SideInput {
     Live(SideTargets),
+    Kube(KubeSideSpec),
     Local(PathBuf),
 }
 
@@ -469,29 +498,33 @@ impl SideInput {
     fn describe(&self) -> String {
         match self {
             SideInput::Live(t) => t.targets.join(", "),
+            SideInput::Kube(k) => k
+                .targets
+                .iter()
+                .map(|(a, _)| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             SideInput::Local(p) => p.display().to_string(),
         }
     }
 }
 
-/// Sorts a side's targets into live pods or one saved path; mixing them is refused.
+/// Sorts a side's targets into live pods (URLs), Kubernetes objects, or one saved path; mixing
+/// them is refused.
 fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
     let mut urls = Vec::new();
+    let mut kube = Vec::new();
     let mut paths = Vec::new();
     for arg in args {
-        match capture::parse_target(arg).map_err(|e| BadInput(format!("{side}: {e}")))? {
-            TargetSpec::Http { name, url } => urls.push((arg.clone(), name, url)),
-            TargetSpec::Kubernetes(_) if !Path::new(arg).exists() => {
-                return Err(BadInput(format!(
-                    "{side} target {arg}: Kubernetes targets are not supported yet; reach the pods with `kubectl port-forward` and give http://127.0.0.1:PORT for each"
-                ))
-                .into())
-            }
-            TargetSpec::Kubernetes(_) => paths.push(PathBuf::from(arg)),
-            TargetSpec::Path(path) => {
+        match target::parse(arg, |p| Path::new(p).exists())
+            .map_err(|e| BadInput(format!("{side}: {e}")))?
+        {
+            Target::Http { name, url } => urls.push((arg.clone(), name, url)),
+            Target::Kube(r) => kube.push((arg.clone(), r)),
+            Target::Path(path) => {
                 if !path.exists() {
                     return Err(BadInput(format!(
-                        "{side} target {arg}: no such file or directory, and not a URL (a live pod is http://HOST:PORT)"
+                        "{side} target {arg}: no such file or directory, and not a URL (a live pod is http://HOST:PORT) nor a Kubernetes object ([NAMESPACE/]KIND/NAME, KIND one of svc, deploy, sts, pod)"
                     ))
                     .into());
                 }
@@ -499,19 +532,77 @@ fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
             }
         }
     }
-    match (urls.is_empty(), paths.len()) {
-        (false, 0) => Ok(SideInput::Live(capture::plan::side_targets(side, &urls)?)),
-        (true, 1) => Ok(SideInput::Local(paths.remove(0))),
-        (true, _) => Err(BadInput(format!(
+    match (urls.is_empty(), kube.is_empty(), paths.len()) {
+        (false, true, 0) => Ok(SideInput::Live(capture::plan::side_targets(side, &urls)?)),
+        (true, false, 0) => {
+            capture::plan::check_name(side)
+                .map_err(|why| BadInput(format!("bad side name {side:?}: {why}")))?;
+            Ok(SideInput::Kube(KubeSideSpec {
+                side: side.to_owned(),
+                targets: kube,
+            }))
+        }
+        (true, true, 1) => Ok(SideInput::Local(paths.remove(0))),
+        (true, true, _) => Err(BadInput(format!(
             "{side}: give one saved directory (it may hold one subdirectory per pod), not {}",
             paths.len()
         ))
         .into()),
-        (false, _) => Err(BadInput(format!(
-            "{side}: mixes URLs and saved profiles; a side is either live pods or one saved file or directory"
+        _ => Err(BadInput(format!(
+            "{side}: mixes kinds of target; a side is either pprof URLs, Kubernetes objects, or one saved file or directory"
         ))
         .into()),
     }
+}
+
+/// Kubernetes settings from the flags; the port-forward upgrade deadline follows
+/// `--timeout-margin` (half of it, between 500 ms and 5 s).
+fn kube_options(args: &CaptureArgs) -> anyhow::Result<KubeOptions> {
+    let k = &args.kube;
+    if k.max_pods == Some(0) {
+        return Err(BadInput("--max-pods must be at least 1".to_owned()).into());
+    }
+    Ok(KubeOptions {
+        kubeconfig: k.kubeconfig.clone(),
+        context: k.context.clone(),
+        namespace: k.namespace.clone(),
+        port: target::PortSpec::parse(&k.port)?,
+        max_pods: k.max_pods,
+        seed: k.pod_seed,
+        upgrade_timeout: (args.timeout_margin / 2)
+            .clamp(Duration::from_millis(500), Duration::from_secs(5)),
+        ..KubeOptions::default()
+    })
+}
+
+/// Resolves the Kubernetes sides and opens their port-forwards; the live sides in order, the
+/// session to keep alive during the capture.
+fn live_sides(
+    args: &CaptureArgs,
+    inputs: &[&SideInput],
+) -> anyhow::Result<(Vec<SideTargets>, Option<KubeSession>)> {
+    let specs: Vec<KubeSideSpec> = inputs
+        .iter()
+        .filter_map(|s| match s {
+            SideInput::Kube(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    let (session, mut kube_targets) = if specs.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (session, targets) = KubeSession::start(&kube_options(args)?, &specs)?;
+        (Some(session), targets)
+    };
+    let mut live = Vec::new();
+    for input in inputs {
+        match input {
+            SideInput::Live(t) => live.push(t.clone()),
+            SideInput::Kube(_) => live.push(kube_targets.remove(0)),
+            SideInput::Local(_) => {}
+        }
+    }
+    Ok((live, session))
 }
 
 /// The validated capture plan from the flags.
@@ -642,22 +733,24 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
     let plan = plan_from(&args.capture)?;
     capture::plan::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
-    let targets = match resolve_side(&args.side, &args.targets)? {
-        SideInput::Live(t) => t,
-        SideInput::Local(p) => {
-            return Err(BadInput(format!(
-                "{}: gate capture takes pprof URLs (http://HOST:PORT); to compare saved profiles use gate diff",
-                p.display()
-            ))
-            .into())
-        }
-    };
-    let captured = capture_live(
+    let input = resolve_side(&args.side, &args.targets)?;
+    if let SideInput::Local(p) = &input {
+        return Err(BadInput(format!(
+            "{}: gate capture takes pprof URLs (http://HOST:PORT) or Kubernetes objects (svc/NAME); to compare saved profiles use gate diff",
+            p.display()
+        ))
+        .into());
+    }
+    let (targets, session) = live_sides(&args.capture, &[&input])?;
+    let mut captured = capture_live(
         &plan,
-        std::slice::from_ref(&targets),
+        &targets,
         decode_limits(args.max_profile_mib),
         show_bar,
     )?;
+    if let Some(session) = session {
+        session.finish(&mut captured);
+    }
     save_capture(&args.out, &captured)?;
     log_warnings(&captured.manifest);
     captured.side_profiles(&args.side)?;
@@ -681,14 +774,14 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture)?;
     let baseline = resolve_side("baseline", &args.baseline)?;
     let candidate = resolve_side("candidate", &args.candidate)?;
-    let live: Vec<SideTargets> = [&baseline, &candidate]
+    let urls: Vec<SideTargets> = [&baseline, &candidate]
         .into_iter()
         .filter_map(|s| match s {
             SideInput::Live(t) => Some(t.clone()),
-            SideInput::Local(_) => None,
+            _ => None,
         })
         .collect();
-    capture::plan::check_disjoint(&live.iter().collect::<Vec<_>>())?;
+    capture::plan::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib);
 
@@ -696,16 +789,21 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let read_local = |s: &SideInput| -> anyhow::Result<Option<SideProfiles>> {
         match s {
             SideInput::Local(path) => Ok(Some(inputs::read_side(path, limits)?)),
-            SideInput::Live(_) => Ok(None),
+            SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
         }
     };
     let local = [read_local(&baseline)?, read_local(&candidate)?];
 
+    // Kubernetes sides: resolved and forwarded now, after every cheap check.
+    let (live, session) = live_sides(&args.capture, &[&baseline, &candidate])?;
     let mut captured = if live.is_empty() {
         None
     } else {
         Some(capture_live(&plan, &live, limits, show_bar)?)
     };
+    if let (Some(c), Some(session)) = (captured.as_mut(), session) {
+        session.finish(c);
+    }
     let mut sides: Vec<Result<SideProfiles, CaptureError>> = Vec::with_capacity(2);
     for (i, (name, input)) in [("baseline", &baseline), ("candidate", &candidate)]
         .into_iter()
@@ -713,8 +811,8 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     {
         sides.push(match (input, &captured) {
             (SideInput::Local(_), _) => Ok(local[i].clone().unwrap_or_default()),
-            (SideInput::Live(_), Some(c)) => c.side_profiles(name),
-            (SideInput::Live(_), None) => Err(CaptureError::NothingCaptured {
+            (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(name),
+            (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
                 side: name.to_owned(),
                 reasons: Vec::new(),
             }),
@@ -731,6 +829,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
                         source: capture::manifest::SideSource::Local,
                         targets: vec![path.display().to_string()],
                         pods: Vec::new(),
+                        kubernetes: None,
                     },
                 );
             }
