@@ -71,6 +71,21 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Forward the pprof port of each pod behind Kubernetes targets to a local URL, and keep
+    /// the forwards open until Ctrl-C (e.g. for `go tool pprof URL/profile`).
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+struct ForwardArgs {
+    /// Kubernetes targets: `[NAMESPACE/]KIND/NAME`.
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Stop after this long (default: at Ctrl-C).
+    #[arg(long = "for", value_parser = duration_arg, value_name = "DURATION")]
+    for_duration: Option<Duration>,
+    #[command(flatten)]
+    kube: KubeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -240,6 +255,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run_live(args, show_bar),
         Command::Capture(args) => capture_only(args, show_bar),
         Command::Diff(args) => diff(args),
+        Command::Forward(args) => forward(args),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;
             print!("{}", policy.describe());
@@ -557,8 +573,7 @@ fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
 
 /// Kubernetes settings from the flags; the port-forward upgrade deadline follows
 /// `--timeout-margin` (half of it, between 500 ms and 5 s).
-fn kube_options(args: &CaptureArgs) -> anyhow::Result<KubeOptions> {
-    let k = &args.kube;
+fn kube_options(k: &KubeArgs, timeout_margin: Duration) -> anyhow::Result<KubeOptions> {
     if k.max_pods == Some(0) {
         return Err(BadInput("--max-pods must be at least 1".to_owned()).into());
     }
@@ -569,7 +584,7 @@ fn kube_options(args: &CaptureArgs) -> anyhow::Result<KubeOptions> {
         port: target::PortSpec::parse(&k.port)?,
         max_pods: k.max_pods,
         seed: k.pod_seed,
-        upgrade_timeout: (args.timeout_margin / 2)
+        upgrade_timeout: (timeout_margin / 2)
             .clamp(Duration::from_millis(500), Duration::from_secs(5)),
         ..KubeOptions::default()
     })
@@ -591,7 +606,8 @@ fn live_sides(
     let (session, mut kube_targets) = if specs.is_empty() {
         (None, Vec::new())
     } else {
-        let (session, targets) = KubeSession::start(&kube_options(args)?, &specs)?;
+        let (session, targets) =
+            KubeSession::start(&kube_options(&args.kube, args.timeout_margin)?, &specs)?;
         (Some(session), targets)
     };
     let mut live = Vec::new();
@@ -726,6 +742,37 @@ fn log_warnings(manifest: &capture::Manifest) {
     for w in &manifest.warnings {
         tracing::warn!("{w}");
     }
+}
+
+/// `gate forward`: local URLs for every pod behind the targets, open until Ctrl-C or `--for`.
+fn forward(args: ForwardArgs) -> anyhow::Result<u8> {
+    let mut targets = Vec::new();
+    for arg in &args.targets {
+        match target::parse(arg, |_| false).map_err(|e| BadInput(e.to_string()))? {
+            Target::Kube(r) => targets.push((arg.clone(), r)),
+            _ => {
+                return Err(BadInput(format!(
+                    "{arg}: gate forward takes Kubernetes targets ([NAMESPACE/]KIND/NAME, e.g. svc/stable)"
+                ))
+                .into())
+            }
+        }
+    }
+    let spec = KubeSideSpec {
+        side: "forward".to_owned(),
+        targets,
+    };
+    let options = kube_options(&args.kube, capture::plan::DEFAULT_TIMEOUT_MARGIN)?;
+    let (session, _) = KubeSession::start(&options, std::slice::from_ref(&spec))?;
+    let mut stdout = std::io::stdout().lock();
+    for line in session.describe_forwards() {
+        writeln!(stdout, "{}", line.trim_start_matches("forward pod "))?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!("forwarding; Ctrl-C stops");
+    session.wait(args.for_duration);
+    Ok(exit::PASS)
 }
 
 /// `gate capture`: one side, saved, not compared.

@@ -655,3 +655,77 @@ fn capture_takes_a_reproducible_seeded_choice_of_pods_on_a_named_port() {
     assert_eq!(first.len(), 2);
     assert_eq!(first, chosen(&c.dir.path().join("b")));
 }
+
+#[test]
+fn forward_prints_a_local_url_per_pod_that_serves_pprof() {
+    use std::io::BufRead;
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 2, "0.1", &[]);
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("gate"))
+        .args(["forward", "svc/stable", "--for", "60s", "--kubeconfig"])
+        .arg(&c.kubeconfig)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starting gate forward");
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    for _ in 0..2 {
+        lines.push(
+            rx.recv_timeout(Duration::from_secs(30))
+                .expect("gate forward printed a line per pod"),
+        );
+    }
+    for (line, pod) in lines.iter().zip(["stable-1", "stable-2"]) {
+        assert!(line.starts_with(&format!("{pod} (node ")), "{line}");
+        let url = line.rsplit(' ').next().unwrap();
+        let addr = url
+            .trim_start_matches("http://")
+            .trim_end_matches("/debug/pprof/");
+        let body =
+            crate::support::http_get(addr, "/debug/pprof/goroutine", Duration::from_secs(10));
+        assert!(
+            body.starts_with(&[0x1f, 0x8b]),
+            "a gzipped profile through {line}"
+        );
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(c.fake.forwards("stable-1") >= 2);
+}
+
+#[test]
+fn no_kubernetes_configuration_exits_2_and_says_what_to_give() {
+    let home = tempfile::tempdir().unwrap();
+    let out = gate()
+        .args([
+            "run",
+            "--baseline",
+            "svc/stable",
+            "--candidate",
+            "svc/canary",
+        ])
+        .env("KUBECONFIG", home.path().join("missing"))
+        .env("HOME", home.path())
+        .env_remove("KUBERNETES_SERVICE_HOST")
+        .env_remove("KUBERNETES_SERVICE_PORT")
+        .timeout(HANG)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("no Kubernetes configuration: give --kubeconfig FILE"),
+        "{stderr}"
+    );
+}

@@ -265,6 +265,20 @@ impl KubeSession {
             .collect()
     }
 
+    /// Keeps the forwards open until Ctrl-C, or for `limit` when given.
+    pub fn wait(&self, limit: Option<Duration>) {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return;
+        };
+        runtime.block_on(async {
+            let limit = limit.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::time::sleep(limit) => {}
+            }
+        });
+    }
+
     /// After the capture: reads every pod again, drops the profiles of pods restarted or
     /// replaced during the run (with a warning), records the Kubernetes facts in the manifest,
     /// and closes the forwards.
