@@ -183,7 +183,7 @@ struct KubeArgs {
     /// The pods' pprof port: a number or a container port's name.
     #[arg(long, default_value = "6060", value_name = "PORT")]
     port: String,
-    /// At most this many Ready pods per side, chosen at random (reproducibly, see --pod-seed).
+    /// At most this many Ready pods per target, chosen at random (reproducibly, see --pod-seed).
     #[arg(long, value_name = "N")]
     max_pods: Option<usize>,
     /// Seed of the pod choice under --max-pods (default: a fresh one, recorded in manifest.json).

@@ -729,3 +729,107 @@ fn no_kubernetes_configuration_exits_2_and_says_what_to_give() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_pod_whose_port_refuses_is_reported_with_the_kubelet_message() {
+    let c = Cluster::new();
+    c.dead_pods("stable", 1);
+    c.dead_pods("canary", 1);
+    let run = c.run(
+        "svc/stable",
+        "svc/canary",
+        &[
+            "--duration",
+            "2s",
+            "--windows",
+            "1",
+            "--timeout-margin",
+            "2s",
+        ],
+    );
+    assert_eq!(run.code, 3, "{run}");
+    assert!(
+        run.stderr.contains("502 Bad Gateway")
+            && run.stderr.contains(
+                "port-forward: nothing listens on port 6060 in the pod (connection refused)"
+            )
+            && run
+                .stderr
+                .contains("error forwarding port 6060 to pod stable-1"),
+        "{run}"
+    );
+    assert!(run.elapsed < Duration::from_secs(30), "{run}");
+}
+
+/// The YAML documents of an example manifest, as JSON values.
+fn yaml_docs(path: &Path) -> Vec<serde_json::Value> {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.split("\n---\n")
+        .map(|doc| serde_saphyr::from_str::<serde_json::Value>(doc).unwrap())
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+#[test]
+fn the_example_manifests_are_valid_and_the_role_grants_exactly_what_the_gate_uses() {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::core::v1::Service;
+    use k8s_openapi::api::rbac::v1::Role;
+    let dir = crate::support::repo().join("examples/k8s");
+    let mut kinds = Vec::new();
+    for doc in yaml_docs(&dir.join("workloads.yaml")) {
+        match doc["kind"].as_str().unwrap() {
+            "Deployment" => {
+                let d: Deployment = serde_json::from_value(doc).unwrap();
+                let spec = d.spec.unwrap();
+                let pod = spec.template.spec.unwrap();
+                let args = pod.containers[0].args.clone().unwrap().join(" ");
+                assert!(
+                    args.contains("-pprof-addr 127.0.0.1:6060"),
+                    "pprof on localhost: {args}"
+                );
+                kinds.push(format!("Deployment/{}", d.metadata.name.unwrap()));
+            }
+            "Service" => {
+                let s: Service = serde_json::from_value(doc).unwrap();
+                assert!(s.spec.unwrap().selector.is_some());
+                kinds.push(format!("Service/{}", s.metadata.name.unwrap()));
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(
+        kinds,
+        [
+            "Deployment/stable",
+            "Deployment/canary",
+            "Service/stable",
+            "Service/canary"
+        ]
+    );
+    let role: Role = yaml_docs(&dir.join("rbac.yaml"))
+        .into_iter()
+        .find(|d| d["kind"] == "Role")
+        .map(|d| serde_json::from_value(d).unwrap())
+        .expect("a Role");
+    let mut grants: Vec<String> = Vec::new();
+    for rule in role.rules.unwrap() {
+        for resource in rule.resources.unwrap() {
+            for verb in &rule.verbs {
+                grants.push(format!("{verb} {resource}"));
+            }
+        }
+    }
+    grants.sort();
+    assert_eq!(
+        grants,
+        [
+            "create pods/portforward",
+            "get deployments",
+            "get pods",
+            "get services",
+            "get statefulsets",
+            "list pods"
+        ]
+    );
+}

@@ -197,9 +197,20 @@ async fn accept_loop(
     }
 }
 
+/// The pod side's error (the kubelet's message on the error channel), led by what it means:
+/// the capture engine keeps only the start of an error body.
+pub fn pod_side_reason(port: u16, message: &str) -> String {
+    let message = message.trim();
+    if message.to_ascii_lowercase().contains("connection refused") {
+        format!("nothing listens on port {port} in the pod (connection refused); is --port right? ({message})")
+    } else {
+        message.to_owned()
+    }
+}
+
 /// Answers a local connection with `502 Bad Gateway` and the reason.
 async fn bad_gateway(tcp: &mut (impl AsyncWriteExt + Unpin), reason: &str) {
-    let body = format!("profile-gate: {reason}\n");
+    let body = format!("{reason}\n");
     let response = format!(
         "HTTP/1.1 502 Bad Gateway\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -272,13 +283,13 @@ async fn serve(
         }
         stats.bytes_from_pod.fetch_add(sent, Ordering::Relaxed);
         if let Some(m) = failure {
-            let msg = format!(
-                "port-forward to pod {} port {}: {}",
+            tracing::debug!(
+                "port-forward to pod {} port {}: {} (after {sent} bytes)",
                 pod.name,
                 pod.port,
                 m.trim()
             );
-            tracing::debug!("{msg} (after {sent} bytes)");
+            let msg = format!("port-forward: {}", pod_side_reason(pod.port, &m));
             stats.fail(&msg);
             if sent == 0 {
                 bad_gateway(&mut to_client, &msg).await;
