@@ -247,6 +247,10 @@ fn a_a_through_port_forwards_passes_and_records_every_pod() {
     let report = run.json();
     assert_eq!(report["baseline"], "svc/stable");
     let m = c.manifest();
+    eprintln!(
+        "A/A through port-forwards, 2 + 2 pods: window start skew at most {:.1} ms",
+        m["max_skew_ms"].as_f64().unwrap_or(f64::NAN)
+    );
     let k = &m["sides"][0]["kubernetes"];
     assert_eq!(k["targets"][0]["selector"], "app=web,track=stable", "{m}");
     assert_eq!(k["targets"][0]["ready"], 2);
@@ -316,6 +320,11 @@ fn a_planted_regression_through_port_forwards_fails_and_names_the_function() {
         ],
     );
     let report = run.json();
+    eprintln!(
+        "A/B through port-forwards, 3 + 3 pods: window start skew at most {:.1} ms; {}",
+        c.manifest()["max_skew_ms"].as_f64().unwrap_or(f64::NAN),
+        report["verdict"]["summary"]
+    );
     assert_eq!(run.code, 1, "{}: {run}", report["verdict"]["summary"]);
     let found = regressed(&report);
     assert!(
@@ -330,10 +339,11 @@ fn a_forbidden_port_forward_exits_3_and_names_the_missing_rbac_verb() {
     c.dead_pods("stable", 1);
     c.dead_pods("canary", 1);
     c.fake.forbid("create", "pods/portforward");
+    // Verbose: every debug line is printed, and still no credential (checked by run_gate).
     let run = c.run(
         "svc/stable",
         "svc/canary",
-        &["--duration", "2s", "--windows", "1"],
+        &["--duration", "2s", "--windows", "1", "-v"],
     );
     assert_eq!(run.code, 3, "{run}");
     assert!(

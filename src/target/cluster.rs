@@ -129,6 +129,19 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
     parts.join(": ")
 }
 
+/// A URL without user information (`https://user:pw@host/` becomes `https://host/`), so the
+/// apiserver can be named in messages and the manifest.
+pub fn without_userinfo(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+            let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+            format!("{scheme}://{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
 impl Cluster {
     /// Loads the configuration (`--kubeconfig` and `--context`, else `KUBECONFIG` or
     /// `~/.kube/config`, else the in-cluster service account) and builds a client. Nothing is
@@ -182,7 +195,7 @@ impl Cluster {
             config.proxy_url = None;
         }
         config.connect_timeout = Some(options.api_timeout.min(Duration::from_secs(10)));
-        let server = config.cluster_url.to_string();
+        let server = without_userinfo(&config.cluster_url.to_string());
         let default_namespace = options
             .namespace
             .clone()
@@ -454,5 +467,26 @@ impl Cluster {
             Err(TargetError::NotFound { .. }) => Ok(None),
             Err(e) => Err(e),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_lose_their_user_information() {
+        assert_eq!(
+            without_userinfo("https://admin:s3cret@10.0.0.1:6443/"),
+            "https://10.0.0.1:6443/"
+        );
+        assert_eq!(
+            without_userinfo("http://127.0.0.1:8080/"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_eq!(
+            without_userinfo("https://k8s.example.com/prefix@x"),
+            "https://k8s.example.com/prefix@x"
+        );
     }
 }

@@ -290,19 +290,30 @@ impl KubeSession {
         let timeout = self.api_timeout;
         let mut warnings = std::mem::take(&mut self.warnings);
         for side in &self.sides {
+            // Every pod at once, each under the API deadline.
             let ends: Vec<Result<Option<k8s_openapi::api::core::v1::Pod>, TargetError>> = runtime
                 .block_on(async {
-                    let mut out = Vec::new();
-                    for (_, f) in &side.forwards {
-                        let now = tokio::time::timeout(
-                            timeout,
-                            cluster.current(&f.pod.namespace, &f.pod.name),
-                        )
-                        .await
-                        .unwrap_or_else(|_| {
-                            Err(TargetError::Api("no answer from the apiserver".to_owned()))
+                    let mut checks = tokio::task::JoinSet::new();
+                    for (i, (_, f)) in side.forwards.iter().enumerate() {
+                        let cluster = cluster.clone();
+                        let (ns, name) = (f.pod.namespace.clone(), f.pod.name.clone());
+                        checks.spawn(async move {
+                            let now = tokio::time::timeout(timeout, cluster.current(&ns, &name))
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(TargetError::Api("no answer from the apiserver".to_owned()))
+                                });
+                            (i, now)
                         });
-                        out.push(now);
+                    }
+                    let mut out: Vec<Result<Option<k8s_openapi::api::core::v1::Pod>, TargetError>> =
+                        (0..side.forwards.len())
+                            .map(|_| Err(TargetError::Api("not checked".to_owned())))
+                            .collect();
+                    while let Some(joined) = checks.join_next().await {
+                        if let Ok((i, now)) = joined {
+                            out[i] = now;
+                        }
                     }
                     out
                 });
