@@ -247,9 +247,32 @@ fn a_a_through_port_forwards_passes_and_records_every_pod() {
     let report = run.json();
     assert_eq!(report["baseline"], "svc/stable");
     let m = c.manifest();
+    // Request times through the bridge: the reachability check opens a new port-forward;
+    // snapshots reuse a kept-alive connection (and its port-forward).
+    let took =
+        |r: &serde_json::Value| r["end_ms"].as_f64().unwrap() - r["start_ms"].as_f64().unwrap();
+    let mut preflight = Vec::new();
+    let mut snapshots = Vec::new();
+    for side in m["sides"].as_array().unwrap() {
+        for pod in side["pods"].as_array().unwrap() {
+            preflight.push(took(&pod["preflight"]));
+            for w in pod["windows"].as_array().unwrap() {
+                for r in w["requests"].as_array().unwrap() {
+                    if r["profile"] == "heap" || r["profile"] == "goroutine" {
+                        snapshots.push(took(r));
+                    }
+                }
+            }
+        }
+    }
+    preflight.sort_by(f64::total_cmp);
+    snapshots.sort_by(f64::total_cmp);
     eprintln!(
-        "A/A through port-forwards, 2 + 2 pods: window start skew at most {:.1} ms",
-        m["max_skew_ms"].as_f64().unwrap_or(f64::NAN)
+        "A/A through port-forwards, 2 + 2 pods: window start skew at most {:.1} ms; first request (new port-forward) median {:.1} ms; snapshots median {:.1} ms, max {:.1} ms",
+        m["max_skew_ms"].as_f64().unwrap_or(f64::NAN),
+        preflight[preflight.len() / 2],
+        snapshots[snapshots.len() / 2],
+        snapshots[snapshots.len() - 1]
     );
     let k = &m["sides"][0]["kubernetes"];
     assert_eq!(k["targets"][0]["selector"], "app=web,track=stable", "{m}");
@@ -293,6 +316,29 @@ fn a_a_through_port_forwards_passes_and_records_every_pod() {
             }
         }
     }
+
+    // The saved baseline against the live canary (a nightly archive against a release).
+    let saved = c.dir.path().join("saved");
+    std::fs::rename(c.out().join("profiles/baseline"), &saved).unwrap();
+    let again = c.run(
+        saved.to_str().unwrap(),
+        "deploy/canary",
+        &[
+            "--duration",
+            "4s",
+            "--windows",
+            "2",
+            "--profiles",
+            "cpu,heap,goroutine",
+        ],
+    );
+    assert_eq!(again.code, 0, "{again}");
+    let m = c.manifest();
+    assert_eq!(m["sides"][0]["source"], "local");
+    assert_eq!(
+        m["sides"][1]["kubernetes"]["targets"][0]["chosen"][1],
+        "canary-2"
+    );
 }
 
 #[test]
