@@ -51,8 +51,9 @@ enum Command {
     /// Capture both sides live in matched windows, compare, apply the policy, and report.
     ///
     /// Each side is one or more pprof base URLs, one per pod (`--baseline URL --baseline
-    /// URL2`; `NAME=URL` names the pod), or one saved file or directory of profiles (then that
-    /// side is read as `gate diff` reads it). Every pod of both sides starts each window at the
+    /// URL2`; `NAME=URL` names the pod), or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, e.g.
+    /// `svc/stable`: every Ready pod behind it, through port-forwards), or one saved file or
+    /// directory of profiles (then that side is read as `gate diff` reads it). Every pod of both sides starts each window at the
     /// same instant. `--out` receives report.txt, report.md, report.json,
     /// profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
     Run(RunArgs),
@@ -62,7 +63,8 @@ enum Command {
     /// window (`<pod>/<profile>-<window>.pb.gz`); every profile kind found on both sides is
     /// compared.
     Diff(DiffArgs),
-    /// Capture profiles live from pprof endpoints into a directory, without comparing.
+    /// Capture profiles live from pprof endpoints or Kubernetes pods into a directory, without
+    /// comparing.
     ///
     /// Writes DIR/profiles/<side>/<pod>/<profile>-<window>.pb.gz (side `baseline` unless
     /// `--side` says otherwise) and DIR/manifest.json. A later `gate diff` or `gate run` can
@@ -104,10 +106,12 @@ struct DiffArgs {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Baseline: a pprof URL per pod (`http://HOST:PORT[/PREFIX]` or `NAME=URL`), repeatable;
-    /// or one saved file or directory of profiles.
+    /// or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, KIND svc|deploy|sts|pod); or one saved
+    /// file or directory of profiles.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     baseline: Vec<String>,
-    /// Candidate: a pprof URL per pod, repeatable; or one saved file or directory.
+    /// Candidate: a pprof URL per pod, repeatable; or Kubernetes objects (`svc/canary`); or one
+    /// saved file or directory.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     candidate: Vec<String>,
     /// Directory for the reports, the captured profiles and manifest.json.
@@ -122,7 +126,8 @@ struct RunArgs {
 #[derive(Debug, Args)]
 struct CaptureCommandArgs {
     /// pprof URLs, one per pod: `http://HOST:PORT[/PREFIX]`, or `NAME=URL` to name the pod
-    /// (default name: HOST-PORT).
+    /// (default name: HOST-PORT); or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, pods named
+    /// as in the cluster).
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     /// Directory for profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
