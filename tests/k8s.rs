@@ -889,3 +889,75 @@ fn the_example_manifests_are_valid_and_the_role_grants_exactly_what_the_gate_use
         ]
     );
 }
+
+#[test]
+fn context_and_namespace_choose_where_targets_are_looked_up() {
+    let c = Cluster::new();
+    c.dead_pods("stable", 1);
+    // Two contexts: the current one points nowhere, `fake` at the fake apiserver.
+    let kubeconfig = c.dir.path().join("two-contexts");
+    std::fs::write(
+        &kubeconfig,
+        format!(
+            "apiVersion: v1
+kind: Config
+clusters:
+- {{name: dead, cluster: {{server: 'http://{dead}'}}}}
+- {{name: fake, cluster: {{server: 'http://{fake}'}}}}
+contexts:
+- {{name: dead, context: {{cluster: dead, user: gate}}}}
+- {{name: fake, context: {{cluster: fake, user: gate, namespace: default}}}}
+current-context: dead
+users:
+- {{name: gate, user: {{token: {FAKE_TOKEN}}}}}
+",
+            dead = refused_addr(),
+            fake = c.fake.addr
+        ),
+    )
+    .unwrap();
+    let run_with = |target: &str, extra: &[&str]| {
+        let mut args: Vec<String> = ["capture", target, "--out"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        args.push(c.dir.path().join("o").display().to_string());
+        args.push("--kubeconfig".into());
+        args.push(kubeconfig.display().to_string());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run_gate(&args)
+    };
+    let current = run_with("svc/stable", &[]);
+    assert_eq!(current.code, 3, "{current}");
+    assert!(current.stderr.contains("cannot reach"), "{current}");
+
+    // With --context fake the Service is found; its pod's port refuses (nothing behind it).
+    let fake = run_with(
+        "svc/stable",
+        &["--context", "fake", "--timeout-margin", "1s"],
+    );
+    assert_eq!(fake.code, 3, "{fake}");
+    assert!(
+        fake.stderr.contains("nothing listens on port 6060"),
+        "{fake}"
+    );
+
+    for (target, extra) in [
+        (
+            "svc/stable",
+            &["--context", "fake", "--namespace", "prod"][..],
+        ),
+        ("prod/svc/stable", &["--context", "fake"][..]),
+    ] {
+        let run = run_with(target, extra);
+        assert_eq!(run.code, 3, "{run}");
+        assert!(
+            run.stderr
+                .contains("Service \"stable\" in namespace \"prod\" not found"),
+            "{run}"
+        );
+    }
+    let bad = run_with("svc/stable", &["--context", "nope"]);
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(bad.stderr.contains("nope"), "{bad}");
+}
