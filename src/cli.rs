@@ -12,12 +12,13 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets, TargetSpec};
+use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare::{self, KindComparison};
 use crate::inputs::{self, InputError, SideProfiles};
 use crate::policy::{self, Outcome, Policy, PolicyError};
 use crate::profile::{DecodeLimits, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
+use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
 /// Exit codes: stable, part of the contract with CI systems.
 pub mod exit {
@@ -51,8 +52,9 @@ enum Command {
     /// Capture both sides live in matched windows, compare, apply the policy, and report.
     ///
     /// Each side is one or more pprof base URLs, one per pod (`--baseline URL --baseline
-    /// URL2`; `NAME=URL` names the pod), or one saved file or directory of profiles (then that
-    /// side is read as `gate diff` reads it). Every pod of both sides starts each window at the
+    /// URL2`; `NAME=URL` names the pod), or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, e.g.
+    /// `svc/stable`: every Ready pod behind it, through port-forwards), or one saved file or
+    /// directory of profiles (then that side is read as `gate diff` reads it). Every pod of both sides starts each window at the
     /// same instant. `--out` receives report.txt, report.md, report.json,
     /// profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
     Run(RunArgs),
@@ -62,7 +64,8 @@ enum Command {
     /// window (`<pod>/<profile>-<window>.pb.gz`); every profile kind found on both sides is
     /// compared.
     Diff(DiffArgs),
-    /// Capture profiles live from pprof endpoints into a directory, without comparing.
+    /// Capture profiles live from pprof endpoints or Kubernetes pods into a directory, without
+    /// comparing.
     ///
     /// Writes DIR/profiles/<side>/<pod>/<profile>-<window>.pb.gz (side `baseline` unless
     /// `--side` says otherwise) and DIR/manifest.json. A later `gate diff` or `gate run` can
@@ -71,6 +74,21 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Forward the pprof port of each pod behind Kubernetes targets to a local URL, and keep
+    /// the forwards open until Ctrl-C (e.g. for `go tool pprof URL/profile`).
+    Forward(ForwardArgs),
+}
+
+#[derive(Debug, Args)]
+struct ForwardArgs {
+    /// Kubernetes targets: `[NAMESPACE/]KIND/NAME`.
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Stop after this long (default: at Ctrl-C).
+    #[arg(long = "for", value_parser = duration_arg, value_name = "DURATION")]
+    for_duration: Option<Duration>,
+    #[command(flatten)]
+    kube: KubeArgs,
 }
 
 #[derive(Debug, Args)]
@@ -89,10 +107,12 @@ struct DiffArgs {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// Baseline: a pprof URL per pod (`http://HOST:PORT[/PREFIX]` or `NAME=URL`), repeatable;
-    /// or one saved file or directory of profiles.
+    /// or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, KIND svc|deploy|sts|pod); or one saved
+    /// file or directory of profiles.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     baseline: Vec<String>,
-    /// Candidate: a pprof URL per pod, repeatable; or one saved file or directory.
+    /// Candidate: a pprof URL per pod, repeatable; or Kubernetes objects (`svc/canary`); or one
+    /// saved file or directory.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     candidate: Vec<String>,
     /// Directory for the reports, the captured profiles and manifest.json.
@@ -107,7 +127,8 @@ struct RunArgs {
 #[derive(Debug, Args)]
 struct CaptureCommandArgs {
     /// pprof URLs, one per pod: `http://HOST:PORT[/PREFIX]`, or `NAME=URL` to name the pod
-    /// (default name: HOST-PORT).
+    /// (default name: HOST-PORT); or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, pods named
+    /// as in the cluster).
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     /// Directory for profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
@@ -149,6 +170,31 @@ struct CaptureArgs {
     /// Largest HTTP response accepted, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     max_body_mib: u64,
+    #[command(flatten)]
+    kube: KubeArgs,
+}
+
+/// Kubernetes targets (`[NAMESPACE/]KIND/NAME`): how to reach the cluster and the pods.
+#[derive(Debug, Args)]
+struct KubeArgs {
+    /// Namespace of targets that name none (default: the kubeconfig context's).
+    #[arg(long, short = 'n', value_name = "NS")]
+    namespace: Option<String>,
+    /// Kubeconfig context (default: the current context).
+    #[arg(long, value_name = "CTX")]
+    context: Option<String>,
+    /// Kubeconfig file (default: KUBECONFIG, ~/.kube/config, or the in-cluster service account).
+    #[arg(long, value_name = "FILE")]
+    kubeconfig: Option<PathBuf>,
+    /// The pods' pprof port: a number or a container port's name.
+    #[arg(long, default_value = "6060", value_name = "PORT")]
+    port: String,
+    /// At most this many Ready pods per target, chosen at random (reproducibly, see --pod-seed).
+    #[arg(long, value_name = "N")]
+    max_pods: Option<usize>,
+    /// Seed of the pod choice under --max-pods (default: a fresh one, recorded in manifest.json).
+    #[arg(long, value_name = "SEED")]
+    pod_seed: Option<u64>,
 }
 
 /// Profile kinds from `--profiles`.
@@ -239,6 +285,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run_live(args, show_bar),
         Command::Capture(args) => capture_only(args, show_bar),
         Command::Diff(args) => diff(args),
+        Command::Forward(args) => forward(args),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;
             print!("{}", policy.describe());
@@ -255,6 +302,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || e.is::<compare::CompareError>()
             || e.is::<BadInput>()
             || e.is::<PlanError>()
+            || e.downcast_ref::<TargetError>()
+                .is_some_and(TargetError::is_bad_input)
     });
     if bad_input {
         exit::BAD_INPUT
@@ -687,6 +736,7 @@ fn init_logging(quiet: bool, verbose: bool) {
 #[derive(Debug)]
 enum SideInput {
     Live(SideTargets),
+    Kube(KubeSideSpec),
     Local(PathBuf),
 }
 
@@ -695,29 +745,33 @@ impl SideInput {
     fn describe(&self) -> String {
         match self {
             SideInput::Live(t) => t.targets.join(", "),
+            SideInput::Kube(k) => k
+                .targets
+                .iter()
+                .map(|(a, _)| a.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
             SideInput::Local(p) => p.display().to_string(),
         }
     }
 }
 
-/// Sorts a side's targets into live pods or one saved path; mixing them is refused.
+/// Sorts a side's targets into live pods (URLs), Kubernetes objects, or one saved path; mixing
+/// them is refused.
 fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
     let mut urls = Vec::new();
+    let mut kube = Vec::new();
     let mut paths = Vec::new();
     for arg in args {
-        match capture::parse_target(arg).map_err(|e| BadInput(format!("{side}: {e}")))? {
-            TargetSpec::Http { name, url } => urls.push((arg.clone(), name, url)),
-            TargetSpec::Kubernetes(_) if !Path::new(arg).exists() => {
-                return Err(BadInput(format!(
-                    "{side} target {arg}: Kubernetes targets are not supported yet; reach the pods with `kubectl port-forward` and give http://127.0.0.1:PORT for each"
-                ))
-                .into())
-            }
-            TargetSpec::Kubernetes(_) => paths.push(PathBuf::from(arg)),
-            TargetSpec::Path(path) => {
+        match target::parse(arg, |p| Path::new(p).exists())
+            .map_err(|e| BadInput(format!("{side}: {e}")))?
+        {
+            Target::Http { name, url } => urls.push((arg.clone(), name, url)),
+            Target::Kube(r) => kube.push((arg.clone(), r)),
+            Target::Path(path) => {
                 if !path.exists() {
                     return Err(BadInput(format!(
-                        "{side} target {arg}: no such file or directory, and not a URL (a live pod is http://HOST:PORT)"
+                        "{side} target {arg}: no such file or directory, and not a URL (a live pod is http://HOST:PORT) nor a Kubernetes object ([NAMESPACE/]KIND/NAME, KIND one of svc, deploy, sts, pod)"
                     ))
                     .into());
                 }
@@ -725,19 +779,77 @@ fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
             }
         }
     }
-    match (urls.is_empty(), paths.len()) {
-        (false, 0) => Ok(SideInput::Live(capture::plan::side_targets(side, &urls)?)),
-        (true, 1) => Ok(SideInput::Local(paths.remove(0))),
-        (true, _) => Err(BadInput(format!(
+    match (urls.is_empty(), kube.is_empty(), paths.len()) {
+        (false, true, 0) => Ok(SideInput::Live(capture::plan::side_targets(side, &urls)?)),
+        (true, false, 0) => {
+            capture::plan::check_name(side)
+                .map_err(|why| BadInput(format!("bad side name {side:?}: {why}")))?;
+            Ok(SideInput::Kube(KubeSideSpec {
+                side: side.to_owned(),
+                targets: kube,
+            }))
+        }
+        (true, true, 1) => Ok(SideInput::Local(paths.remove(0))),
+        (true, true, _) => Err(BadInput(format!(
             "{side}: give one saved directory (it may hold one subdirectory per pod), not {}",
             paths.len()
         ))
         .into()),
-        (false, _) => Err(BadInput(format!(
-            "{side}: mixes URLs and saved profiles; a side is either live pods or one saved file or directory"
+        _ => Err(BadInput(format!(
+            "{side}: mixes kinds of target; a side is either pprof URLs, Kubernetes objects, or one saved file or directory"
         ))
         .into()),
     }
+}
+
+/// Kubernetes settings from the flags; the port-forward upgrade deadline follows
+/// `--timeout-margin` (half of it, between 500 ms and 5 s).
+fn kube_options(k: &KubeArgs, timeout_margin: Duration) -> anyhow::Result<KubeOptions> {
+    if k.max_pods == Some(0) {
+        return Err(BadInput("--max-pods must be at least 1".to_owned()).into());
+    }
+    Ok(KubeOptions {
+        kubeconfig: k.kubeconfig.clone(),
+        context: k.context.clone(),
+        namespace: k.namespace.clone(),
+        port: target::PortSpec::parse(&k.port)?,
+        max_pods: k.max_pods,
+        seed: k.pod_seed,
+        upgrade_timeout: (timeout_margin / 2)
+            .clamp(Duration::from_millis(500), Duration::from_secs(5)),
+        ..KubeOptions::default()
+    })
+}
+
+/// Resolves the Kubernetes sides and opens their port-forwards; the live sides in order, the
+/// session to keep alive during the capture.
+fn live_sides(
+    args: &CaptureArgs,
+    inputs: &[&SideInput],
+) -> anyhow::Result<(Vec<SideTargets>, Option<KubeSession>)> {
+    let specs: Vec<KubeSideSpec> = inputs
+        .iter()
+        .filter_map(|s| match s {
+            SideInput::Kube(k) => Some(k.clone()),
+            _ => None,
+        })
+        .collect();
+    let (session, mut kube_targets) = if specs.is_empty() {
+        (None, Vec::new())
+    } else {
+        let (session, targets) =
+            KubeSession::start(&kube_options(&args.kube, args.timeout_margin)?, &specs)?;
+        (Some(session), targets)
+    };
+    let mut live = Vec::new();
+    for input in inputs {
+        match input {
+            SideInput::Live(t) => live.push(t.clone()),
+            SideInput::Kube(_) => live.push(kube_targets.remove(0)),
+            SideInput::Local(_) => {}
+        }
+    }
+    Ok((live, session))
 }
 
 /// The validated capture plan from the flags.
@@ -863,27 +975,60 @@ fn log_warnings(manifest: &capture::Manifest) {
     }
 }
 
+/// `gate forward`: local URLs for every pod behind the targets, open until Ctrl-C or `--for`.
+fn forward(args: ForwardArgs) -> anyhow::Result<u8> {
+    let mut targets = Vec::new();
+    for arg in &args.targets {
+        match target::parse(arg, |_| false).map_err(|e| BadInput(e.to_string()))? {
+            Target::Kube(r) => targets.push((arg.clone(), r)),
+            _ => {
+                return Err(BadInput(format!(
+                    "{arg}: gate forward takes Kubernetes targets ([NAMESPACE/]KIND/NAME, e.g. svc/stable)"
+                ))
+                .into())
+            }
+        }
+    }
+    let spec = KubeSideSpec {
+        side: "forward".to_owned(),
+        targets,
+    };
+    let options = kube_options(&args.kube, capture::plan::DEFAULT_TIMEOUT_MARGIN)?;
+    let (session, _) = KubeSession::start(&options, std::slice::from_ref(&spec))?;
+    let mut stdout = std::io::stdout().lock();
+    for line in session.describe_forwards() {
+        writeln!(stdout, "{}", line.trim_start_matches("forward pod "))?;
+    }
+    stdout.flush()?;
+    drop(stdout);
+    tracing::info!("forwarding; Ctrl-C stops");
+    session.wait(args.for_duration);
+    Ok(exit::PASS)
+}
+
 /// `gate capture`: one side, saved, not compared.
 fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture)?;
     capture::plan::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
-    let targets = match resolve_side(&args.side, &args.targets)? {
-        SideInput::Live(t) => t,
-        SideInput::Local(p) => {
-            return Err(BadInput(format!(
-                "{}: gate capture takes pprof URLs (http://HOST:PORT); to compare saved profiles use gate diff",
-                p.display()
-            ))
-            .into())
-        }
-    };
-    let captured = capture_live(
+    let input = resolve_side(&args.side, &args.targets)?;
+    if let SideInput::Local(p) = &input {
+        return Err(BadInput(format!(
+            "{}: gate capture takes pprof URLs (http://HOST:PORT) or Kubernetes objects (svc/NAME); to compare saved profiles use gate diff",
+            p.display()
+        ))
+        .into());
+    }
+    let (targets, session) = live_sides(&args.capture, &[&input])?;
+    let mut captured = capture_live(
         &plan,
-        std::slice::from_ref(&targets),
+        &targets,
         decode_limits(args.max_profile_mib),
         show_bar,
     )?;
+    if let Some(session) = session {
+        session.finish(&mut captured);
+    }
     save_capture(&args.out, &captured)?;
     log_warnings(&captured.manifest);
     captured.side_profiles(&args.side)?;
@@ -907,14 +1052,14 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture)?;
     let baseline = resolve_side("baseline", &args.baseline)?;
     let candidate = resolve_side("candidate", &args.candidate)?;
-    let live: Vec<SideTargets> = [&baseline, &candidate]
+    let urls: Vec<SideTargets> = [&baseline, &candidate]
         .into_iter()
         .filter_map(|s| match s {
             SideInput::Live(t) => Some(t.clone()),
-            SideInput::Local(_) => None,
+            _ => None,
         })
         .collect();
-    capture::plan::check_disjoint(&live.iter().collect::<Vec<_>>())?;
+    capture::plan::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib);
 
@@ -922,16 +1067,21 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let read_local = |s: &SideInput| -> anyhow::Result<Option<SideProfiles>> {
         match s {
             SideInput::Local(path) => Ok(Some(inputs::read_side(path, limits)?)),
-            SideInput::Live(_) => Ok(None),
+            SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
         }
     };
     let local = [read_local(&baseline)?, read_local(&candidate)?];
 
+    // Kubernetes sides: resolved and forwarded now, after every cheap check.
+    let (live, session) = live_sides(&args.capture, &[&baseline, &candidate])?;
     let mut captured = if live.is_empty() {
         None
     } else {
         Some(capture_live(&plan, &live, limits, show_bar)?)
     };
+    if let (Some(c), Some(session)) = (captured.as_mut(), session) {
+        session.finish(c);
+    }
     let mut sides: Vec<Result<SideProfiles, CaptureError>> = Vec::with_capacity(2);
     for (i, (name, input)) in [("baseline", &baseline), ("candidate", &candidate)]
         .into_iter()
@@ -939,8 +1089,8 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     {
         sides.push(match (input, &captured) {
             (SideInput::Local(_), _) => Ok(local[i].clone().unwrap_or_default()),
-            (SideInput::Live(_), Some(c)) => c.side_profiles(name),
-            (SideInput::Live(_), None) => Err(CaptureError::NothingCaptured {
+            (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(name),
+            (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
                 side: name.to_owned(),
                 reasons: Vec::new(),
             }),
@@ -957,6 +1107,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
                         source: capture::manifest::SideSource::Local,
                         targets: vec![path.display().to_string()],
                         pods: Vec::new(),
+                        kubernetes: None,
                     },
                 );
             }
@@ -1010,7 +1161,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         // Labels are read from the files just saved (or given): the capture kept no labels.
         let path = |side: &SideInput, name: &str| match side {
             SideInput::Local(path) => path.clone(),
-            SideInput::Live(_) => args.out.join("profiles").join(name),
+            SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
         };
         let (b, c) = (path(&baseline, "baseline"), path(&candidate, "candidate"));
         let groups = read_groups(&b, &c, limits, &view)?;

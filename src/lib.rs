@@ -11,6 +11,9 @@
 //! - [`inputs`]: the edge that reads profile files and directories from disk.
 //! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
 //!   windows on every pod of both sides, and records each request in a manifest.
+//! - [`target`]: the edge that reads TARGET arguments and, for Kubernetes objects
+//!   (`svc/stable`), resolves their Ready pods and bridges each to a local port-forward, so
+//!   capture only ever sees base URLs.
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
 pub mod capture;
 pub mod cli;
@@ -19,3 +22,4 @@ pub mod inputs;
 pub mod policy;
 pub mod profile;
 pub mod report;
+pub mod target;

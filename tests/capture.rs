@@ -537,10 +537,7 @@ fn bad_arguments_exit_2_with_the_reason() {
             &["--baseline", "ftp://127.0.0.1:1"],
             "use http:// or https://",
         ),
-        (
-            &["--baseline", "svc/api"],
-            "Kubernetes targets are not supported yet",
-        ),
+        (&["--baseline", "svc/API"], "names are lowercase"),
         (&["--baseline", "/no/such/dir"], "no such file or directory"),
         (
             &["--candidate", "http://127.0.0.1:1"],

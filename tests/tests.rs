@@ -4,6 +4,7 @@ mod support;
 
 mod capture;
 mod diff_cli;
+mod k8s;
 mod labels;
 mod live_stats;
 mod parity;

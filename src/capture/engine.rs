@@ -479,6 +479,7 @@ pub async fn capture(
                     ))
                 },
                 windows: Vec::new(),
+                kubernetes: None,
             };
             if run_windows && live[si][pi] {
                 for w in 1..=plan.windows {
@@ -529,6 +530,7 @@ pub async fn capture(
             source: SideSource::Live,
             targets: side.targets.clone(),
             pods,
+            kubernetes: None,
         });
     }
     let mut manifest = Manifest {

@@ -77,6 +77,65 @@ pub struct SideRecord {
     pub targets: Vec<String>,
     /// The pods (live sides only).
     pub pods: Vec<PodRecord>,
+    /// How the side's Kubernetes targets resolved (Kubernetes sides only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubeSideRecord>,
+}
+
+/// How one side's Kubernetes targets resolved to pods.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeSideRecord {
+    /// The apiserver (its URL only, never credentials).
+    pub server: String,
+    /// `--max-pods`, when it capped the choice.
+    pub max_pods: Option<usize>,
+    /// The seed of the pod choice: the same pods, ready pods and seed give the same choice
+    /// (`--pod-seed`).
+    pub seed: u64,
+    /// One entry per target.
+    pub targets: Vec<KubeTargetRecord>,
+}
+
+/// One Kubernetes target and what it resolved to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubeTargetRecord {
+    /// The target as given (`svc/stable`).
+    pub target: String,
+    /// The namespace used.
+    pub namespace: String,
+    /// The label selector used (absent for a pod target).
+    pub selector: Option<String>,
+    /// Pods the selector matched.
+    pub matched: usize,
+    /// Of those, Running and Ready.
+    pub ready: usize,
+    /// The pods chosen.
+    pub chosen: Vec<String>,
+}
+
+/// A pod reached through a Kubernetes port-forward.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KubePodRecord {
+    /// The namespace.
+    pub namespace: String,
+    /// The pod's UID when resolved.
+    pub uid: Option<String>,
+    /// The node it ran on.
+    pub node: Option<String>,
+    /// The image of the container serving pprof.
+    pub image: Option<String>,
+    /// The container port forwarded.
+    pub port: u16,
+    /// Restarts of its containers (summed) before the first window.
+    pub restarts_at_start: i64,
+    /// Restarts after the last window (absent when it could not be read).
+    pub restarts_at_end: Option<i64>,
+    /// Local connections carried, each over its own port-forward.
+    pub forwarded_connections: u64,
+    /// Port-forwards that failed.
+    pub forward_failures: u64,
+    /// Why its profiles were left out of the comparison (restarted or replaced mid-run).
+    pub dropped: Option<String>,
 }
 
 /// One pod of a live side.
@@ -92,6 +151,9 @@ pub struct PodRecord {
     pub error: Option<String>,
     /// Its windows, in order.
     pub windows: Vec<PodWindow>,
+    /// The Kubernetes pod behind the port-forward (Kubernetes targets only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubernetes: Option<KubePodRecord>,
 }
 
 /// One window of one pod.
@@ -419,6 +481,7 @@ mod tests {
                     ],
                 })
                 .collect(),
+            kubernetes: None,
         }
     }
 
@@ -452,6 +515,7 @@ mod tests {
             source: SideSource::Live,
             targets: vec![],
             pods,
+            kubernetes: None,
         }
     }
 

@@ -1,0 +1,418 @@
+//! The Kubernetes part of a run: resolve each side's targets to pods, check that a
+//! port-forward opens to each, bridge each pod to a local listener, and hand the capture engine
+//! plain `http://127.0.0.1:PORT` URLs. After the capture, [`KubeSession::finish`] reads every
+//! pod again: a pod restarted (or replaced) during the run is dropped from the comparison with
+//! a warning, since its cumulative counters reset; and the manifest records each pod's node,
+//! image and restart counts.
+//!
+//! The forwards run on a runtime of their own (one worker thread), so they serve whichever
+//! runtime the capture engine runs on, and they all end when the session is dropped.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
+use crate::capture::plan::{pprof_base, PodTarget, SideTargets};
+use crate::capture::Capture;
+
+use super::cluster::{Cluster, KubeOptions, Resolved};
+use super::forward::{self, PodForward};
+use super::select::{fresh_seed, restart_count};
+use super::{KubeRef, TargetError};
+
+/// One side's Kubernetes targets: `(argument as given, parsed target)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeSideSpec {
+    /// The side's name (`baseline`, `candidate`).
+    pub side: String,
+    /// Its targets.
+    pub targets: Vec<(String, KubeRef)>,
+}
+
+struct SessionSide {
+    side: String,
+    resolved: Vec<Resolved>,
+    /// `(pod directory name, forward)`.
+    forwards: Vec<(String, PodForward)>,
+}
+
+/// Live port-forwards for the Kubernetes sides of one run.
+pub struct KubeSession {
+    runtime: Option<tokio::runtime::Runtime>,
+    cluster: Cluster,
+    seed: u64,
+    max_pods: Option<usize>,
+    api_timeout: Duration,
+    sides: Vec<SessionSide>,
+    warnings: Vec<String>,
+}
+
+impl std::fmt::Debug for KubeSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubeSession")
+            .field("cluster", &self.cluster)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for KubeSession {
+    fn drop(&mut self) {
+        for side in &mut self.sides {
+            side.forwards.clear();
+        }
+        if let Some(rt) = self.runtime.take() {
+            rt.shutdown_timeout(Duration::from_millis(200));
+        }
+    }
+}
+
+impl KubeSession {
+    /// Resolves every side, probes a port-forward to each pod, and starts the local
+    /// listeners. Returns the session (keep it alive during the capture) and, per side, the
+    /// pods as the capture engine takes them.
+    ///
+    /// Fails when the cluster cannot be used: no configuration (exit 2), unknown object,
+    /// forbidden, unreachable apiserver, no Ready pod, or no pod a port-forward reaches.
+    pub fn start(
+        options: &KubeOptions,
+        specs: &[KubeSideSpec],
+    ) -> Result<(KubeSession, Vec<SideTargets>), TargetError> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("gate-forward")
+            .enable_all()
+            .build()
+            .map_err(|e| {
+                TargetError::Forward(format!("cannot start the port-forward runtime: {e}"))
+            })?;
+        let seed = options.seed.unwrap_or_else(fresh_seed);
+        let cluster = runtime.block_on(Cluster::connect(options))?;
+        let mut session = KubeSession {
+            runtime: None,
+            cluster: cluster.clone(),
+            seed,
+            max_pods: options.max_pods,
+            api_timeout: options.api_timeout,
+            sides: Vec::new(),
+            warnings: Vec::new(),
+        };
+        let result = runtime.block_on(session.setup(options, specs));
+        session.runtime = Some(runtime);
+        let targets = result?;
+        Ok((session, targets))
+    }
+
+    async fn setup(
+        &mut self,
+        options: &KubeOptions,
+        specs: &[KubeSideSpec],
+    ) -> Result<Vec<SideTargets>, TargetError> {
+        // Resolve everything first: a bad target fails before any forward opens.
+        let mut resolved_sides = Vec::with_capacity(specs.len());
+        let mut owner: HashMap<(String, String), String> = HashMap::new();
+        for spec in specs {
+            let mut resolved = Vec::new();
+            for (arg, target) in &spec.targets {
+                let mut r = self
+                    .cluster
+                    .resolve(target, &options.port, options.max_pods, self.seed)
+                    .await?;
+                r.target = arg.clone();
+                for pod in &r.pods {
+                    let key = (pod.namespace.clone(), pod.name.clone());
+                    match owner.get(&key) {
+                        Some(side) if *side != spec.side => {
+                            return Err(TargetError::Invalid(format!(
+                                "pod {} (namespace {}) is both a {side} pod and a {} pod; each side must be its own pods",
+                                pod.name, pod.namespace, spec.side
+                            )));
+                        }
+                        _ => {
+                            owner.insert(key, spec.side.clone());
+                        }
+                    }
+                }
+                tracing::info!(
+                    "{} {arg}: {} of {} Ready pod{} ({} matched){}",
+                    spec.side,
+                    r.pods.len(),
+                    r.ready,
+                    if r.ready == 1 { "" } else { "s" },
+                    r.matched,
+                    if r.pods.len() < r.ready {
+                        format!(", chosen with --pod-seed {}", self.seed)
+                    } else {
+                        String::new()
+                    }
+                );
+                resolved.push(r);
+            }
+            resolved_sides.push(resolved);
+        }
+
+        // One probe per pod, all at once: RBAC and reachability before any window.
+        let mut probes = tokio::task::JoinSet::new();
+        for (si, resolved) in resolved_sides.iter().enumerate() {
+            for (ri, r) in resolved.iter().enumerate() {
+                for (pi, pod) in r.pods.iter().enumerate() {
+                    let cluster = self.cluster.clone();
+                    let pod = pod.clone();
+                    let timeout = options.upgrade_timeout;
+                    probes.spawn(async move {
+                        ((si, ri, pi), forward::probe(&cluster, &pod, timeout).await)
+                    });
+                }
+            }
+        }
+        let mut failed: HashMap<(usize, usize, usize), TargetError> = HashMap::new();
+        while let Some(joined) = probes.join_next().await {
+            let Ok((key, result)) = joined else { continue };
+            if let Err(e) = result {
+                if matches!(
+                    e,
+                    TargetError::Forbidden { .. } | TargetError::Unauthorized(_)
+                ) {
+                    return Err(e);
+                }
+                failed.insert(key, e);
+            }
+        }
+
+        let mut out = Vec::with_capacity(specs.len());
+        for (si, (spec, resolved)) in specs.iter().zip(resolved_sides).enumerate() {
+            let mut side = SessionSide {
+                side: spec.side.clone(),
+                resolved: Vec::new(),
+                forwards: Vec::new(),
+            };
+            let mut reasons = Vec::new();
+            let mut seen = HashSet::new();
+            let mut names: HashSet<String> = HashSet::new();
+            for (ri, r) in resolved.iter().enumerate() {
+                for (pi, pod) in r.pods.iter().enumerate() {
+                    if !seen.insert((pod.namespace.clone(), pod.name.clone())) {
+                        continue; // named by two targets of this side
+                    }
+                    if let Some(e) = failed.remove(&(si, ri, pi)) {
+                        let msg = format!("{} pod {} left out: {e}", spec.side, pod.name);
+                        tracing::debug!("{msg}");
+                        reasons.push(e.to_string());
+                        self.warnings.push(msg);
+                        continue;
+                    }
+                    let mut dir = pod.name.clone();
+                    if names.contains(&dir) {
+                        dir = format!("{}.{}", pod.namespace, pod.name);
+                    }
+                    names.insert(dir.clone());
+                    let fwd =
+                        forward::start(self.cluster.clone(), pod.clone(), options.upgrade_timeout)
+                            .await?;
+                    side.forwards.push((dir, fwd));
+                }
+            }
+            side.resolved = resolved;
+            if side.forwards.is_empty() {
+                return Err(TargetError::Forward(format!(
+                    "{}: no pod could be reached through a port-forward: {}",
+                    spec.side,
+                    reasons.join("; ")
+                )));
+            }
+            let pods = side
+                .forwards
+                .iter()
+                .map(|(dir, f)| {
+                    let base_url = pprof_base(&format!("http://{}", f.local))
+                        .map_err(|e| TargetError::Forward(e.to_string()))?;
+                    Ok(PodTarget {
+                        name: dir.clone(),
+                        base_url,
+                    })
+                })
+                .collect::<Result<Vec<_>, TargetError>>()?;
+            out.push(SideTargets {
+                side: spec.side.clone(),
+                targets: spec.targets.iter().map(|(a, _)| a.clone()).collect(),
+                pods,
+            });
+            self.sides.push(side);
+        }
+        Ok(out)
+    }
+
+    /// The seed used for the pod choice.
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    /// Local addresses, one line per pod: `side pod -> http://127.0.0.1:PORT/debug/pprof/`.
+    pub fn describe_forwards(&self) -> Vec<String> {
+        self.sides
+            .iter()
+            .flat_map(|s| {
+                s.forwards.iter().map(move |(dir, f)| {
+                    format!(
+                        "{} pod {dir} (node {}, port {}): http://{}/debug/pprof/",
+                        s.side,
+                        f.pod.node.as_deref().unwrap_or("?"),
+                        f.pod.port,
+                        f.local
+                    )
+                })
+            })
+            .collect()
+    }
+
+    /// Keeps the forwards open until Ctrl-C, or for `limit` when given.
+    pub fn wait(&self, limit: Option<Duration>) {
+        let Some(runtime) = self.runtime.as_ref() else {
+            return;
+        };
+        runtime.block_on(async {
+            let limit = limit.unwrap_or(Duration::from_secs(u64::from(u32::MAX)));
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = tokio::time::sleep(limit) => {}
+            }
+        });
+    }
+
+    /// After the capture: reads every pod again, drops the profiles of pods restarted or
+    /// replaced during the run (with a warning), records the Kubernetes facts in the manifest,
+    /// and closes the forwards.
+    pub fn finish(mut self, capture: &mut Capture) {
+        let Some(runtime) = self.runtime.take() else {
+            return;
+        };
+        let cluster = self.cluster.clone();
+        let timeout = self.api_timeout;
+        let mut warnings = std::mem::take(&mut self.warnings);
+        for side in &self.sides {
+            // Every pod at once, each under the API deadline.
+            let ends: Vec<Result<Option<k8s_openapi::api::core::v1::Pod>, TargetError>> = runtime
+                .block_on(async {
+                    let mut checks = tokio::task::JoinSet::new();
+                    for (i, (_, f)) in side.forwards.iter().enumerate() {
+                        let cluster = cluster.clone();
+                        let (ns, name) = (f.pod.namespace.clone(), f.pod.name.clone());
+                        checks.spawn(async move {
+                            let now = tokio::time::timeout(timeout, cluster.current(&ns, &name))
+                                .await
+                                .unwrap_or_else(|_| {
+                                    Err(TargetError::Api("no answer from the apiserver".to_owned()))
+                                });
+                            (i, now)
+                        });
+                    }
+                    let mut out: Vec<Result<Option<k8s_openapi::api::core::v1::Pod>, TargetError>> =
+                        (0..side.forwards.len())
+                            .map(|_| Err(TargetError::Api("not checked".to_owned())))
+                            .collect();
+                    while let Some(joined) = checks.join_next().await {
+                        if let Ok((i, now)) = joined {
+                            out[i] = now;
+                        }
+                    }
+                    out
+                });
+            let Some(record) = capture
+                .manifest
+                .sides
+                .iter_mut()
+                .find(|s| s.side == side.side)
+            else {
+                continue;
+            };
+            record.kubernetes = Some(KubeSideRecord {
+                server: cluster.server().to_owned(),
+                max_pods: self.max_pods,
+                seed: self.seed,
+                targets: side
+                    .resolved
+                    .iter()
+                    .map(|r| KubeTargetRecord {
+                        target: r.target.clone(),
+                        namespace: r.namespace.clone(),
+                        selector: r.selector.clone(),
+                        matched: r.matched,
+                        ready: r.ready,
+                        chosen: r.pods.iter().map(|p| p.name.clone()).collect(),
+                    })
+                    .collect(),
+            });
+            let mut dropped_pods = Vec::new();
+            for ((dir, f), now) in side.forwards.iter().zip(ends) {
+                let pod = &f.pod;
+                let (restarts_at_end, dropped) = match now {
+                    Ok(Some(p)) => {
+                        let end = restart_count(&p);
+                        let replaced = pod.uid.is_some() && p.metadata.uid != pod.uid;
+                        let dropped = if replaced {
+                            Some("the pod was replaced during the run (another UID under the same name)".to_owned())
+                        } else if end != pod.restarts {
+                            Some(format!(
+                                "restarted during the run (container restarts {} at the start, {end} at the end)",
+                                pod.restarts
+                            ))
+                        } else {
+                            None
+                        };
+                        (Some(end), dropped)
+                    }
+                    Ok(None) => (None, Some("the pod was deleted during the run".to_owned())),
+                    Err(e) => {
+                        warnings.push(format!(
+                            "{} pod {dir}: could not check for restarts after the run: {e}",
+                            side.side
+                        ));
+                        (None, None)
+                    }
+                };
+                if let Some(why) = &dropped {
+                    warnings.push(format!(
+                        "{} pod {dir} {why}: its counters reset, so its profiles are left out of the comparison",
+                        side.side
+                    ));
+                    dropped_pods.push(dir.clone());
+                }
+                if let Some(rec) = record.pods.iter_mut().find(|p| p.name == *dir) {
+                    if dropped.is_some() {
+                        for w in &mut rec.windows {
+                            for r in &mut w.requests {
+                                r.file = None;
+                            }
+                        }
+                    }
+                    rec.kubernetes = Some(KubePodRecord {
+                        namespace: pod.namespace.clone(),
+                        uid: pod.uid.clone(),
+                        node: pod.node.clone(),
+                        image: pod.image.clone(),
+                        port: pod.port,
+                        restarts_at_start: pod.restarts,
+                        restarts_at_end,
+                        forwarded_connections: f
+                            .stats
+                            .connections
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        forward_failures: f
+                            .stats
+                            .failures
+                            .load(std::sync::atomic::Ordering::Relaxed),
+                        dropped,
+                    });
+                }
+            }
+            capture
+                .profiles
+                .retain(|p| !(p.side == side.side && dropped_pods.contains(&p.pod)));
+        }
+        capture.manifest.warnings.extend(warnings);
+        for side in &mut self.sides {
+            side.forwards.clear();
+        }
+        runtime.shutdown_timeout(Duration::from_millis(200));
+    }
+}
