@@ -11,7 +11,11 @@
 //! - [`inputs`]: the edge that reads profile files and directories from disk.
 //! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
 //!   windows on every pod of both sides, and records each request in a manifest.
+//! - [`archive`]: the edge that stores every run's profiles, manifest and reports in a local
+//!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
+//!   run back as a side (`archive+URL#SERVICE@latest`).
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
+pub mod archive;
 pub mod capture;
 pub mod cli;
 pub mod compare;
