@@ -58,15 +58,15 @@ pub enum ArchiveError {
     #[error("{0}")]
     NotFound(String),
     /// A store call failed (after its retries).
-    #[error("cannot {op} {url}: {source}")]
+    #[error("cannot {op} {url}: {cause}")]
     Store {
         /// What was attempted: read, write, list, delete.
         op: &'static str,
         /// The object or prefix.
         url: String,
-        /// The store's error.
-        #[source]
-        source: Box<object_store::Error>,
+        /// The store's error (its message already carries its causes, so it is not chained
+        /// as a source, which would print them twice).
+        cause: Box<object_store::Error>,
     },
     /// A store call took too long.
     #[error("cannot {op} {url}: no answer within {seconds} s")]

@@ -55,6 +55,16 @@ impl Store {
     /// Credentials come from each cloud's usual environment variables (`AWS_*`,
     /// `GOOGLE_*`, `AZURE_*`), as the cloud's own tools read them.
     pub fn open(url: &str) -> Result<Store, ArchiveError> {
+        Store::open_with_options(url, &[])
+    }
+
+    /// Opens a store as [`Store::open`] does, with settings that take precedence over the
+    /// environment's: object_store's configuration keys for the cloud the URL names (e.g.
+    /// `aws_endpoint`, `aws_access_key_id`, `aws_allow_http`); ignored for local folders.
+    pub fn open_with_options(
+        url: &str,
+        options: &[(String, String)],
+    ) -> Result<Store, ArchiveError> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -75,9 +85,9 @@ impl Store {
                             .map_err(|()| bad("not a local path".into()))?;
                         local(&path, url)?
                     }
-                    "s3" | "s3a" => (cloud::s3(url)?, root),
-                    "gs" => (cloud::gcs(url)?, root),
-                    "az" | "azure" | "abfs" | "abfss" => (cloud::azure(url)?, root),
+                    "s3" | "s3a" => (cloud::s3(url, options)?, root),
+                    "gs" => (cloud::gcs(url, options)?, root),
+                    "az" | "azure" | "abfs" | "abfss" => (cloud::azure(url, options)?, root),
                     other => {
                         return Err(bad(format!(
                         "unknown scheme {other}://; use a folder, file://, s3://, gs:// or az://"
@@ -146,7 +156,7 @@ impl Store {
             Ok(Err(source)) => Err(ArchiveError::Store {
                 op,
                 url: self.url_of(key),
-                source: Box::new(source),
+                cause: Box::new(source),
             }),
             Err(_) => Err(ArchiveError::Timeout {
                 op,
@@ -248,11 +258,21 @@ mod cloud {
 
     use crate::archive::ArchiveError;
 
+    /// Timeouts of every request, set on top of the environment's other client settings
+    /// (`with_client_options` would replace those, `AWS_ALLOW_HTTP` among them).
     #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
-    fn client_options() -> object_store::ClientOptions {
-        object_store::ClientOptions::new()
-            .with_timeout(super::REQUEST_TIMEOUT)
-            .with_connect_timeout(super::CONNECT_TIMEOUT)
+    fn client_settings() -> Vec<(object_store::ClientConfigKey, String)> {
+        use object_store::ClientConfigKey;
+        vec![
+            (
+                ClientConfigKey::Timeout,
+                format!("{}s", super::REQUEST_TIMEOUT.as_secs()),
+            ),
+            (
+                ClientConfigKey::ConnectTimeout,
+                format!("{}s", super::CONNECT_TIMEOUT.as_secs()),
+            ),
+        ]
     }
 
     #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
@@ -280,6 +300,14 @@ mod cloud {
             })
     }
 
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+    fn bad_option(url: &str, e: object_store::Error) -> ArchiveError {
+        ArchiveError::BadUrl {
+            url: url.to_owned(),
+            why: e.to_string(),
+        }
+    }
+
     #[allow(dead_code)]
     fn missing(url: &str, feature: &str) -> ArchiveError {
         ArchiveError::BadUrl {
@@ -290,53 +318,89 @@ mod cloud {
 
     /// S3 and S3-compatible stores: `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
     /// `AWS_SESSION_TOKEN`, `AWS_DEFAULT_REGION`, `AWS_ENDPOINT`, `AWS_ALLOW_HTTP`, web identity...
-    pub fn s3(url: &str) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
+    pub fn s3(
+        url: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
         #[cfg(feature = "s3")]
         {
-            built(
-                url,
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .with_client_options(client_options())
-                    .with_retry(retry())
-                    .build(),
-            )
+            use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+            let mut builder = AmazonS3Builder::from_env()
+                .with_url(url)
+                .with_retry(retry());
+            for (key, value) in client_settings() {
+                builder = builder.with_config(AmazonS3ConfigKey::Client(key), value);
+            }
+            for (key, value) in options {
+                let key: AmazonS3ConfigKey = key
+                    .parse()
+                    .map_err(|e: object_store::Error| bad_option(url, e))?;
+                builder = builder.with_config(key, value);
+            }
+            built(url, builder.build())
         }
         #[cfg(not(feature = "s3"))]
-        Err(missing(url, "s3"))
+        {
+            let _ = options;
+            Err(missing(url, "s3"))
+        }
     }
 
     /// Google Cloud Storage: `GOOGLE_SERVICE_ACCOUNT`, `GOOGLE_APPLICATION_CREDENTIALS`, ...
-    pub fn gcs(url: &str) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
+    pub fn gcs(
+        url: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
         #[cfg(feature = "gcs")]
         {
-            built(
-                url,
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(url)
-                    .with_client_options(client_options())
-                    .with_retry(retry())
-                    .build(),
-            )
+            use object_store::gcp::{GoogleCloudStorageBuilder, GoogleConfigKey};
+            let mut builder = GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry());
+            for (key, value) in client_settings() {
+                builder = builder.with_config(GoogleConfigKey::Client(key), value);
+            }
+            for (key, value) in options {
+                let key: GoogleConfigKey = key
+                    .parse()
+                    .map_err(|e: object_store::Error| bad_option(url, e))?;
+                builder = builder.with_config(key, value);
+            }
+            built(url, builder.build())
         }
         #[cfg(not(feature = "gcs"))]
-        Err(missing(url, "gcs"))
+        {
+            let _ = options;
+            Err(missing(url, "gcs"))
+        }
     }
 
     /// Azure Blob Storage: `AZURE_STORAGE_ACCOUNT_NAME`, `AZURE_STORAGE_ACCOUNT_KEY`, ...
-    pub fn azure(url: &str) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
+    pub fn azure(
+        url: &str,
+        options: &[(String, String)],
+    ) -> Result<Arc<dyn ObjectStore>, ArchiveError> {
         #[cfg(feature = "azure")]
         {
-            built(
-                url,
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(url)
-                    .with_client_options(client_options())
-                    .with_retry(retry())
-                    .build(),
-            )
+            use object_store::azure::{AzureConfigKey, MicrosoftAzureBuilder};
+            let mut builder = MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .with_retry(retry());
+            for (key, value) in client_settings() {
+                builder = builder.with_config(AzureConfigKey::Client(key), value);
+            }
+            for (key, value) in options {
+                let key: AzureConfigKey = key
+                    .parse()
+                    .map_err(|e: object_store::Error| bad_option(url, e))?;
+                builder = builder.with_config(key, value);
+            }
+            built(url, builder.build())
         }
         #[cfg(not(feature = "azure"))]
-        Err(missing(url, "azure"))
+        {
+            let _ = options;
+            Err(missing(url, "azure"))
+        }
     }
 }
