@@ -675,3 +675,21 @@ fn live_run_with_an_unreachable_store_keeps_every_profile_in_the_out_dir() {
         assert!(kept.iter().any(|k| k.starts_with(f)), "{f}: {kept:?}");
     }
 }
+
+#[test]
+fn the_cronjob_example_runs_the_nightly_archive_with_its_account_and_role() {
+    let text = std::fs::read_to_string(repo().join("examples/k8s/archive-cronjob.yaml")).unwrap();
+    let docs: Vec<serde_json::Value> = serde_saphyr::from_multiple(&text).unwrap();
+    let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "CronJob"]);
+    let pod = &docs[3]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], docs[0]["metadata"]["name"]);
+    assert_eq!(docs[2]["roleRef"]["name"], docs[1]["metadata"]["name"]);
+    let script = pod["containers"][0]["args"][0].as_str().unwrap();
+    assert!(
+        script.contains("gate archive $targets") && script.contains("--to \"s3://"),
+        "{script}"
+    );
+    let verbs = &docs[1]["rules"][0]["verbs"];
+    assert!(verbs.as_array().unwrap().iter().any(|v| v == "list"));
+}
