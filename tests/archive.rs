@@ -136,6 +136,15 @@ fn run_archives_every_profile_and_report_and_history_diff_equals_direct_diff() {
     assert_eq!(idx["status"], "complete");
     assert_eq!(idx["verdict"], "fail");
     assert_eq!(idx["kind"], "run");
+    assert_eq!(idx["policy"]["source"], "policies/default.yaml");
+    assert_eq!(
+        idx["policy"]["sha256"],
+        archive::index::sha256_hex(&std::fs::read(repo().join("policies/default.yaml")).unwrap())
+    );
+    assert_eq!(
+        archive::index::sha256_hex(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert_eq!(idx["objects"].as_array().unwrap().len(), stored.len() - 1);
     assert!(idx["missing"].as_array().unwrap().is_empty());
     // The date folders are the run's start (UTC).
@@ -201,6 +210,7 @@ fn plant_run(store: &Store, service: &str, run_id: &str, day: (i32, u32, u32)) {
             pods: vec!["pod-1".into()],
         }],
         verdict: None,
+        policy: None,
         objects: ["cpu-1.pb.gz", "heap-1.pb.gz"]
             .iter()
             .map(|f| ArchiveObject {

@@ -58,6 +58,24 @@ pub struct MissingObject {
     pub error: String,
 }
 
+/// The policy a comparison run was judged by (stored beside as `policy.yaml`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// The policy file given, or `built-in` for the default policy.
+    pub source: String,
+    /// SHA-256 of its bytes, lowercase hex.
+    pub sha256: String,
+}
+
+/// SHA-256 of some bytes, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// `archive.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArchiveIndex {
@@ -83,6 +101,9 @@ pub struct ArchiveIndex {
     /// The verdict (`pass`, `fail`, ...) of a comparison run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<String>,
+    /// The policy of a comparison run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyRecord>,
     /// Objects stored before this index was written.
     pub objects: Vec<IndexObject>,
     /// Objects that could not be stored.

@@ -18,7 +18,7 @@ pub mod ops;
 pub mod store;
 
 pub use history::{parse_ref, read_side, ArchiveRef, When};
-pub use index::{ArchiveIndex, IndexObject, IndexSide, RunKind, RunStatus};
+pub use index::{ArchiveIndex, IndexObject, IndexSide, PolicyRecord, RunKind, RunStatus};
 pub use ops::{
     archive_run, list_runs, prune, ArchiveObject, ArchiveOutcome, Payload, RunArchive, RunEntry,
 };

@@ -47,6 +47,8 @@ pub struct RunArchive {
     pub sides: Vec<IndexSide>,
     /// The verdict, for a comparison.
     pub verdict: Option<String>,
+    /// The policy, for a comparison.
+    pub policy: Option<super::PolicyRecord>,
     /// The objects, profiles first.
     pub objects: Vec<ArchiveObject>,
 }
@@ -128,6 +130,7 @@ fn index_for(run: &RunArchive, service: &str, run_id: &str) -> ArchiveIndex {
         note: None,
         sides: run.sides.clone(),
         verdict: run.verdict.clone(),
+        policy: run.policy.clone(),
         objects: Vec::new(),
         missing: Vec::new(),
     }

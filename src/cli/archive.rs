@@ -11,7 +11,8 @@ use super::{
     BadInput, CaptureArgs, SideInput,
 };
 use crate::archive::{
-    self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, RunArchive, RunKind, Store,
+    self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, PolicyRecord, RunArchive,
+    RunKind, Store,
 };
 use crate::capture::{self, Capture};
 use crate::profile::ProfileKind;
@@ -325,12 +326,25 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
             });
         }
     }
-    if let Some(policy) = record.policy {
-        objects.push(ArchiveObject {
-            key: "policy.yaml".into(),
-            payload: Payload::File(policy.to_owned()),
-        });
-    }
+    let (policy_bytes, source) = match record.policy {
+        Some(path) => (
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read the policy ({e})", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            crate::policy::BUILTIN_DEFAULT.as_bytes().to_vec(),
+            "built-in".to_owned(),
+        ),
+    };
+    let policy = PolicyRecord {
+        source,
+        sha256: archive::index::sha256_hex(&policy_bytes),
+    };
+    objects.push(ArchiveObject {
+        key: "policy.yaml".into(),
+        payload: Payload::Bytes(policy_bytes),
+    });
     let started = capture_start(record.captured, record.started);
     Ok(RunArchive {
         service: record.args.service.clone(),
@@ -341,6 +355,7 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
         verdict: serde_json::to_value(record.report.verdict.outcome)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned)),
+        policy: Some(policy),
         objects,
     })
 }
@@ -405,6 +420,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
             pods: pods.clone(),
         }],
         verdict: None,
+        policy: None,
         objects,
     };
     let outcome = archive::archive_run(&store, &run);
