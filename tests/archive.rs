@@ -562,6 +562,8 @@ fn nightly_captures_four_profiles_from_every_pod_into_the_archive() {
 
 #[test]
 fn s3_round_trip_list_history_and_prune() {
+    // moto is a Python process: its start-up takes turns with the service processes.
+    let _cpu = exclusive_cpu();
     let moto = Moto::start();
     moto.create_bucket("gate");
     let env = moto.env();
@@ -613,6 +615,8 @@ fn s3_round_trip_list_history_and_prune() {
 
 #[test]
 fn s3_refusing_or_unreachable_store_warns_and_exits_3_only_when_required() {
+    // moto is a Python process: its start-up takes turns with the service processes.
+    let _cpu = exclusive_cpu();
     let moto = Moto::start();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
