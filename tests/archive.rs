@@ -447,6 +447,16 @@ fn writes_refused_mid_run_mark_the_run_incomplete_and_never_serve_as_history() {
     assert_eq!(idx["status"], "incomplete");
     let missing = idx["missing"].as_array().unwrap();
     assert!(!missing.is_empty());
+    // After three refused writes in a row the rest is not attempted (the reports among them).
+    assert_eq!(
+        missing
+            .iter()
+            .filter(|m| !m["error"].as_str().unwrap().contains("not attempted"))
+            .count(),
+        3,
+        "{missing:?}"
+    );
+    assert!(missing.iter().any(|m| m["key"] == "report.json"));
     assert!(missing
         .iter()
         .all(|m| m["key"].as_str().unwrap().starts_with("candidate/")
@@ -502,6 +512,24 @@ fn archive_command_line_parses_subcommands_and_targets_apart() {
         .assert()
         .code(2);
     assert!(stderr(&a).contains("unknown scheme"), "{}", stderr(&a));
+    // A malformed store URL stops gate run before anything is captured or judged.
+    let a = run_archived("ftp://host/x", &tmp.path().join("out"), &[], &[]).code(2);
+    assert!(
+        stderr(&a).contains("unknown scheme") && stdout(&a).is_empty(),
+        "{}",
+        stderr(&a)
+    );
+    gate()
+        .args([
+            "run",
+            "--baseline",
+            "a",
+            "--candidate",
+            "b",
+            "--archive-required",
+        ])
+        .assert()
+        .code(2);
     let a = gate()
         .args(["diff", "archive+/nowhere#../x"])
         .arg(examples().join("canary"))

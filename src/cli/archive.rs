@@ -219,24 +219,26 @@ pub(super) fn after_run(record: RunRecord<'_>) -> anyhow::Result<()> {
     let out = record.out.display();
     let shortfall = match &record.store {
         Err(why) => Some(format!("nothing was archived to {url}: {why}")),
-        Ok(store) => {
-            let run = run_archive(&record)?;
-            let outcome = archive::archive_run(store, &run);
-            if outcome.complete() {
-                tracing::info!(
-                    "archived {} objects to {}",
-                    outcome.stored.len(),
-                    outcome.location
-                );
-                None
-            } else {
-                Some(format!(
-                    "the run was not archived completely to {}: {}",
-                    outcome.location,
-                    outcome.shortfall()
-                ))
+        Ok(store) => match run_archive(&record) {
+            Err(e) => Some(format!("nothing was archived to {url}: {e:#}")),
+            Ok(run) => {
+                let outcome = archive::archive_run(store, &run);
+                if outcome.complete() {
+                    tracing::info!(
+                        "archived {} objects to {}",
+                        outcome.stored.len(),
+                        outcome.location
+                    );
+                    None
+                } else {
+                    Some(format!(
+                        "the run was not archived completely to {}: {}",
+                        outcome.location,
+                        outcome.shortfall()
+                    ))
+                }
             }
-        }
+        },
     };
     match shortfall {
         None => Ok(()),
