@@ -21,7 +21,7 @@ fi
 go version >&2
 
 # moto's S3 server (PyPI moto[server]) for the archive tests, in a virtualenv of its own.
-moto_venv="${MOTO_VENV:-$HOME/.cache/profile-gate/moto-venv}"
+moto_venv="${MOTO_VENV:-${HOME:-$PWD/target}/.cache/profile-gate/moto-venv}"
 if [ ! -x "$moto_venv/bin/moto_server" ]; then
   echo "test.sh: installing moto[server] into $moto_venv" >&2
   if ! python3 -m venv "$moto_venv" 2>/dev/null; then
