@@ -364,3 +364,80 @@ pub fn prune(
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(objects: Vec<ArchiveObject>) -> RunArchive {
+        RunArchive {
+            service: "svc".into(),
+            run_id: "r".into(),
+            started_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),
+            kind: RunKind::Run,
+            sides: Vec::new(),
+            verdict: Some("pass".into()),
+            policy: None,
+            objects,
+        }
+    }
+
+    fn bytes(key: &str) -> ArchiveObject {
+        ArchiveObject {
+            key: key.into(),
+            payload: Payload::Bytes(key.as_bytes().to_vec()),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_local_file_leaves_the_run_incomplete_but_the_rest_stored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let mut objects = vec![bytes("a/p/cpu-1.pb.gz")];
+        for _ in 0..MAX_CONSECUTIVE_FAILURES + 1 {
+            objects.push(ArchiveObject {
+                key: "a/p/heap-1.pb.gz".into(),
+                payload: Payload::File(dir.path().join("missing")),
+            });
+        }
+        objects.push(bytes("report.json"));
+        let outcome = archive_run(&store, &run(objects));
+        // Unreadable local files say nothing about the store: later objects are still tried.
+        assert_eq!(outcome.stored.len(), 2);
+        assert_eq!(outcome.missing.len(), MAX_CONSECUTIVE_FAILURES + 1);
+        assert!(outcome.index_written && !outcome.complete());
+        assert!(outcome.shortfall().contains("marks the run incomplete"));
+        let runs = list_runs(&store, None).unwrap();
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0].status(), "incomplete");
+        assert_eq!(runs[0].path.prefix(), "svc/2026/01/02/r");
+        assert_eq!(
+            store.get("svc/2026/01/02/r/report.json").unwrap().unwrap(),
+            b"report.json"
+        );
+    }
+
+    #[test]
+    fn a_complete_run_lists_with_its_index_and_prunes_index_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path().to_str().unwrap()).unwrap();
+        let outcome = archive_run(&store, &run(vec![bytes("b/p/cpu-1.pb.gz")]));
+        assert!(outcome.complete(), "{}", outcome.shortfall());
+        assert!(outcome.shortfall().is_empty());
+        let runs = list_runs(&store, Some("svc")).unwrap();
+        assert_eq!(runs[0].status(), "complete");
+        assert_eq!(runs[0].objects, 2);
+        assert_eq!(
+            runs[0].started_at(),
+            Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap()
+        );
+        assert!(list_runs(&store, Some("other")).unwrap().is_empty());
+        let cutoff = Utc.with_ymd_and_hms(2026, 1, 3, 0, 0, 0).unwrap();
+        let dry = prune(&store, None, cutoff, true).unwrap();
+        assert_eq!(dry[0].keys[0], "svc/2026/01/02/r/archive.json");
+        assert_eq!(list_runs(&store, None).unwrap().len(), 1);
+        prune(&store, None, cutoff, false).unwrap();
+        assert!(list_runs(&store, None).unwrap().is_empty());
+        assert!(store.list("").unwrap().is_empty());
+    }
+}
