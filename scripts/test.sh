@@ -19,6 +19,25 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 go version >&2
+
+# moto's S3 server (PyPI moto[server]) for the archive tests, in a virtualenv of its own.
+moto_venv="${MOTO_VENV:-${HOME:-$PWD/target}/.cache/profile-gate/moto-venv}"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "test.sh: installing moto[server] into $moto_venv" >&2
+  if ! python3 -m venv "$moto_venv" 2>/dev/null; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
+      rm -rf "$moto_venv"
+      python3 -m venv "$moto_venv"
+    else
+      echo "test.sh: cannot create a Python virtualenv; install python3-venv (Debian: apt-get install python3-venv)" >&2
+      exit 1
+    fi
+  fi
+  "$moto_venv/bin/pip" install -q 'moto[server]>=5,<6'
+fi
+export MOTO_SERVER="$moto_venv/bin/moto_server"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -20,6 +20,8 @@ use crate::profile::{DecodeLimits, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
 use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
+mod archive;
+
 /// Exit codes: stable, part of the contract with CI systems.
 pub mod exit {
     /// The gate passed (warnings allowed).
@@ -71,6 +73,14 @@ enum Command {
     /// `--side` says otherwise) and DIR/manifest.json. A later `gate diff` or `gate run` can
     /// take DIR/profiles/<side> as a side.
     Capture(CaptureCommandArgs),
+    /// Archive profiles: the nightly capture to a store, and listing and pruning what is stored.
+    ///
+    /// `gate archive TARGET... --to URL [--service NAME]` captures cpu, heap, allocs and
+    /// goroutine profiles from every pod (pprof URLs) and stores them under
+    /// `<service>/<yyyy>/<mm>/<dd>/<run-id>/`. `gate archive list --to URL` lists the runs
+    /// newest first; `gate archive prune --to URL --older-than 365d [--dry-run]` deletes old
+    /// runs. URL: a local folder, file://, s3://, gs:// or az://.
+    Archive(archive::ArchiveCommand),
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
@@ -93,9 +103,10 @@ struct ForwardArgs {
 
 #[derive(Debug, Args)]
 struct DiffArgs {
-    /// The baseline (stable) profiles: a file or a directory.
+    /// The baseline (stable) profiles: a file or a directory, or archived history
+    /// `archive+URL#SERVICE[@latest|@YYYY-MM-DD|@RUN_ID][:SIDE]`.
     baseline: PathBuf,
-    /// The candidate (canary) profiles: a file or a directory.
+    /// The candidate (canary) profiles: a file or a directory (or `archive+...`).
     candidate: PathBuf,
     /// Write report.txt, report.md and report.json into this directory.
     #[arg(long, value_name = "DIR")]
@@ -108,7 +119,8 @@ struct DiffArgs {
 struct RunArgs {
     /// Baseline: a pprof URL per pod (`http://HOST:PORT[/PREFIX]` or `NAME=URL`), repeatable;
     /// or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, KIND svc|deploy|sts|pod); or one saved
-    /// file or directory of profiles.
+    /// file or directory of profiles; or archived history
+    /// `archive+URL#SERVICE[@latest|@YYYY-MM-DD|@RUN_ID][:SIDE]`.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     baseline: Vec<String>,
     /// Candidate: a pprof URL per pod, repeatable; or Kubernetes objects (`svc/canary`); or one
@@ -122,6 +134,8 @@ struct RunArgs {
     capture: CaptureArgs,
     #[command(flatten)]
     judge: JudgeArgs,
+    #[command(flatten)]
+    archive: archive::ArchiveRunArgs,
 }
 
 #[derive(Debug, Args)]
@@ -153,14 +167,10 @@ struct CaptureArgs {
     /// Number of windows; each lasts DURATION / WINDOWS, a whole number of seconds.
     #[arg(long, default_value_t = 6, value_name = "N")]
     windows: u32,
-    /// Profiles to capture, comma-separated: cpu, heap, allocs, goroutine, mutex, block.
-    #[arg(
-        long,
-        default_value = "cpu,heap,allocs,goroutine,mutex,block",
-        value_parser = kinds_arg,
-        value_name = "LIST"
-    )]
-    profiles: KindList,
+    /// Profiles to capture, comma-separated: cpu, heap, allocs, goroutine, mutex, block
+    /// [default: all six; gate archive: cpu,heap,allocs,goroutine].
+    #[arg(long, value_parser = kinds_arg, value_name = "LIST")]
+    profiles: Option<KindList>,
     /// Pause between windows, so each CPU profile is answered before the next one starts.
     #[arg(long, default_value = "250ms", value_parser = duration_arg, value_name = "DURATION")]
     window_gap: Duration,
@@ -286,6 +296,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Capture(args) => capture_only(args, show_bar),
         Command::Diff(args) => diff(args),
         Command::Forward(args) => forward(args),
+        Command::Archive(args) => archive::command(args, show_bar),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;
             print!("{}", policy.describe());
@@ -304,6 +315,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || e.is::<PlanError>()
             || e.downcast_ref::<TargetError>()
                 .is_some_and(TargetError::is_bad_input)
+            || e.downcast_ref::<crate::archive::ArchiveError>()
+                .is_some_and(crate::archive::ArchiveError::is_bad_input)
     });
     if bad_input {
         exit::BAD_INPUT
@@ -330,16 +343,58 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         max_decompressed_bytes: args.judge.max_profile_mib.saturating_mul(1 << 20),
     };
     let view = args.judge.label_view();
-    let groups = read_groups(&args.baseline, &args.candidate, limits, &view)?;
-    let report = judge_groups(
+    let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
+    if !view.is_everything() || label_rules {
+        for side in [&args.baseline, &args.candidate] {
+            refuse_history_with_labels(&side.display().to_string())?;
+        }
+        let groups = read_groups(&args.baseline, &args.candidate, limits, &view)?;
+        let report = judge_groups(
+            &policy,
+            &view,
+            &groups,
+            args.baseline.display().to_string(),
+            args.candidate.display().to_string(),
+            &|v| read_groups(&args.baseline, &args.candidate, limits, v),
+        )?;
+        return emit(&report, &args.judge, args.out.as_deref());
+    }
+    let read = |path: &Path| -> anyhow::Result<(SideProfiles, String)> {
+        if let Some(history) = path
+            .to_str()
+            .map(|t| archive::read_history(t, limits))
+            .transpose()?
+            .flatten()
+        {
+            return Ok(history);
+        }
+        Ok((inputs::read_side(path, limits)?, path.display().to_string()))
+    };
+    let (baseline, candidate) = std::thread::scope(|s| {
+        let b = s.spawn(|| read(&args.baseline));
+        let c = read(&args.candidate);
+        (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
+    });
+    let ((baseline, baseline_name), (candidate, candidate_name)) = (baseline?, candidate?);
+    let report = judge(
         &policy,
-        &view,
-        &groups,
-        args.baseline.display().to_string(),
-        args.candidate.display().to_string(),
-        &|v| read_groups(&args.baseline, &args.candidate, limits, v),
+        &baseline,
+        &candidate,
+        baseline_name,
+        candidate_name,
     )?;
     emit(&report, &args.judge, args.out.as_deref())
+}
+
+/// Label views read profile files; an archived side comes back already decoded, whole.
+fn refuse_history_with_labels(side: &str) -> anyhow::Result<()> {
+    if side.starts_with("archive+") {
+        return Err(BadInput(format!(
+            "{side}: --tag, --tag-ignore, --by-label and policy rules with labels read profile files, and an archived side is read whole; drop the label options, or copy the run's profiles out of the archive and compare those"
+        ))
+        .into());
+    }
+    Ok(())
 }
 
 /// One comparison group: a label value (`None`: every kept sample) and both sides' profiles.
@@ -738,6 +793,7 @@ enum SideInput {
     Live(SideTargets),
     Kube(KubeSideSpec),
     Local(PathBuf),
+    Archive(crate::archive::ArchiveRef),
 }
 
 impl SideInput {
@@ -752,6 +808,7 @@ impl SideInput {
                 .collect::<Vec<_>>()
                 .join(", "),
             SideInput::Local(p) => p.display().to_string(),
+            SideInput::Archive(r) => r.text.clone(),
         }
     }
 }
@@ -759,6 +816,17 @@ impl SideInput {
 /// Sorts a side's targets into live pods (URLs), Kubernetes objects, or one saved path; mixing
 /// them is refused.
 fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
+    if let [one] = args {
+        if let Some(r) = archive::parse_history(one)? {
+            return Ok(SideInput::Archive(r));
+        }
+    }
+    if let Some(h) = args.iter().find(|a| a.starts_with("archive+")) {
+        return Err(BadInput(format!(
+            "{side}: {h} names archived history; give it alone, not with other targets"
+        ))
+        .into());
+    }
     let mut urls = Vec::new();
     let mut kube = Vec::new();
     let mut paths = Vec::new();
@@ -846,16 +914,22 @@ fn live_sides(
         match input {
             SideInput::Live(t) => live.push(t.clone()),
             SideInput::Kube(_) => live.push(kube_targets.remove(0)),
-            SideInput::Local(_) => {}
+            SideInput::Local(_) | SideInput::Archive(_) => {}
         }
     }
     Ok((live, session))
 }
 
 /// The validated capture plan from the flags.
-fn plan_from(args: &CaptureArgs) -> Result<capture::CapturePlan, PlanError> {
+fn plan_from(
+    args: &CaptureArgs,
+    default_kinds: &[ProfileKind],
+) -> Result<capture::CapturePlan, PlanError> {
     let mut settings = capture::PlanSettings::new(args.duration, args.windows);
-    settings.kinds = args.profiles.0.clone();
+    settings.kinds = match &args.profiles {
+        Some(list) => list.0.clone(),
+        None => default_kinds.to_vec(),
+    };
     settings.gap = args.window_gap;
     settings.timeout_margin = args.timeout_margin;
     settings.max_body_bytes = args.max_body_mib.saturating_mul(1 << 20);
@@ -1008,14 +1082,14 @@ fn forward(args: ForwardArgs) -> anyhow::Result<u8> {
 
 /// `gate capture`: one side, saved, not compared.
 fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> {
-    let plan = plan_from(&args.capture)?;
+    let plan = plan_from(&args.capture, &ProfileKind::ALL)?;
     capture::plan::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
     let input = resolve_side(&args.side, &args.targets)?;
-    if let SideInput::Local(p) = &input {
+    if let SideInput::Local(_) | SideInput::Archive(_) = &input {
         return Err(BadInput(format!(
             "{}: gate capture takes pprof URLs (http://HOST:PORT) or Kubernetes objects (svc/NAME); to compare saved profiles use gate diff",
-            p.display()
+            input.describe()
         ))
         .into());
     }
@@ -1049,9 +1123,11 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
 
 /// `gate run`: capture the live sides, read the saved ones, compare, judge, report.
 fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
-    let plan = plan_from(&args.capture)?;
+    let plan = plan_from(&args.capture, &ProfileKind::ALL)?;
+    let started = chrono::Utc::now();
     let baseline = resolve_side("baseline", &args.baseline)?;
     let candidate = resolve_side("candidate", &args.candidate)?;
+    let archive_store = archive::open_for_run(&args.archive)?;
     let urls: Vec<SideTargets> = [&baseline, &candidate]
         .into_iter()
         .filter_map(|s| match s {
@@ -1064,9 +1140,10 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let limits = decode_limits(args.judge.max_profile_mib);
 
     // Saved sides first: a bad path fails before minutes of capture.
-    let read_local = |s: &SideInput| -> anyhow::Result<Option<SideProfiles>> {
+    let read_local = |s: &SideInput| -> anyhow::Result<Option<(SideProfiles, String)>> {
         match s {
-            SideInput::Local(path) => Ok(Some(inputs::read_side(path, limits)?)),
+            SideInput::Local(path) => Ok(Some((inputs::read_side(path, limits)?, s.describe()))),
+            SideInput::Archive(r) => Ok(Some(crate::archive::read_side(r, limits)?)),
             SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
         }
     };
@@ -1088,7 +1165,9 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         .enumerate()
     {
         sides.push(match (input, &captured) {
-            (SideInput::Local(_), _) => Ok(local[i].clone().unwrap_or_default()),
+            (SideInput::Local(_) | SideInput::Archive(_), _) => {
+                Ok(local[i].clone().map(|(p, _)| p).unwrap_or_default())
+            }
             (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(name),
             (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
                 side: name.to_owned(),
@@ -1099,13 +1178,13 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     if let Some(c) = captured.as_mut() {
         // Record the saved sides too, in side order, and the kinds only one side has.
         for (i, input) in [&baseline, &candidate].into_iter().enumerate() {
-            if let SideInput::Local(path) = input {
+            if let SideInput::Local(_) | SideInput::Archive(_) = input {
                 c.manifest.sides.insert(
                     i.min(c.manifest.sides.len()),
                     capture::manifest::SideRecord {
                         side: ["baseline", "candidate"][i].to_owned(),
                         source: capture::manifest::SideSource::Local,
-                        targets: vec![path.display().to_string()],
+                        targets: vec![input.describe()],
                         pods: Vec::new(),
                         kubernetes: None,
                     },
@@ -1147,6 +1226,12 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         }
         .into());
     }
+    let name = |i: usize, s: &SideInput| {
+        local[i]
+            .as_ref()
+            .map(|(_, d)| d.clone())
+            .unwrap_or_else(|| s.describe())
+    };
     let view = args.judge.label_view();
     let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
     let mut report = if view.is_everything() && !label_rules {
@@ -1154,23 +1239,29 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             &policy,
             &baseline_profiles,
             &candidate_profiles,
-            baseline.describe(),
-            candidate.describe(),
+            name(0, &baseline),
+            name(1, &candidate),
         )?
     } else {
         // Labels are read from the files just saved (or given): the capture kept no labels.
-        let path = |side: &SideInput, name: &str| match side {
-            SideInput::Local(path) => path.clone(),
-            SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
+        let path = |side: &SideInput, name: &str| -> anyhow::Result<PathBuf> {
+            Ok(match side {
+                SideInput::Local(path) => path.clone(),
+                SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
+                SideInput::Archive(_) => {
+                    refuse_history_with_labels(&side.describe())?;
+                    unreachable!("archived sides are refused above")
+                }
+            })
         };
-        let (b, c) = (path(&baseline, "baseline"), path(&candidate, "candidate"));
+        let (b, c) = (path(&baseline, "baseline")?, path(&candidate, "candidate")?);
         let groups = read_groups(&b, &c, limits, &view)?;
         judge_groups(
             &policy,
             &view,
             &groups,
-            baseline.describe(),
-            candidate.describe(),
+            name(0, &baseline),
+            name(1, &candidate),
             &|v| read_groups(&b, &c, limits, v),
         )?
     };
@@ -1179,7 +1270,20 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         report.capture = Some(capture::notes_json(manifest));
         report.warnings.extend(manifest.warnings.iter().cloned());
     }
-    emit(&report, &args.judge, Some(&args.out))
+    let code = emit(&report, &args.judge, Some(&args.out))?;
+    if let Some(store) = archive_store {
+        archive::after_run(archive::RunRecord {
+            args: &args.archive,
+            store,
+            out: &args.out,
+            started,
+            captured: captured.as_ref(),
+            sides: [("baseline", &baseline), ("candidate", &candidate)],
+            policy: args.judge.policy.as_deref(),
+            report: &report,
+        })?;
+    }
+    Ok(code)
 }
 
 /// Kinds present on one side only: `(kind, side that has it, side that has not)`.

@@ -103,7 +103,8 @@ pub enum InputError {
 
 const EXTENSIONS: [&str; 5] = [".pb.gz", ".pb", ".pprof", ".prof", ".gz"];
 
-fn is_profile_file(path: &Path) -> bool {
+/// True for file names profiles are saved under (`.pb.gz`, `.pb`, `.pprof`, `.prof`, `.gz`).
+pub fn is_profile_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     EXTENSIONS.iter().any(|e| name.ends_with(e))
 }
@@ -114,7 +115,18 @@ pub fn read_file(path: &Path, pod: &str, limits: DecodeLimits) -> Result<Profile
         path: path.to_owned(),
         source,
     })?;
-    let profile = profile::read_profile(&bytes, limits).map_err(|source| InputError::Profile {
+    decode_file(&bytes, path, pod, limits)
+}
+
+/// Decodes the bytes of a profile file already read (from disk or an archive); `path` names
+/// it in messages and, by its file name, tells the kind and window.
+pub fn decode_file(
+    bytes: &[u8],
+    path: &Path,
+    pod: &str,
+    limits: DecodeLimits,
+) -> Result<ProfileFile, InputError> {
+    let profile = profile::read_profile(bytes, limits).map_err(|source| InputError::Profile {
         path: path.to_owned(),
         source,
     })?;

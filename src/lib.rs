@@ -14,7 +14,11 @@
 //! - [`target`]: the edge that reads TARGET arguments and, for Kubernetes objects
 //!   (`svc/stable`), resolves their Ready pods and bridges each to a local port-forward, so
 //!   capture only ever sees base URLs.
+//! - [`archive`]: the edge that stores every run's profiles, manifest and reports in a local
+//!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
+//!   run back as a side (`archive+URL#SERVICE@latest`).
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
+pub mod archive;
 pub mod capture;
 pub mod cli;
 pub mod compare;

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod archive;
 mod capture;
 mod diff_cli;
 mod k8s;

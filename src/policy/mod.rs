@@ -75,7 +75,8 @@ pub use model::{
 };
 
 /// The text of `policies/default.yaml`, built into the binary.
-const BUILTIN_DEFAULT: &str = include_str!("../../policies/default.yaml");
+/// The built-in default policy, `policies/default.yaml` as shipped.
+pub const BUILTIN_DEFAULT: &str = include_str!("../../policies/default.yaml");
 
 impl Policy {
     /// Parses and validates a policy from YAML text; `file` names it in error messages.

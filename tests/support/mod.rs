@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_apiserver;
+pub mod moto;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -1,0 +1,557 @@
+//! The archive's part of the command line: `gate run --archive`, `gate archive` (the nightly
+//! capture), `gate archive list` and `gate archive prune`.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use clap::{Args, Subcommand};
+
+use super::{
+    capture_live, decode_limits, exit, log_warnings, plan_from, resolve_side, save_capture,
+    BadInput, CaptureArgs, SideInput,
+};
+use crate::archive::{
+    self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, PolicyRecord, RunArchive,
+    RunKind, Store,
+};
+use crate::capture::{self, Capture};
+use crate::profile::ProfileKind;
+use crate::report::Report;
+
+/// The profiles the nightly job captures by default.
+const NIGHTLY_KINDS: [ProfileKind; 4] = [
+    ProfileKind::Cpu,
+    ProfileKind::Heap,
+    ProfileKind::Allocs,
+    ProfileKind::Goroutine,
+];
+
+/// The run was not archived completely and `--archive-required` was given (exit 3).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct NotArchived(String);
+
+/// `gate run`'s archive flags.
+#[derive(Debug, Args)]
+pub struct ArchiveRunArgs {
+    /// Archive the run (profiles, manifest.json, reports, policy) whatever the verdict: a
+    /// local folder, file://PATH, s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX] or
+    /// az://CONTAINER[/PREFIX]. Credentials come from the cloud's usual environment variables.
+    #[arg(long, value_name = "URL")]
+    archive: Option<String>,
+    /// The service: the archive's top folder for this run.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    service: String,
+    /// Exit 3 when the run could not be archived completely (default: a warning, and the exit
+    /// code of the verdict).
+    #[arg(long, requires = "archive")]
+    archive_required: bool,
+    /// The run's folder name in the archive (default: the start time and four random hex
+    /// digits, e.g. 20261122T081530Z-3fa9).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+}
+
+/// `gate archive`: the nightly capture, or `list` / `prune`.
+///
+/// `gate archive TARGET... --to URL` captures cpu, heap, allocs and goroutine profiles from
+/// every pod and stores them; `gate archive list --to URL` and `gate archive prune --to URL
+/// --older-than 365d` work on what is stored. A first argument `list` or `prune` is always
+/// the subcommand (targets are URLs, so no target is named so).
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct ArchiveCommand {
+    #[command(subcommand)]
+    action: Option<ArchiveAction>,
+    #[command(flatten)]
+    nightly: NightlyArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum ArchiveAction {
+    /// List the archived runs, newest first.
+    List(ListArgs),
+    /// Delete the runs older than an age, listing what goes.
+    Prune(PruneArgs),
+}
+
+/// The nightly capture.
+#[derive(Debug, Args)]
+struct NightlyArgs {
+    /// pprof URLs, one per pod: `http://HOST:PORT[/PREFIX]`, or `NAME=URL` to name the pod.
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// The store: a local folder, file://, s3://, gs:// or az:// URL.
+    #[arg(long, required = true, value_name = "URL")]
+    to: Option<String>,
+    /// The service: the archive's top folder.
+    #[arg(long, value_name = "NAME", default_value = "default")]
+    service: String,
+    /// The side's folder in the run.
+    #[arg(long, value_name = "NAME", default_value = "nightly")]
+    side: String,
+    /// Also save the profiles and manifest.json into this directory.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The run's folder name in the archive (default: start time and random hex digits).
+    #[arg(long, value_name = "ID")]
+    run_id: Option<String>,
+    #[command(flatten)]
+    capture: CaptureArgs,
+    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    max_profile_mib: u64,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// The store: a local folder, file://, s3://, gs:// or az:// URL.
+    #[arg(long, value_name = "URL")]
+    to: String,
+    /// Only this service's runs.
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct PruneArgs {
+    /// The store: a local folder, file://, s3://, gs:// or az:// URL.
+    #[arg(long, value_name = "URL")]
+    to: String,
+    /// Delete runs that started longer ago than this: e.g. 365d, 8w, 12h.
+    #[arg(long, value_name = "AGE")]
+    older_than: String,
+    /// Only this service's runs.
+    #[arg(long, value_name = "NAME")]
+    service: Option<String>,
+    /// List what would be deleted, and delete nothing.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// A run id: the one given (made safe), or a fresh one.
+fn run_id(given: Option<&str>, started: DateTime<Utc>) -> String {
+    match given {
+        Some(id) => layout::safe_segment(id),
+        None => layout::new_run_id(
+            started,
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0),
+        ),
+    }
+}
+
+/// When a capture's first window started, or `fallback`.
+fn capture_start(capture: Option<&Capture>, fallback: DateTime<Utc>) -> DateTime<Utc> {
+    capture
+        .and_then(|c| DateTime::from_timestamp_millis(c.manifest.started_at_unix_ms as i64))
+        .unwrap_or(fallback)
+}
+
+/// The captured profiles of one side as archive objects.
+fn captured_objects(capture: &Capture, side: &str) -> Vec<ArchiveObject> {
+    capture
+        .profiles
+        .iter()
+        .filter(|p| p.side == side)
+        .map(|p| ArchiveObject {
+            key: format!(
+                "{}/{}/{}-{}.pb.gz",
+                layout::safe_segment(&p.side),
+                layout::safe_segment(&p.pod),
+                p.kind.name(),
+                p.window
+            ),
+            payload: Payload::Bytes(p.bytes.clone()),
+        })
+        .collect()
+}
+
+fn pods_of(capture: &Capture, side: &str) -> Vec<String> {
+    capture
+        .manifest
+        .sides
+        .iter()
+        .filter(|s| s.side == side)
+        .flat_map(|s| s.pods.iter().map(|p| p.name.clone()))
+        .collect()
+}
+
+/// Opens `--archive` before anything runs: a malformed URL is bad input (exit 2) before
+/// minutes of capture; a store that cannot be reached is only known when writing.
+pub(super) fn open_for_run(args: &ArchiveRunArgs) -> anyhow::Result<Option<Result<Store, String>>> {
+    let Some(url) = &args.archive else {
+        return Ok(None);
+    };
+    match Store::open(url) {
+        Ok(store) => Ok(Some(Ok(store))),
+        Err(e) if e.is_bad_input() => Err(e.into()),
+        Err(e) => Ok(Some(Err(e.to_string()))),
+    }
+}
+
+/// Everything `gate run` archives, after the reports are written into `out`.
+pub(super) struct RunRecord<'a> {
+    /// The archive flags.
+    pub args: &'a ArchiveRunArgs,
+    /// The store, or why it could not be opened.
+    pub store: Result<Store, String>,
+    /// The local output directory.
+    pub out: &'a Path,
+    /// When the run started.
+    pub started: DateTime<Utc>,
+    /// The live capture, if any side was live.
+    pub captured: Option<&'a Capture>,
+    /// The two sides.
+    pub sides: [(&'static str, &'a SideInput); 2],
+    /// The policy file, when one was given.
+    pub policy: Option<&'a Path>,
+    /// The report.
+    pub report: &'a Report,
+}
+
+/// Archives a finished `gate run`: a warning when it cannot be done completely, an error
+/// ([`NotArchived`], exit 3) with `--archive-required`.
+pub(super) fn after_run(record: RunRecord<'_>) -> anyhow::Result<()> {
+    let url = record.args.archive.as_deref().unwrap_or_default();
+    let out = record.out.display();
+    let shortfall = match &record.store {
+        Err(why) => Some(format!("nothing was archived to {url}: {why}")),
+        Ok(store) => match run_archive(&record) {
+            Err(e) => Some(format!("nothing was archived to {url}: {e:#}")),
+            Ok(run) => {
+                let outcome = archive::archive_run(store, &run);
+                if outcome.complete() {
+                    tracing::info!(
+                        "archived {} objects to {}",
+                        outcome.stored.len(),
+                        outcome.location
+                    );
+                    None
+                } else {
+                    Some(format!(
+                        "the run was not archived completely to {}: {}",
+                        outcome.location,
+                        outcome.shortfall()
+                    ))
+                }
+            }
+        },
+    };
+    match shortfall {
+        None => Ok(()),
+        Some(msg) => {
+            let msg = format!("{msg}; {out} keeps every profile and report of the run");
+            if record.args.archive_required {
+                Err(NotArchived(msg).into())
+            } else {
+                tracing::warn!("{msg}");
+                Ok(())
+            }
+        }
+    }
+}
+
+fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
+    let mut objects = Vec::new();
+    let mut sides = Vec::new();
+    for (name, input) in record.sides {
+        let safe = layout::safe_segment(name);
+        match input {
+            SideInput::Live(_) | SideInput::Kube(_) => {
+                if let Some(c) = record.captured {
+                    objects.extend(captured_objects(c, name));
+                }
+                let targets = match input {
+                    SideInput::Live(t) => t.targets.clone(),
+                    SideInput::Kube(k) => k.targets.iter().map(|(t, _)| t.clone()).collect(),
+                    _ => Vec::new(),
+                };
+                sides.push(IndexSide {
+                    side: safe,
+                    source: "live".into(),
+                    targets,
+                    pods: record
+                        .captured
+                        .map(|c| pods_of(c, name))
+                        .unwrap_or_default(),
+                });
+            }
+            SideInput::Local(path) => {
+                let mut pods = Vec::new();
+                for (file, pod) in crate::inputs::list_side(path)? {
+                    let pod = layout::safe_segment(&pod);
+                    let file_name = file
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    if !pods.contains(&pod) {
+                        pods.push(pod.clone());
+                    }
+                    objects.push(ArchiveObject {
+                        key: format!("{safe}/{pod}/{}", layout::safe_segment(&file_name)),
+                        payload: Payload::File(file),
+                    });
+                }
+                sides.push(IndexSide {
+                    side: safe,
+                    source: "local".into(),
+                    targets: vec![path.display().to_string()],
+                    pods,
+                });
+            }
+            SideInput::Archive(r) => sides.push(IndexSide {
+                side: safe,
+                source: "archive".into(),
+                targets: vec![r.text.clone()],
+                pods: Vec::new(),
+            }),
+        }
+    }
+    let mut files = vec!["manifest.json".to_owned()];
+    files.extend(["report.txt", "report.md", "report.json"].map(str::to_owned));
+    if let Ok(entries) = std::fs::read_dir(record.out) {
+        let mut flames: Vec<String> = entries
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("flame-") && n.ends_with(".svg"))
+            .collect();
+        flames.sort();
+        files.extend(flames);
+    }
+    for name in files {
+        if name == "manifest.json" && record.captured.is_none() {
+            continue;
+        }
+        let path = record.out.join(&name);
+        if path.is_file() {
+            objects.push(ArchiveObject {
+                key: layout::safe_segment(&name),
+                payload: Payload::File(path),
+            });
+        }
+    }
+    let (policy_bytes, source) = match record.policy {
+        Some(path) => (
+            std::fs::read(path)
+                .map_err(|e| anyhow::anyhow!("{}: cannot read the policy ({e})", path.display()))?,
+            path.display().to_string(),
+        ),
+        None => (
+            crate::policy::BUILTIN_DEFAULT.as_bytes().to_vec(),
+            "built-in".to_owned(),
+        ),
+    };
+    let policy = PolicyRecord {
+        source,
+        sha256: archive::index::sha256_hex(&policy_bytes),
+    };
+    objects.push(ArchiveObject {
+        key: "policy.yaml".into(),
+        payload: Payload::Bytes(policy_bytes),
+    });
+    let started = capture_start(record.captured, record.started);
+    Ok(RunArchive {
+        service: record.args.service.clone(),
+        run_id: run_id(record.args.run_id.as_deref(), started),
+        started_at: started,
+        kind: RunKind::Run,
+        sides,
+        verdict: serde_json::to_value(record.report.verdict.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned)),
+        policy: Some(policy),
+        objects,
+    })
+}
+
+/// Runs `gate archive` and its subcommands.
+pub(super) fn command(cmd: ArchiveCommand, show_bar: bool) -> anyhow::Result<u8> {
+    match cmd.action {
+        Some(ArchiveAction::List(args)) => list(args),
+        Some(ArchiveAction::Prune(args)) => prune(args),
+        None => nightly(cmd.nightly, show_bar),
+    }
+}
+
+/// The nightly job: capture one side live and store it; anything short of a complete
+/// archive is a failure (exit 3), since archiving is the job.
+fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
+    let plan = plan_from(&args.capture, &NIGHTLY_KINDS)?;
+    capture::plan::check_name(&args.side)
+        .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
+    let url = args.to.clone().unwrap_or_default();
+    let targets =
+        match resolve_side(&args.side, &args.targets)? {
+            SideInput::Live(t) => t,
+            _ => return Err(BadInput(
+                "gate archive captures live pods: give pprof URLs (http://HOST:PORT or NAME=URL)"
+                    .to_owned(),
+            )
+            .into()),
+        };
+    // A bad store URL fails before minutes of capture.
+    let store = Store::open(&url)?;
+    let started = Utc::now();
+    let captured = capture_live(
+        &plan,
+        std::slice::from_ref(&targets),
+        decode_limits(args.max_profile_mib),
+        show_bar,
+    )?;
+    if let Some(out) = &args.out {
+        save_capture(out, &captured)?;
+    }
+    log_warnings(&captured.manifest);
+    let mut objects = captured_objects(&captured, &args.side);
+    let profiles = objects.len();
+    let mut manifest = serde_json::to_vec_pretty(&captured.manifest)?;
+    manifest.push(b'\n');
+    objects.push(ArchiveObject {
+        key: "manifest.json".into(),
+        payload: Payload::Bytes(manifest),
+    });
+    let started = capture_start(Some(&captured), started);
+    let pods = pods_of(&captured, &args.side);
+    let run = RunArchive {
+        service: args.service.clone(),
+        run_id: run_id(args.run_id.as_deref(), started),
+        started_at: started,
+        kind: RunKind::Nightly,
+        sides: vec![IndexSide {
+            side: layout::safe_segment(&args.side),
+            source: "live".into(),
+            targets: targets.targets.clone(),
+            pods: pods.clone(),
+        }],
+        verdict: None,
+        policy: None,
+        objects,
+    };
+    let outcome = archive::archive_run(&store, &run);
+    if !outcome.complete() {
+        return Err(NotArchived(format!(
+            "the nightly capture was not archived completely to {}: {}",
+            outcome.location,
+            outcome.shortfall()
+        ))
+        .into());
+    }
+    captured.side_profiles(&args.side)?;
+    if captured.manifest.interrupted {
+        anyhow::bail!(
+            "interrupted; the profiles captured so far are archived in {}",
+            outcome.location
+        );
+    }
+    println!(
+        "Archived {profiles} profiles from {} pod{} to {} ({})",
+        pods.len(),
+        if pods.len() == 1 { "" } else { "s" },
+        outcome.location,
+        captured.manifest.facts()
+    );
+    Ok(exit::PASS)
+}
+
+/// Sizes in readable units.
+fn size(bytes: u64) -> String {
+    if bytes < 1024 {
+        format!("{bytes} B")
+    } else if bytes < 1 << 20 {
+        format!("{:.1} KiB", bytes as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
+}
+
+fn list(args: ListArgs) -> anyhow::Result<u8> {
+    let store = Store::open(&args.to)?;
+    let runs = archive::list_runs(&store, args.service.as_deref())?;
+    if runs.is_empty() {
+        println!("No archived runs in {}", args.to);
+        return Ok(exit::PASS);
+    }
+    println!(
+        "{:<20} {:<16} {:<24} {:<8} {:<10} {:<8} {:>7} {:>10}  SIDES",
+        "STARTED (UTC)", "SERVICE", "RUN", "KIND", "STATUS", "VERDICT", "OBJECTS", "SIZE"
+    );
+    for run in &runs {
+        let index = run.index.as_ref();
+        println!(
+            "{:<20} {:<16} {:<24} {:<8} {:<10} {:<8} {:>7} {:>10}  {}",
+            run.started_at().format("%Y-%m-%d %H:%M:%S"),
+            run.path.service,
+            run.path.run_id,
+            index
+                .map(|i| match i.kind {
+                    RunKind::Run => "run",
+                    RunKind::Nightly => "nightly",
+                })
+                .unwrap_or("-"),
+            run.status(),
+            index.and_then(|i| i.verdict.as_deref()).unwrap_or("-"),
+            run.objects,
+            size(run.bytes),
+            run.sides().join(",")
+        );
+        if let Some(e) = &run.index_error {
+            tracing::warn!("{e}");
+        }
+    }
+    Ok(exit::PASS)
+}
+
+fn prune(args: PruneArgs) -> anyhow::Result<u8> {
+    let age = layout::parse_age(&args.older_than)?;
+    let store = Store::open(&args.to)?;
+    let cutoff = Utc::now() - age;
+    let pruned = archive::prune(&store, args.service.as_deref(), cutoff, args.dry_run)?;
+    let verb = if args.dry_run {
+        "would delete"
+    } else {
+        "deleted"
+    };
+    let mut objects = 0;
+    let mut bytes = 0;
+    for p in &pruned {
+        objects += p.keys.len();
+        bytes += p.run.bytes;
+        println!(
+            "{verb} {} (started {}, {}, {} objects, {})",
+            store.url_of(&p.run.path.prefix()),
+            p.run.started_at().format("%Y-%m-%d %H:%M:%S"),
+            p.run.status(),
+            p.keys.len(),
+            size(p.run.bytes)
+        );
+    }
+    println!(
+        "{}: {} run{}, {objects} objects, {} started before {} (older than {})",
+        if args.dry_run { "dry run" } else { "pruned" },
+        pruned.len(),
+        if pruned.len() == 1 { "" } else { "s" },
+        size(bytes),
+        cutoff.format("%Y-%m-%d %H:%M:%S UTC"),
+        args.older_than
+    );
+    Ok(exit::PASS)
+}
+
+/// Reads a side named `archive+...`, or `None` when `text` is not such a reference.
+pub(super) fn read_history(
+    text: &str,
+    limits: crate::profile::DecodeLimits,
+) -> anyhow::Result<Option<(crate::inputs::SideProfiles, String)>> {
+    match archive::parse_ref(text)? {
+        Some(r) => Ok(Some(archive::read_side(&r, limits)?)),
+        None => Ok(None),
+    }
+}
+
+/// Parses `archive+...` for `gate run`.
+pub(super) fn parse_history(text: &str) -> Result<Option<archive::ArchiveRef>, ArchiveError> {
+    archive::parse_ref(text)
+}
