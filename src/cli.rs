@@ -182,6 +182,15 @@ struct JudgeArgs {
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_profile_mib: u64,
+    /// Publish on GitHub: one sticky pull-request comment (updated in place), a check run, the
+    /// step summary and the action's outputs. On by default in GitHub Actions when
+    /// GITHUB_TOKEN is set. Reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL and
+    /// GITHUB_EVENT_PATH; a failure to publish is a warning, never a different exit code.
+    #[arg(long, conflicts_with = "no_github")]
+    github: bool,
+    /// Do not publish on GitHub, not even in GitHub Actions.
+    #[arg(long)]
+    no_github: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -389,14 +398,117 @@ fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result
     if let Some(dir) = out {
         write_reports(dir, report, &options)?;
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(report::render(report, args.format, &options).as_bytes())
-        .context("writing to standard output")?;
+    {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(report::render(report, args.format, &options).as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("writing to standard output")?;
+    }
+    github(report, args, &options, out)?;
     Ok(match report.verdict.outcome {
         Outcome::Fail => exit::FAIL,
         Outcome::Pass | Outcome::Warn | Outcome::Inconclusive => exit::PASS,
     })
+}
+
+/// In GitHub Actions (or with `--github`): publishes the comment and the check run when a token
+/// is there, appends the Markdown to `$GITHUB_STEP_SUMMARY` and the outputs (verdict,
+/// report-path, comment-url) to `$GITHUB_OUTPUT`. Publishing failures are warnings; only an
+/// explicit `--github` without GITHUB_TOKEN or GITHUB_REPOSITORY is an error (exit 2).
+fn github(
+    report: &Report,
+    args: &JudgeArgs,
+    options: &RenderOptions,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    use crate::publish;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let in_actions = var("GITHUB_ACTIONS").as_deref() == Some("true");
+    if args.no_github || !(args.github || in_actions) {
+        return Ok(());
+    }
+    let markdown = report::render_markdown_within(
+        report,
+        options,
+        publish::GITHUB_BODY_LIMIT - publish::MARKER.len() - 1,
+    );
+    let mut published = publish::Published::default();
+    if args.github || var("GITHUB_TOKEN").is_some() {
+        let target = publish::GitHubTarget::from_env(var).map_err(|e| BadInput(e.to_string()))?;
+        let content = publish::Content {
+            comment: publish::comment_body(&markdown),
+            title: report::cut_to_limit(
+                &format!(
+                    "{}: {}",
+                    report.verdict.outcome.name(),
+                    report.verdict.summary
+                ),
+                1000,
+            ),
+            summary: markdown.clone(),
+            conclusion: publish::conclusion(report.verdict.outcome),
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .context("starting the runtime for GitHub publishing")?;
+        published = runtime.block_on(publish::publish(
+            &target,
+            &content,
+            publish::RetryPolicy::default(),
+        ));
+        runtime.shutdown_timeout(Duration::from_millis(100));
+        for w in &published.warnings {
+            tracing::warn!("{w}");
+        }
+        if let Some(url) = &published.comment_url {
+            tracing::info!(
+                "GitHub: {} the pull-request comment: {url}",
+                if published.comment_created {
+                    "created"
+                } else {
+                    "updated"
+                }
+            );
+        }
+        if published.check_run_created {
+            tracing::info!("GitHub: check run created ({})", content.conclusion);
+        }
+    }
+    if let Some(path) = var("GITHUB_STEP_SUMMARY") {
+        if let Err(e) = append_file(Path::new(&path), markdown.as_bytes()) {
+            tracing::warn!("GITHUB_STEP_SUMMARY: {e:#}");
+        }
+    }
+    if let Some(path) = var("GITHUB_OUTPUT") {
+        let report_path = out
+            .map(|d| d.join("report.json").display().to_string())
+            .unwrap_or_default();
+        let lines = publish::output_lines(&[
+            ("verdict", report.verdict.outcome.name()),
+            ("report-path", &report_path),
+            (
+                "comment-url",
+                published.comment_url.as_deref().unwrap_or(""),
+            ),
+        ]);
+        if let Err(e) = append_file(Path::new(&path), lines.as_bytes()) {
+            tracing::warn!("GITHUB_OUTPUT: {e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// Appends to a file the runner owns (`$GITHUB_STEP_SUMMARY`, `$GITHUB_OUTPUT`).
+fn append_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("appending to {}", path.display()))
 }
 
 /// Writes report.txt, report.md and report.json, each whole or not at all.

@@ -4,6 +4,7 @@ mod support;
 
 mod capture;
 mod diff_cli;
+mod github;
 mod live_stats;
 mod parity;
 mod policy_cli;

@@ -11,7 +11,7 @@ use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
 use crate::policy::Verdict;
 
-pub use markdown::render_markdown;
+pub use markdown::{escape as escape_markdown, render_markdown};
 pub use text::render_text;
 
 /// Version of the `report.json` schema; bumped on any incompatible change.
@@ -92,6 +92,68 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Strin
         Format::Markdown => render_markdown(report, options),
         Format::Json => render_json(report),
     }
+}
+
+/// The Markdown report in at most `limit` characters (GitHub's comment limit is 65,536).
+///
+/// When the full report is too long, tables are cut to fewer rows (halving until it fits) and
+/// a note says so; if even one row per table is too long (e.g. absurd function names), the
+/// text is cut at a line boundary with a note. Never fails.
+pub fn render_markdown_within(report: &Report, options: &RenderOptions, limit: usize) -> String {
+    let full = render_markdown(report, options);
+    if full.chars().count() <= limit {
+        return full;
+    }
+    let mut top = options.top;
+    while top > 1 {
+        top /= 2;
+        let mut text = render_markdown(report, &RenderOptions { top, ..*options });
+        let _ = std::fmt::Write::write_fmt(
+            &mut text,
+            format_args!(
+                "_Tables cut to {top} rows to keep this under {limit} characters; every row is in report.json._\n"
+            ),
+        );
+        if text.chars().count() <= limit {
+            return text;
+        }
+    }
+    let text = render_markdown(report, &RenderOptions { top: 1, ..*options });
+    cut_to_limit(&text, limit)
+}
+
+/// Cuts `text` to at most `limit` characters at a line boundary and adds a note that it was
+/// cut. A text within the limit is returned as it is.
+pub fn cut_to_limit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    const NOTE: &str =
+        "\n\n_Report cut here to fit the size limit; the whole report is in report.json._\n";
+    const CLOSE: &str = "\n</details>\n";
+    let budget = limit.saturating_sub(NOTE.chars().count() + CLOSE.len());
+    let mut end = 0;
+    for (i, c) in text.char_indices().take(budget) {
+        if c == '\n' {
+            end = i + 1;
+        }
+    }
+    if end == 0 {
+        // One enormous line: cut inside it, on a character boundary.
+        end = text
+            .char_indices()
+            .nth(budget)
+            .map(|(i, _)| i)
+            .unwrap_or(text.len());
+    }
+    let mut out = text[..end].to_owned();
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str(CLOSE);
+    }
+    if out.chars().count() + NOTE.chars().count() <= limit {
+        out.push_str(NOTE);
+    }
+    out
 }
 
 /// The report as pretty JSON, every statistic included.
