@@ -8,3 +8,4 @@ mod github;
 mod live_stats;
 mod parity;
 mod policy_cli;
+mod report;
