@@ -277,7 +277,86 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         args.baseline.display().to_string(),
         args.candidate.display().to_string(),
     )?;
+    if let Some(dir) = &args.out {
+        write_flames(dir, &args.baseline, &args.candidate, &report, limits);
+    }
     emit(&report, &args.judge, args.out.as_deref())
+}
+
+/// Writes `flame-<profile>.svg`, a differential flame graph, for every profile kind compared.
+/// The stacks are read again from the files of each side; a graph that cannot be drawn is a
+/// warning, never a failure of the gate.
+fn write_flames(
+    dir: &Path,
+    baseline: &Path,
+    candidate: &Path,
+    report: &Report,
+    limits: DecodeLimits,
+) {
+    use crate::report::flame;
+    let kinds: Vec<ProfileKind> = report.comparisons.iter().map(|c| c.kind).collect();
+    let fold_side = |side: &Path| -> anyhow::Result<
+        std::collections::BTreeMap<ProfileKind, (String, flame::Folded)>,
+    > {
+        let mut out = std::collections::BTreeMap::new();
+        for (path, pod) in inputs::list_side(side)? {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            let kind = match ProfileKind::from_file_name(name) {
+                Some(k) => k,
+                None => inputs::read_file(&path, &pod, limits)?.kind,
+            };
+            if !kinds.contains(&kind) {
+                continue;
+            }
+            let bytes =
+                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
+            let profile = crate::profile::decode(&bytes, limits)
+                .with_context(|| format!("decoding {}", path.display()))?;
+            let Some(index) = flame::sample_index(kind, &profile) else {
+                continue;
+            };
+            let sample = usize::try_from(profile.sample_type[index].r#type)
+                .ok()
+                .and_then(|i| profile.string_table.get(i))
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .unwrap_or_default();
+            let entry = out
+                .entry(kind)
+                .or_insert_with(|| (sample, flame::Folded::new()));
+            flame::fold_into(&mut entry.1, &profile, index)
+                .with_context(|| format!("folding {}", path.display()))?;
+        }
+        Ok(out)
+    };
+    let sides = fold_side(baseline).and_then(|b| Ok((b, fold_side(candidate)?)));
+    let (b, c) = match sides {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("flame graphs: {e:#}");
+            return;
+        }
+    };
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        tracing::warn!("flame graphs: cannot create {} ({e})", dir.display());
+        return;
+    }
+    let empty = flame::Folded::new();
+    for kind in kinds {
+        let (sample, base) = b
+            .get(&kind)
+            .map(|(s, f)| (s.as_str(), f))
+            .unwrap_or(("", &empty));
+        let cand = c.get(&kind).map(|(_, f)| f).unwrap_or(&empty);
+        let path = dir.join(format!("flame-{}.svg", kind.name()));
+        match flame::differential_svg(kind, sample, base, cand) {
+            Ok(svg) => {
+                if let Err(e) = write_atomically(&path, &svg) {
+                    tracing::warn!("flame graphs: {e:#}");
+                }
+            }
+            Err(e) => tracing::warn!("flame graph for {kind}: {e}"),
+        }
+    }
 }
 
 /// Compares two sides under a policy and builds the report.
@@ -894,6 +973,17 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         report.capture = Some(capture::notes_json(manifest));
         report.warnings.extend(manifest.warnings.iter().cloned());
     }
+    let side_dir = |name: &str, input: &SideInput| match input {
+        SideInput::Local(p) => p.clone(),
+        SideInput::Live(_) => args.out.join("profiles").join(name),
+    };
+    write_flames(
+        &args.out,
+        &side_dir("baseline", &baseline),
+        &side_dir("candidate", &candidate),
+        &report,
+        limits,
+    );
     emit(&report, &args.judge, Some(&args.out))
 }
 

@@ -277,3 +277,65 @@ fn one_enormous_line_is_still_cut() {
     assert!(cut.chars().count() <= 65_536);
     assert!(cut.contains("cut here"));
 }
+
+#[test]
+fn the_differential_flame_graph_of_the_example_is_valid_svg_naming_the_planted_function() {
+    let out = tempfile::tempdir().unwrap();
+    let examples = crate::support::repo().join("examples/profiles");
+    crate::support::gate()
+        .arg("diff")
+        .arg(examples.join("stable"))
+        .arg(examples.join("canary"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    for kind in ["cpu", "heap", "allocs", "goroutine"] {
+        assert!(
+            out.path().join(format!("flame-{kind}.svg")).is_file(),
+            "flame-{kind}.svg"
+        );
+    }
+    let svg = std::fs::read_to_string(out.path().join("flame-cpu.svg")).unwrap();
+    // inferno writes an SVG 1.1 doctype; the document must still parse as XML.
+    let doc = roxmltree::Document::parse_with_options(
+        &svg,
+        roxmltree::ParsingOptions {
+            allow_dtd: true,
+            ..Default::default()
+        },
+    )
+    .expect("valid XML");
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(
+        root.tag_name().namespace(),
+        Some("http://www.w3.org/2000/svg")
+    );
+    let titles: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("title"))
+        .filter_map(|n| n.text())
+        .collect();
+    assert!(
+        titles
+            .iter()
+            .any(|t| t.starts_with("main.computeChecksum ")),
+        "the planted function has a frame"
+    );
+    // Its leaf grew: the frame is drawn red (inferno: rgb(255, g, b) with g = b < 255).
+    let grew = doc.descendants().any(|n| {
+        n.has_tag_name("g")
+            && n.children().any(|t| {
+                t.has_tag_name("title")
+                    && t.text()
+                        .is_some_and(|s| s.starts_with("crypto/sha256.block ") && s.contains("; +"))
+            })
+            && n.children().any(|r| {
+                r.has_tag_name("rect")
+                    && r.attribute("fill")
+                        .is_some_and(|f| f.starts_with("rgb(255,"))
+            })
+    });
+    assert!(grew, "the grown leaf is red");
+}

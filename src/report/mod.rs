@@ -2,6 +2,7 @@
 //!
 //! One place (the CLI) writes files; here every format is a function returning a `String`.
 
+pub mod flame;
 mod markdown;
 mod text;
 
