@@ -70,6 +70,23 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Re-render a saved report.json as text, Markdown or JSON (exit 0; the verdict is in it).
+    Report(ReportArgs),
+}
+
+#[derive(Debug, Args)]
+struct ReportArgs {
+    /// The saved report (report.json from --out).
+    file: PathBuf,
+    /// Format printed on standard output.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Rows per table.
+    #[arg(long, default_value_t = 15)]
+    top: usize,
+    /// Show every sample type, not only each profile's main one.
+    #[arg(long)]
+    all_samples: bool,
 }
 
 #[derive(Debug, Args)]
@@ -223,6 +240,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Run(args) => run_live(args, show_bar),
         Command::Capture(args) => capture_only(args, show_bar),
         Command::Diff(args) => diff(args),
+        Command::Report(args) => rerender(args),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;
             print!("{}", policy.describe());
@@ -239,6 +257,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || e.is::<compare::CompareError>()
             || e.is::<BadInput>()
             || e.is::<PlanError>()
+            || e.is::<report::ReportError>()
     });
     if bad_input {
         exit::BAD_INPUT
@@ -251,6 +270,26 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct BadInput(String);
+
+/// `gate report`: reads a saved report.json and prints it again in the format asked for.
+fn rerender(args: ReportArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| {
+        BadInput(format!(
+            "{}: cannot read ({e}); give the report.json that --out wrote",
+            args.file.display()
+        ))
+    })?;
+    let report = Report::from_json(&text).with_context(|| args.file.display().to_string())?;
+    let options = RenderOptions {
+        top: args.top,
+        all_sample_types: args.all_samples,
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(report::render(&report, args.format, &options).as_bytes())
+        .context("writing to standard output")?;
+    Ok(exit::PASS)
+}
 
 fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     Ok(match path {

@@ -339,3 +339,89 @@ fn the_differential_flame_graph_of_the_example_is_valid_svg_naming_the_planted_f
     });
     assert!(grew, "the grown leaf is red");
 }
+
+/// `gate diff --out` on the example A/B, for `gate report` to read back.
+fn saved_example() -> tempfile::TempDir {
+    let out = tempfile::tempdir().unwrap();
+    let examples = crate::support::repo().join("examples/profiles");
+    crate::support::gate()
+        .arg("diff")
+        .arg(examples.join("stable"))
+        .arg(examples.join("canary"))
+        .arg("--out")
+        .arg(out.path())
+        .assert()
+        .code(1);
+    out
+}
+
+#[test]
+fn a_saved_report_re_renders_without_loss() {
+    let out = saved_example();
+    let json_path = out.path().join("report.json");
+    let saved = std::fs::read_to_string(&json_path).unwrap();
+    let again = crate::support::gate()
+        .args(["report", "--format", "json"])
+        .arg(&json_path)
+        .assert()
+        .code(0);
+    assert_eq!(
+        String::from_utf8_lossy(&again.get_output().stdout),
+        saved,
+        "JSON survives a round trip byte for byte"
+    );
+    // Markdown: identical down to the per-profile details (report.json keeps the tested
+    // functions only, so the collapsed tables of untested ones are shorter).
+    let md = crate::support::gate()
+        .args(["report", "--format", "markdown"])
+        .arg(&json_path)
+        .assert()
+        .code(0);
+    let md = String::from_utf8_lossy(&md.get_output().stdout).into_owned();
+    let original = std::fs::read_to_string(out.path().join("report.md")).unwrap();
+    let head = |s: &str| s[..s.find("<details>").unwrap_or(s.len())].to_owned();
+    assert_eq!(head(&md), head(&original));
+    assert!(md.contains("main.computeChecksum"));
+    let text = crate::support::gate()
+        .arg("report")
+        .arg(&json_path)
+        .assert()
+        .code(0);
+    assert!(String::from_utf8_lossy(&text.get_output().stdout).contains("Profile Gate: FAIL"));
+}
+
+#[test]
+fn a_newer_schema_or_a_non_report_is_refused_with_exit_2() {
+    let out = saved_example();
+    let saved = std::fs::read_to_string(out.path().join("report.json")).unwrap();
+    let newer = out.path().join("newer.json");
+    std::fs::write(
+        &newer,
+        saved.replacen("\"schema_version\": 1,", "\"schema_version\": 99,", 1),
+    )
+    .unwrap();
+    let r = crate::support::gate()
+        .arg("report")
+        .arg(&newer)
+        .assert()
+        .code(2);
+    let err = String::from_utf8_lossy(&r.get_output().stderr).into_owned();
+    assert!(err.contains("schema_version 99 is newer"), "{err}");
+    assert!(err.contains("newer.json"), "names the file: {err}");
+
+    let junk = out.path().join("junk.json");
+    std::fs::write(&junk, "<html>not json</html>").unwrap();
+    let r = crate::support::gate()
+        .arg("report")
+        .arg(&junk)
+        .assert()
+        .code(2);
+    assert!(
+        String::from_utf8_lossy(&r.get_output().stderr).contains("not a Profile Gate report.json")
+    );
+    crate::support::gate()
+        .arg("report")
+        .arg(out.path().join("missing.json"))
+        .assert()
+        .code(2);
+}

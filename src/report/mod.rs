@@ -6,7 +6,7 @@ pub mod flame;
 mod markdown;
 mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
@@ -19,7 +19,7 @@ pub use text::render_text;
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything a report shows: the comparisons, the verdict, and facts about the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The `report.json` schema version.
     pub schema_version: u32,
@@ -45,8 +45,50 @@ pub struct Report {
     pub warnings: Vec<String>,
 }
 
+/// Why a saved `report.json` cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Not JSON, or not a report of this schema.
+    #[error("not a Profile Gate report.json: {0}")]
+    Invalid(String),
+    /// Written by a newer Profile Gate, with a schema this one does not know.
+    #[error("report schema_version {found} is newer than this gate understands ({supported}); re-render it with the gate version that wrote it (tool_version {tool_version})")]
+    NewerSchema {
+        /// The version in the file.
+        found: u64,
+        /// The newest version this build reads.
+        supported: u32,
+        /// The tool version that wrote it, as recorded.
+        tool_version: String,
+    },
+}
+
+impl Report {
+    /// Reads a report back from `report.json` text, refusing a newer schema version.
+    pub fn from_json(text: &str) -> Result<Report, ReportError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ReportError::Invalid(e.to_string()))?;
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| ReportError::Invalid("no schema_version field".to_owned()))?;
+        if found > u64::from(SCHEMA_VERSION) {
+            return Err(ReportError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+                tool_version: value
+                    .get("tool_version")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            });
+        }
+        serde_json::from_value(value).map_err(|e| ReportError::Invalid(e.to_string()))
+    }
+}
+
 /// The growth of a snapshot profile's total on one side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideGrowth {
     /// "baseline" or "candidate".
     pub side: String,
