@@ -87,6 +87,8 @@ struct ReportArgs {
     /// Show every sample type, not only each profile's main one.
     #[arg(long)]
     all_samples: bool,
+    #[command(flatten)]
+    templates: TemplateArgs,
 }
 
 #[derive(Debug, Args)]
@@ -208,6 +210,70 @@ struct JudgeArgs {
     /// Do not publish on GitHub, not even in GitHub Actions.
     #[arg(long)]
     no_github: bool,
+    #[command(flatten)]
+    templates: TemplateArgs,
+}
+
+/// Templates that replace the shipped ones.
+#[derive(Debug, Args)]
+struct TemplateArgs {
+    /// A minijinja template for the Markdown report (report.md, `--format markdown`, the
+    /// pull-request comment). It sees `view` (what the shipped template shows, escaped) and
+    /// `report` (report.json; escape with `| md_escape`).
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// A minijinja template for the text report (report.txt, `--format text`).
+    #[arg(long, value_name = "FILE")]
+    text_template: Option<PathBuf>,
+}
+
+/// The text of the user's templates, and where each came from.
+#[derive(Debug, Default)]
+struct Templates {
+    markdown: Option<String>,
+    text: Option<String>,
+    origin: Vec<String>,
+}
+
+impl TemplateArgs {
+    fn load(&self) -> anyhow::Result<Templates> {
+        let read = |p: &Option<PathBuf>| -> anyhow::Result<Option<String>> {
+            p.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p).map_err(|e| {
+                        BadInput(format!("{}: cannot read the template ({e})", p.display())).into()
+                    })
+                })
+                .transpose()
+        };
+        Ok(Templates {
+            markdown: read(&self.template)?,
+            text: read(&self.text_template)?,
+            origin: [&self.template, &self.text_template]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect(),
+        })
+    }
+}
+
+impl Templates {
+    fn render(
+        &self,
+        report: &Report,
+        format: Format,
+        options: &RenderOptions,
+    ) -> anyhow::Result<String> {
+        report::render_templated(
+            report,
+            format,
+            options,
+            self.markdown.as_deref(),
+            self.text.as_deref(),
+        )
+        .with_context(|| format!("--template {}", self.origin.join(", ")))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -258,6 +324,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
             || e.is::<BadInput>()
             || e.is::<PlanError>()
             || e.is::<report::ReportError>()
+            || e.is::<report::TemplateError>()
     });
     if bad_input {
         exit::BAD_INPUT
@@ -284,9 +351,13 @@ fn rerender(args: ReportArgs) -> anyhow::Result<u8> {
         top: args.top,
         all_sample_types: args.all_samples,
     };
+    let rendered = args
+        .templates
+        .load()?
+        .render(&report, args.format, &options)?;
     let mut stdout = std::io::stdout().lock();
     stdout
-        .write_all(report::render(&report, args.format, &options).as_bytes())
+        .write_all(rendered.as_bytes())
         .context("writing to standard output")?;
     Ok(exit::PASS)
 }
@@ -513,17 +584,19 @@ fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result
         top: args.top,
         all_sample_types: args.all_samples,
     };
+    let templates = args.templates.load()?;
+    let printed = templates.render(report, args.format, &options)?;
     if let Some(dir) = out {
-        write_reports(dir, report, &options)?;
+        write_reports(dir, report, &options, &templates)?;
     }
     {
         let mut stdout = std::io::stdout().lock();
         stdout
-            .write_all(report::render(report, args.format, &options).as_bytes())
+            .write_all(printed.as_bytes())
             .and_then(|()| stdout.flush())
             .context("writing to standard output")?;
     }
-    github(report, args, &options, out)?;
+    github(report, args, &options, &templates, out)?;
     Ok(match report.verdict.outcome {
         Outcome::Fail => exit::FAIL,
         Outcome::Pass | Outcome::Warn | Outcome::Inconclusive => exit::PASS,
@@ -538,6 +611,7 @@ fn github(
     report: &Report,
     args: &JudgeArgs,
     options: &RenderOptions,
+    templates: &Templates,
     out: Option<&Path>,
 ) -> anyhow::Result<()> {
     use crate::publish;
@@ -546,11 +620,12 @@ fn github(
     if args.no_github || !(args.github || in_actions) {
         return Ok(());
     }
-    let markdown = report::render_markdown_within(
-        report,
-        options,
-        publish::GITHUB_BODY_LIMIT - publish::MARKER.len() - 1,
-    );
+    let limit = publish::GITHUB_BODY_LIMIT - publish::MARKER.len() - 1;
+    let markdown = match &templates.markdown {
+        Some(source) => report::render_markdown_within_with(report, options, limit, source)
+            .with_context(|| format!("--template {}", templates.origin.join(", ")))?,
+        None => report::render_markdown_within(report, options, limit),
+    };
     let mut published = publish::Published::default();
     if args.github || var("GITHUB_TOKEN").is_some() {
         let target = publish::GitHubTarget::from_env(var).map_err(|e| BadInput(e.to_string()))?;
@@ -630,7 +705,12 @@ fn append_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
 }
 
 /// Writes report.txt, report.md and report.json, each whole or not at all.
-fn write_reports(dir: &Path, report: &Report, options: &RenderOptions) -> anyhow::Result<()> {
+fn write_reports(
+    dir: &Path,
+    report: &Report,
+    options: &RenderOptions,
+    templates: &Templates,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| {
         BadInput(format!(
             "{}: cannot create the output directory ({e})",
@@ -644,7 +724,7 @@ fn write_reports(dir: &Path, report: &Report, options: &RenderOptions) -> anyhow
     ] {
         write_atomically(
             &dir.join(name),
-            report::render(report, format, options).as_bytes(),
+            templates.render(report, format, options)?.as_bytes(),
         )?;
     }
     Ok(())

@@ -1,7 +1,9 @@
-//! The Markdown report, for a pull-request comment.
+//! The Markdown report, for a pull-request comment: a view of the report with every cell
+//! already escaped, laid out by a minijinja template (the shipped one, or `--template FILE`).
 
-use std::fmt::Write;
+use serde::Serialize;
 
+use super::template::{self, TemplateError};
 use super::{
     format_signed, format_total, format_value, relative, shown_sample_types, top_changes,
     RenderOptions, Report,
@@ -10,9 +12,98 @@ use crate::compare::margin::Status;
 use crate::compare::Presence;
 use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus};
 
-/// Renders the report as GitHub-flavoured Markdown; function names are escaped.
+/// The Markdown template shipped in the binary.
+pub const MARKDOWN_TEMPLATE: &str = include_str!("templates/report.md.j2");
+
+/// Renders the report as GitHub-flavoured Markdown with the shipped template; function names
+/// are escaped.
 pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
-    let mut out = String::new();
+    render_markdown_with(report, options, MARKDOWN_TEMPLATE).unwrap_or_else(|e| {
+        // The shipped template is tested; this is a safety net, never expected.
+        format!(
+            "Profile Gate: {}\n\n(the report template failed: {e})\n",
+            report.verdict.outcome.name()
+        )
+    })
+}
+
+/// Renders the report as Markdown with a template of the caller's (`--template FILE`).
+///
+/// The template sees `view` (the shipped template's input: every cell escaped for Markdown)
+/// and `report` (the raw report, as in report.json: escape what you print from it with the
+/// `md_escape` filter).
+pub fn render_markdown_with(
+    report: &Report,
+    options: &RenderOptions,
+    source: &str,
+) -> Result<String, TemplateError> {
+    template::render(source, "report.md", &markdown_view(report, options), report)
+}
+
+/// Everything the Markdown template lays out, escaped.
+#[derive(Debug, Serialize)]
+pub struct MarkdownView {
+    /// `pass`, `warn`, `inconclusive` or `fail`.
+    pub outcome: &'static str,
+    /// An emoji for the outcome.
+    pub icon: &'static str,
+    /// The verdict in one line.
+    pub summary: String,
+    /// The baseline, for inside a code span.
+    pub baseline: String,
+    /// The candidate, for inside a code span.
+    pub candidate: String,
+    /// One row per rule: name, severity, result, detail.
+    pub rules: Vec<Vec<String>>,
+    /// Warnings people should read.
+    pub warnings: Vec<String>,
+    /// Confident regressions: function, profile, rule, metric, baseline → candidate, change,
+    /// interval.
+    pub regressions: Rows,
+    /// Confident improvements.
+    pub improvements: Rows,
+    /// Tested functions on one side only: function, profile, new|vanished, share.
+    pub new_and_vanished: Rows,
+    /// Unsettled findings, as regressions plus the smallest change the run could detect.
+    pub inconclusive: Rows,
+    /// Per profile: pods, windows, samples, time, dispersion, window spread.
+    pub run_facts: Vec<Vec<String>>,
+    /// How the capture went, when captured live.
+    pub capture: Option<String>,
+    /// Per profile and sample type, the biggest changes.
+    pub details: Vec<Details>,
+    /// Kinds on one side only, comma-separated.
+    pub unmatched: Option<String>,
+}
+
+/// Rows of a table, the first `top` of them, and how many were left out.
+#[derive(Debug, Default, Serialize)]
+pub struct Rows {
+    /// The cells of each row shown.
+    pub rows: Vec<Vec<String>>,
+    /// Rows not shown.
+    pub more: usize,
+}
+
+/// The collapsed table of one profile and sample type.
+#[derive(Debug, Serialize)]
+pub struct Details {
+    /// The summary line: profile, sample type, totals.
+    pub summary: String,
+    /// Function, flat change, flat %, cum change, cum %.
+    pub rows: Vec<Vec<String>>,
+    /// Baseline pods.
+    pub baseline_pods: usize,
+    /// Candidate pods.
+    pub candidate_pods: usize,
+    /// Sources of noise measured.
+    pub measured: String,
+    /// Sources of noise not measured (empty when all were).
+    pub not_measured: String,
+}
+
+/// The view the shipped Markdown template renders.
+pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
     let v = &report.verdict;
     let icon = match v.outcome {
         Outcome::Pass => "✅",
@@ -20,43 +111,24 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         Outcome::Inconclusive => "❔",
         Outcome::Fail => "❌",
     };
-    let _ = writeln!(out, "## {icon} Profile Gate: {}\n", v.outcome.name());
-    let _ = writeln!(out, "{}\n", escape(&v.summary));
-    let _ = writeln!(
-        out,
-        "Baseline `{}` → candidate `{}`\n",
-        code(&report.baseline),
-        code(&report.candidate)
-    );
-    if !v.rules.is_empty() {
-        let _ = writeln!(
-            out,
-            "| rule | severity | result | detail |\n|---|---|---|---|"
-        );
-        for r in &v.rules {
+    let rules = v
+        .rules
+        .iter()
+        .map(|r| {
             let status = match r.status {
                 RuleStatus::Broken => "**broken**",
                 RuleStatus::Held => "held",
                 RuleStatus::Inconclusive => "inconclusive",
                 RuleStatus::Skipped => "skipped",
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {status} | {} |",
+            vec![
                 escape(&r.rule),
-                r.severity,
-                escape(&r.explanation)
-            );
-        }
-        let _ = writeln!(out);
-    }
-    if !report.warnings.is_empty() {
-        let _ = writeln!(out, "### Warnings\n");
-        for w in &report.warnings {
-            let _ = writeln!(out, "- ⚠️ {}", escape(w));
-        }
-        let _ = writeln!(out);
-    }
+                r.severity.to_string(),
+                status.to_owned(),
+                escape(&r.explanation),
+            ]
+        })
+        .collect();
     let with_status = |status: Status| -> Vec<(&RuleOutcome, &Finding)> {
         v.rules
             .iter()
@@ -64,147 +136,97 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
             .filter(|(_, f)| f.answer.status == status)
             .collect()
     };
-    findings_table(
-        &mut out,
-        "Regressions",
-        &with_status(Status::Regressed),
-        options.top,
-        false,
-    );
-    findings_table(
-        &mut out,
-        "Improvements",
-        &with_status(Status::Improved),
-        options.top,
-        false,
-    );
-    new_and_vanished(&mut out, report, options);
-    findings_table(
-        &mut out,
-        "Inconclusive",
-        &inconclusive(v),
-        options.top,
-        true,
-    );
-    run_facts(&mut out, report, options);
+    MarkdownView {
+        outcome: v.outcome.name(),
+        icon,
+        summary: escape(&v.summary),
+        baseline: code(&report.baseline),
+        candidate: code(&report.candidate),
+        rules,
+        warnings: report.warnings.iter().map(|w| escape(w)).collect(),
+        regressions: findings_table(&with_status(Status::Regressed), options.top, false),
+        improvements: findings_table(&with_status(Status::Improved), options.top, false),
+        new_and_vanished: new_and_vanished(report, options),
+        inconclusive: findings_table(&inconclusive(v), options.top, true),
+        run_facts: run_facts(report, options),
+        capture: report.capture_facts.as_deref().map(escape),
+        details: details(report, options),
+        unmatched: (!report.unmatched.is_empty()).then(|| escape(&report.unmatched.join(", "))),
+    }
+}
+
+/// Findings as table rows, `top` at most; inconclusive rows add the detectable change.
+fn findings_table(rows: &[(&RuleOutcome, &Finding)], top: usize, detectable: bool) -> Rows {
+    let shown = rows
+        .iter()
+        .take(top)
+        .map(|(rule, f)| {
+            let value = |x: f64| {
+                if f.metric == Metric::Total {
+                    format_total(rule.profile, x, &f.unit)
+                } else {
+                    format_value(x, &f.unit)
+                }
+            };
+            let mut cells = vec![
+                escape(f.function.as_deref().unwrap_or("total")),
+                rule.profile.to_string(),
+                escape(&rule.rule),
+                f.metric.to_string(),
+                format!(
+                    "{} → {}",
+                    value(f.delta.baseline_per_pod),
+                    value(f.delta.candidate_per_pod)
+                ),
+                ratio_words(f.ratio()),
+                interval(f),
+            ];
+            if detectable {
+                cells.push(ratio_words(f.answer.minimum_detectable_ratio));
+            }
+            cells
+        })
+        .collect();
+    Rows {
+        rows: shown,
+        more: rows.len().saturating_sub(top),
+    }
+}
+
+fn details(report: &Report, options: &RenderOptions) -> Vec<Details> {
+    let mut out = Vec::new();
     for c in &report.comparisons {
         for s in shown_sample_types(c, options) {
             let unit = &s.sample_type.unit;
-            let _ = writeln!(
-                out,
-                "<details><summary>{} {}: total per pod {} → {} ({})</summary>\n",
-                c.kind,
-                escape(&s.sample_type.to_string()),
-                format_total(c.kind, s.total.baseline_per_pod, unit),
-                format_total(c.kind, s.total.candidate_per_pod, unit),
-                relative(&s.total)
-            );
-            let _ = writeln!(
-                out,
-                "| function | flat Δ | flat Δ% | cum Δ | cum Δ% |\n|---|---:|---:|---:|---:|"
-            );
-            for f in top_changes(s, options.top) {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} |",
-                    escape(&f.name),
-                    format_signed(f.flat.change_per_pod(), unit),
-                    relative(&f.flat),
-                    format_signed(f.cum.change_per_pod(), unit),
-                    relative(&f.cum)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "\nPods: {} baseline, {} candidate. Noise measured: {}.{}\n\n</details>\n",
-                c.baseline.pods.len(),
-                c.candidate.pods.len(),
-                escape(&s.noise.measured.join("; ")),
-                if s.noise.not_measured.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " Not measured: {}.",
-                        escape(&s.noise.not_measured.join("; "))
-                    )
-                }
-            );
+            out.push(Details {
+                summary: format!(
+                    "{} {}: total per pod {} → {} ({})",
+                    c.kind,
+                    escape(&s.sample_type.to_string()),
+                    format_total(c.kind, s.total.baseline_per_pod, unit),
+                    format_total(c.kind, s.total.candidate_per_pod, unit),
+                    relative(&s.total)
+                ),
+                rows: top_changes(s, options.top)
+                    .into_iter()
+                    .map(|f| {
+                        vec![
+                            escape(&f.name),
+                            format_signed(f.flat.change_per_pod(), unit),
+                            relative(&f.flat),
+                            format_signed(f.cum.change_per_pod(), unit),
+                            relative(&f.cum),
+                        ]
+                    })
+                    .collect(),
+                baseline_pods: c.baseline.pods.len(),
+                candidate_pods: c.candidate.pods.len(),
+                measured: escape(&s.noise.measured.join("; ")),
+                not_measured: escape(&s.noise.not_measured.join("; ")),
+            });
         }
-    }
-    if !report.unmatched.is_empty() {
-        let _ = writeln!(
-            out,
-            "Not compared (on one side only): {}\n",
-            escape(&report.unmatched.join(", "))
-        );
     }
     out
-}
-
-/// A table of findings (regressions, improvements or inconclusive ones), `top` rows at most.
-/// Inconclusive rows say what change the data could have detected.
-fn findings_table(
-    out: &mut String,
-    title: &str,
-    rows: &[(&RuleOutcome, &Finding)],
-    top: usize,
-    detectable: bool,
-) {
-    if rows.is_empty() {
-        return;
-    }
-    let _ = writeln!(out, "### {title}\n");
-    let _ = write!(
-        out,
-        "| function | profile | rule | metric | baseline → candidate (per pod) | change | interval |"
-    );
-    if detectable {
-        let _ = write!(out, " detectable from |");
-    }
-    let _ = writeln!(
-        out,
-        "\n|---|---|---|---|---|---:|---|{}",
-        if detectable { "---:|" } else { "" }
-    );
-    for (rule, f) in rows.iter().take(top) {
-        let value = |x: f64| {
-            if f.metric == Metric::Total {
-                format_total(rule.profile, x, &f.unit)
-            } else {
-                format_value(x, &f.unit)
-            }
-        };
-        let _ = write!(
-            out,
-            "| {} | {} | {} | {} | {} → {} | {} | {} |",
-            escape(f.function.as_deref().unwrap_or("total")),
-            rule.profile,
-            escape(&rule.rule),
-            f.metric,
-            value(f.delta.baseline_per_pod),
-            value(f.delta.candidate_per_pod),
-            ratio_words(f.ratio()),
-            interval(f),
-        );
-        if detectable {
-            let _ = write!(out, " {} |", ratio_words(f.answer.minimum_detectable_ratio));
-        }
-        let _ = writeln!(out);
-    }
-    if rows.len() > top {
-        let _ = writeln!(
-            out,
-            "\n_{} more not shown; see report.json._",
-            rows.len() - top
-        );
-    }
-    if detectable {
-        let _ = writeln!(
-            out,
-            "\n_These moved but the data cannot tell whether past the threshold; \"detectable from\" is the smallest change this run would catch four times out of five. More pods or longer windows narrow it._"
-        );
-    }
-    let _ = writeln!(out);
 }
 
 /// Findings the data could not settle that lean towards breaking their rule: those of
@@ -241,8 +263,8 @@ fn profile_label(kind: crate::profile::ProfileKind, sample: &str) -> String {
 }
 
 /// Tested functions present on one side only, by their cumulative share.
-fn new_and_vanished(out: &mut String, report: &Report, options: &RenderOptions) {
-    let mut rows: Vec<(f64, String)> = Vec::new();
+fn new_and_vanished(report: &Report, options: &RenderOptions) -> Rows {
+    let mut rows: Vec<(f64, Vec<String>)> = Vec::new();
     for c in &report.comparisons {
         for s in shown_sample_types(c, options) {
             for f in s.functions.iter().filter(|f| f.cum.tested || f.flat.tested) {
@@ -253,50 +275,27 @@ fn new_and_vanished(out: &mut String, report: &Report, options: &RenderOptions) 
                 };
                 rows.push((
                     share,
-                    format!(
-                        "| {} | {} | {word} | {:.2}% |",
+                    vec![
                         escape(&f.name),
                         profile_label(c.kind, &s.sample_type.name),
-                        share * 100.0
-                    ),
+                        word.to_owned(),
+                        format!("{:.2}%", share * 100.0),
+                    ],
                 ));
             }
         }
     }
-    if rows.is_empty() {
-        return;
-    }
     rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-    let _ = writeln!(out, "### New and vanished functions\n");
-    let _ = writeln!(
-        out,
-        "| function | profile | | share (cum) |\n|---|---|---|---:|"
-    );
-    for (_, row) in rows.iter().take(options.top) {
-        let _ = writeln!(out, "{row}");
+    let more = rows.len().saturating_sub(options.top);
+    Rows {
+        rows: rows.into_iter().take(options.top).map(|(_, r)| r).collect(),
+        more,
     }
-    if rows.len() > options.top {
-        let _ = writeln!(
-            out,
-            "\n_{} more not shown; see report.json._",
-            rows.len() - options.top
-        );
-    }
-    let _ = writeln!(out);
 }
 
-/// Pods, windows, samples and noise per profile, and how the capture went.
-fn run_facts(out: &mut String, report: &Report, options: &RenderOptions) {
-    if report.comparisons.is_empty() && report.capture_facts.is_none() {
-        return;
-    }
-    let _ = writeln!(out, "### Run facts\n");
-    if !report.comparisons.is_empty() {
-        let _ = writeln!(
-            out,
-            "| profile | pods | windows | samples | profiled | dispersion | window spread |\n|---|---:|---:|---:|---:|---:|---:|"
-        );
-    }
+/// Pods, windows, samples and noise per profile and sample type shown.
+fn run_facts(report: &Report, options: &RenderOptions) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
     for c in &report.comparisons {
         let side = |s: &crate::compare::SideFacts| {
             (
@@ -310,10 +309,11 @@ fn run_facts(out: &mut String, report: &Report, options: &RenderOptions) {
         let (cp, cw, cs, cd) = side(&c.candidate);
         for s in shown_sample_types(c, options) {
             let noise = &s.noise;
-            let _ = writeln!(
-                out,
-                "| {} | {bp} / {cp} | {bw} / {cw} | {bs} / {cs} | {} | {} | {} |",
+            rows.push(vec![
                 profile_label(c.kind, &s.sample_type.name),
+                format!("{bp} / {cp}"),
+                format!("{bw} / {cw}"),
+                format!("{bs} / {cs}"),
                 if c.kind.is_snapshot() {
                     "snapshot".to_owned()
                 } else {
@@ -327,15 +327,10 @@ fn run_facts(out: &mut String, report: &Report, options: &RenderOptions) {
                     .window_dispersion
                     .map(|d| format!("{d:.2}×"))
                     .unwrap_or_else(|| "–".to_owned()),
-            );
+            ]);
         }
     }
-    if !report.comparisons.is_empty() {
-        let _ = writeln!(out, "\n_baseline / candidate; dispersion φ is the pod-to-pod spread beyond sampling noise (variance μ + φμ²)._\n");
-    }
-    if let Some(facts) = &report.capture_facts {
-        let _ = writeln!(out, "Capture: {}\n", escape(facts));
-    }
+    rows
 }
 
 fn ratio_words(r: Option<f64>) -> String {

@@ -4,16 +4,22 @@
 
 pub mod flame;
 mod markdown;
+pub mod template;
 mod text;
 
 use serde::{Deserialize, Serialize};
+
+pub use template::TemplateError;
 
 use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
 use crate::policy::Verdict;
 
-pub use markdown::{escape as escape_markdown, render_markdown};
-pub use text::render_text;
+pub use markdown::{
+    escape as escape_markdown, markdown_view, render_markdown, render_markdown_with, MarkdownView,
+    MARKDOWN_TEMPLATE,
+};
+pub use text::{render_text, render_text_with, text_view, TextView, TEXT_TEMPLATE};
 
 /// Version of the `report.json` schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -143,14 +149,33 @@ pub fn render(report: &Report, format: Format, options: &RenderOptions) -> Strin
 /// a note says so; if even one row per table is too long (e.g. absurd function names), the
 /// text is cut at a line boundary with a note. Never fails.
 pub fn render_markdown_within(report: &Report, options: &RenderOptions, limit: usize) -> String {
-    let full = render_markdown(report, options);
+    fit_within(options, limit, |o| Ok(render_markdown(report, o)))
+        .unwrap_or_else(|e| cut_to_limit(&e.to_string(), limit))
+}
+
+/// [`render_markdown_within`] with a template of the caller's.
+pub fn render_markdown_within_with(
+    report: &Report,
+    options: &RenderOptions,
+    limit: usize,
+    source: &str,
+) -> Result<String, TemplateError> {
+    fit_within(options, limit, |o| render_markdown_with(report, o, source))
+}
+
+fn fit_within(
+    options: &RenderOptions,
+    limit: usize,
+    render: impl Fn(&RenderOptions) -> Result<String, TemplateError>,
+) -> Result<String, TemplateError> {
+    let full = render(options)?;
     if full.chars().count() <= limit {
-        return full;
+        return Ok(full);
     }
     let mut top = options.top;
     while top > 1 {
         top /= 2;
-        let mut text = render_markdown(report, &RenderOptions { top, ..*options });
+        let mut text = render(&RenderOptions { top, ..*options })?;
         let _ = std::fmt::Write::write_fmt(
             &mut text,
             format_args!(
@@ -158,11 +183,26 @@ pub fn render_markdown_within(report: &Report, options: &RenderOptions, limit: u
             ),
         );
         if text.chars().count() <= limit {
-            return text;
+            return Ok(text);
         }
     }
-    let text = render_markdown(report, &RenderOptions { top: 1, ..*options });
-    cut_to_limit(&text, limit)
+    let text = render(&RenderOptions { top: 1, ..*options })?;
+    Ok(cut_to_limit(&text, limit))
+}
+
+/// A report rendered with the shipped templates, or with the caller's where given.
+pub fn render_templated(
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+    markdown_template: Option<&str>,
+    text_template: Option<&str>,
+) -> Result<String, TemplateError> {
+    match (format, markdown_template, text_template) {
+        (Format::Markdown, Some(source), _) => render_markdown_with(report, options, source),
+        (Format::Text, _, Some(source)) => render_text_with(report, options, source),
+        _ => Ok(render(report, format, options)),
+    }
 }
 
 /// Cuts `text` to at most `limit` characters at a line boundary and adds a note that it was
