@@ -585,7 +585,14 @@ fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result
         all_sample_types: args.all_samples,
     };
     let templates = args.templates.load()?;
-    let printed = templates.render(report, args.format, &options)?;
+    let mut printed = templates.render(report, args.format, &options)?;
+    if args.format == Format::Text
+        && templates.text.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+    {
+        printed = report::colour_text(&printed);
+    }
     if let Some(dir) = out {
         write_reports(dir, report, &options, &templates)?;
     }

@@ -180,9 +180,69 @@ pub fn text_view(report: &Report, options: &RenderOptions) -> TextView {
     }
 }
 
+/// Adds ANSI colour to a text report for a terminal: the verdict line (green pass, yellow
+/// warn or inconclusive, red fail), broken and inconclusive rule marks, and warnings. The
+/// caller decides whether the terminal wants colour (a TTY, no `NO_COLOR`).
+pub fn colour_text(text: &str) -> String {
+    const RED: &str = "\x1b[1;31m";
+    const GREEN: &str = "\x1b[1;32m";
+    const YELLOW: &str = "\x1b[1;33m";
+    const RESET: &str = "\x1b[0m";
+    let mut out = String::with_capacity(text.len() + 64);
+    for line in text.split_inclusive('\n') {
+        let (body, newline) = match line.strip_suffix('\n') {
+            Some(b) => (b, "\n"),
+            None => (line, ""),
+        };
+        let colour = if let Some(word) = body.strip_prefix("Profile Gate: ") {
+            match word {
+                "PASS" => Some(GREEN),
+                "FAIL" => Some(RED),
+                "WARN" | "INCONCLUSIVE" => Some(YELLOW),
+                _ => None,
+            }
+        } else if body.starts_with("  [BROKEN]") {
+            Some(RED)
+        } else if body.starts_with("  [inconclusive]")
+            || body.starts_with("warning:")
+            || body.starts_with("  warning:")
+        {
+            Some(YELLOW)
+        } else {
+            None
+        };
+        match colour {
+            Some(c) => {
+                out.push_str(c);
+                out.push_str(body);
+                out.push_str(RESET);
+            }
+            None => out.push_str(body),
+        }
+        out.push_str(newline);
+    }
+    out
+}
+
 /// Keeps control characters in hostile function names from driving the terminal.
 fn sanitize(name: &str) -> String {
     name.chars()
         .map(|c| if c.is_control() { '\u{fffd}' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::colour_text;
+
+    #[test]
+    fn colour_marks_the_verdict_and_broken_rules_only() {
+        let text = "Profile Gate: FAIL\nsummary\n  [BROKEN] r (fail): x\n  [held] s (fail): y\n";
+        let c = colour_text(text);
+        assert!(c.starts_with("\x1b[1;31mProfile Gate: FAIL\x1b[0m\n"));
+        assert!(c.contains("\x1b[1;31m  [BROKEN] r (fail): x\x1b[0m\n"));
+        assert!(c.contains("\n  [held] s (fail): y\n"));
+        let plain: String = c.replace("\x1b[1;31m", "").replace("\x1b[0m", "");
+        assert_eq!(plain, text);
+    }
 }
