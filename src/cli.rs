@@ -634,8 +634,21 @@ fn github(
         None => report::render_markdown_within(report, options, limit),
     };
     let mut published = publish::Published::default();
-    if args.github || var("GITHUB_TOKEN").is_some() {
-        let target = publish::GitHubTarget::from_env(var).map_err(|e| BadInput(e.to_string()))?;
+    let target = if args.github || var("GITHUB_TOKEN").is_some() {
+        match publish::GitHubTarget::from_env(var) {
+            Ok(t) => Some(t),
+            // Asked for explicitly: a configuration error. Automatic in Actions: a warning,
+            // the verdict's exit code stands.
+            Err(e) if args.github => return Err(BadInput(e.to_string()).into()),
+            Err(e) => {
+                tracing::warn!("GitHub: not publishing: {e}");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    if let Some(target) = target {
         let content = publish::Content {
             comment: publish::comment_body(&markdown),
             title: report::cut_to_limit(

@@ -444,3 +444,27 @@ fn explicit_github_without_a_token_is_bad_configuration() {
     // The local report is written before publishing is attempted.
     assert!(out.path().join("report.json").is_file());
 }
+
+#[test]
+fn in_actions_a_broken_event_file_is_a_warning_not_a_new_exit_code() {
+    let out = tempfile::tempdir().unwrap();
+    let r = gate()
+        .arg("diff")
+        .arg(examples("stable"))
+        .arg(examples("canary"))
+        .arg("--out")
+        .arg(out.path())
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_TOKEN", TOKEN)
+        .env("GITHUB_REPOSITORY", "octo/widgets")
+        .env("GITHUB_API_URL", "http://127.0.0.1:9")
+        .env("GITHUB_EVENT_PATH", out.path().join("no-such-event.json"))
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("GITHUB_OUTPUT")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(1), "the verdict's exit code");
+    let err = String::from_utf8_lossy(&r.stderr);
+    assert!(err.contains("not publishing"), "{err}");
+    assert!(!err.contains(TOKEN));
+}

@@ -221,11 +221,11 @@ async fn upsert_comment(
         call(timeout, crab.get(&route, Some(&[("per_page", "100")]))).await?;
     let mut found = None;
     for _ in 0..MAX_COMMENT_PAGES {
-        if let Some(c) = page
-            .items
-            .iter()
-            .find(|c| c.body.as_deref().is_some_and(|b| b.contains(MARKER)))
-        {
+        if let Some(c) = page.items.iter().find(|c| {
+            c.body
+                .as_deref()
+                .is_some_and(|b| b.trim_start().starts_with(MARKER))
+        }) {
             found = Some(c.id);
             break;
         }
