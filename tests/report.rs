@@ -184,6 +184,11 @@ fn markdown_of_a_fail_with_regressions() {
     let md = report::render_markdown(&fail(), &opts());
     let regressions = md.find("### Regressions").expect("a regressions table");
     assert!(md.find("| cpu-functions | fail | **broken**").unwrap() < regressions);
+    // The deciding rules come first: a broken warn rule before a held fail rule.
+    assert!(
+        md.find("| new-cpu-functions | warn | **broken**").unwrap()
+            < md.find("| cpu-total | fail | held").unwrap()
+    );
     insta::assert_snapshot!(md);
 }
 

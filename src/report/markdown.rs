@@ -10,7 +10,7 @@ use super::{
 };
 use crate::compare::margin::Status;
 use crate::compare::Presence;
-use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus};
+use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus, Severity};
 
 /// The Markdown template shipped in the binary.
 pub const MARKDOWN_TEMPLATE: &str = include_str!("templates/report.md.j2");
@@ -111,9 +111,18 @@ pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
         Outcome::Inconclusive => "❔",
         Outcome::Fail => "❌",
     };
-    let rules = v
-        .rules
-        .iter()
+    // The rules that decided the verdict first (broken, then inconclusive), the rest after,
+    // each group in policy order.
+    let mut ordered: Vec<&RuleOutcome> = v.rules.iter().collect();
+    ordered.sort_by_key(|r| match (r.status, r.severity) {
+        (RuleStatus::Broken, Severity::Fail) => 0,
+        (RuleStatus::Broken, Severity::Warn) => 1,
+        (RuleStatus::Inconclusive, _) => 2,
+        (RuleStatus::Held, _) => 3,
+        (RuleStatus::Skipped, _) => 4,
+    });
+    let rules = ordered
+        .into_iter()
         .map(|r| {
             let status = match r.status {
                 RuleStatus::Broken => "**broken**",
