@@ -54,7 +54,11 @@ impl Run {
 /// Runs `gate diff BASELINE CANDIDATE --github` with the Actions environment pointing at
 /// `server`, off the async runtime so the server keeps answering.
 async fn run_gate(server: &MockServer, baseline: &str, candidate: &str) -> Run {
-    let uri = server.uri();
+    run_gate_at(server.uri(), baseline, candidate).await
+}
+
+/// [`run_gate`] with GITHUB_API_URL set to `uri`.
+async fn run_gate_at(uri: String, baseline: &str, candidate: &str) -> Run {
     let (b, c) = (examples(baseline), examples(candidate));
     tokio::task::spawn_blocking(move || {
         let out = tempfile::tempdir().unwrap();
@@ -467,4 +471,40 @@ fn in_actions_a_broken_event_file_is_a_warning_not_a_new_exit_code() {
     let err = String::from_utf8_lossy(&r.stderr);
     assert!(err.contains("not publishing"), "{err}");
     assert!(!err.contains(TOKEN));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_enterprise_api_urls_keep_their_path() {
+    let server = MockServer::start().await;
+    let prefix = "/api/v3";
+    Mock::given(method("GET"))
+        .and(path(format!("{prefix}{COMMENTS}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let mut created = fixture("issue_comment.json");
+    created["html_url"] = json!("https://ghe.example/octo/widgets/pull/42#issuecomment-1");
+    Mock::given(method("POST"))
+        .and(path(format!("{prefix}{COMMENTS}")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(created))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{prefix}{CHECK_RUNS}")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(fixture("check_run.json")))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let run = run_gate_at(format!("{}{prefix}/", server.uri()), "stable", "canary").await;
+    assert_eq!(run.code, Some(1), "{}", run.stderr);
+    assert!(
+        run.outputs
+            .contains("comment-url=https://ghe.example/octo/widgets/pull/42#issuecomment-1\n"),
+        "{}\n{}",
+        run.outputs,
+        run.stderr
+    );
+    server.verify().await;
 }
