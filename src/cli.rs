@@ -52,7 +52,7 @@ enum Command {
     /// Each side is one or more pprof base URLs, one per pod (`--baseline URL --baseline
     /// URL2`; `NAME=URL` names the pod), or one saved file or directory of profiles (then that
     /// side is read as `gate diff` reads it). Every pod of both sides starts each window at the
-    /// same instant. `--out` receives report.txt, report.md, report.json,
+    /// same instant. `--out` receives report.txt, report.md, report.json, flame-<profile>.svg,
     /// profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
     Run(RunArgs),
     /// Compare saved profiles offline: each side a .pb.gz file or a directory of them.
@@ -97,7 +97,8 @@ struct DiffArgs {
     baseline: PathBuf,
     /// The candidate (canary) profiles: a file or a directory.
     candidate: PathBuf,
-    /// Write report.txt, report.md and report.json into this directory.
+    /// Write report.txt, report.md, report.json and flame-<profile>.svg (differential flame
+    /// graphs) into this directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
