@@ -406,67 +406,31 @@ fn write_flames(
 ) {
     use crate::report::flame;
     let kinds: Vec<ProfileKind> = report.comparisons.iter().map(|c| c.kind).collect();
-    let fold_side = |side: &Path| -> anyhow::Result<
-        std::collections::BTreeMap<ProfileKind, (String, flame::Folded)>,
-    > {
-        let mut out = std::collections::BTreeMap::new();
+    let stacks = |side: &Path| -> anyhow::Result<flame::SideStacks> {
+        let mut stacks = flame::SideStacks::default();
         for (path, pod) in inputs::list_side(side)? {
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
-            let kind = match ProfileKind::from_file_name(name) {
-                Some(k) => k,
-                None => inputs::read_file(&path, &pod, limits)?.kind,
-            };
-            if !kinds.contains(&kind) {
-                continue;
+            let (kind, profile) = inputs::read_raw_file(&path, &pod, limits)?;
+            if kinds.contains(&kind) {
+                stacks
+                    .add(kind, &profile)
+                    .with_context(|| path.display().to_string())?;
             }
-            let bytes =
-                std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?;
-            let profile = crate::profile::decode(&bytes, limits)
-                .with_context(|| format!("decoding {}", path.display()))?;
-            let Some(index) = flame::sample_index(kind, &profile) else {
-                continue;
-            };
-            let sample = usize::try_from(profile.sample_type[index].r#type)
-                .ok()
-                .and_then(|i| profile.string_table.get(i))
-                .map(|b| String::from_utf8_lossy(b).into_owned())
-                .unwrap_or_default();
-            let entry = out
-                .entry(kind)
-                .or_insert_with(|| (sample, flame::Folded::new()));
-            flame::fold_into(&mut entry.1, &profile, index)
-                .with_context(|| format!("folding {}", path.display()))?;
         }
-        Ok(out)
+        Ok(stacks)
     };
-    let sides = fold_side(baseline).and_then(|b| Ok((b, fold_side(candidate)?)));
-    let (b, c) = match sides {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!("flame graphs: {e:#}");
-            return;
-        }
-    };
-    if let Err(e) = std::fs::create_dir_all(dir) {
-        tracing::warn!("flame graphs: cannot create {} ({e})", dir.display());
-        return;
-    }
-    let empty = flame::Folded::new();
-    for kind in kinds {
-        let (sample, base) = b
-            .get(&kind)
-            .map(|(s, f)| (s.as_str(), f))
-            .unwrap_or(("", &empty));
-        let cand = c.get(&kind).map(|(_, f)| f).unwrap_or(&empty);
-        let path = dir.join(format!("flame-{}.svg", kind.name()));
-        match flame::differential_svg(kind, sample, base, cand) {
-            Ok(svg) => {
-                if let Err(e) = write_atomically(&path, &svg) {
-                    tracing::warn!("flame graphs: {e:#}");
-                }
+    let sides = stacks(baseline).and_then(|b| Ok((b, stacks(candidate)?)));
+    let written = sides.and_then(|(b, c)| {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (kind, svg) in flame::differential_svgs(&kinds, &b, &c) {
+            match svg {
+                Ok(svg) => write_atomically(&dir.join(format!("flame-{}.svg", kind.name())), &svg)?,
+                Err(e) => tracing::warn!("flame graph for {kind}: {e}"),
             }
-            Err(e) => tracing::warn!("flame graph for {kind}: {e}"),
         }
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::warn!("flame graphs: {e:#}");
     }
 }
 
@@ -624,91 +588,21 @@ fn github(
 ) -> anyhow::Result<()> {
     use crate::publish;
     let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let in_actions = var("GITHUB_ACTIONS").as_deref() == Some("true");
-    if args.no_github || !(args.github || in_actions) {
+    let Some(mode) = publish::Mode::choose(args.github, args.no_github, var) else {
         return Ok(());
-    }
+    };
     let limit = publish::GITHUB_BODY_LIMIT - publish::MARKER.len() - 1;
     let markdown = match &templates.markdown {
         Some(source) => report::render_markdown_within_with(report, options, limit, source)
             .with_context(|| format!("--template {}", templates.origin.join(", ")))?,
         None => report::render_markdown_within(report, options, limit),
     };
-    let mut published = publish::Published::default();
-    let target = if args.github || var("GITHUB_TOKEN").is_some() {
-        match publish::GitHubTarget::from_env(var) {
-            Ok(t) => Some(t),
-            // Asked for explicitly: a configuration error. Automatic in Actions: a warning,
-            // the verdict's exit code stands.
-            Err(e) if args.github => return Err(BadInput(e.to_string()).into()),
-            Err(e) => {
-                tracing::warn!("GitHub: not publishing: {e}");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    if let Some(target) = target {
-        let content = publish::Content {
-            comment: publish::comment_body(&markdown),
-            title: report::cut_to_limit(
-                &format!(
-                    "{}: {}",
-                    report.verdict.outcome.name(),
-                    report.verdict.summary
-                ),
-                1000,
-            ),
-            summary: markdown.clone(),
-            conclusion: publish::conclusion(report.verdict.outcome),
-        };
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .context("starting the runtime for GitHub publishing")?;
-        published = runtime.block_on(publish::publish(
-            &target,
-            &content,
-            publish::RetryPolicy::default(),
-        ));
-        runtime.shutdown_timeout(Duration::from_millis(100));
-        for w in &published.warnings {
-            tracing::warn!("{w}");
-        }
-        if let Some(url) = &published.comment_url {
-            tracing::info!(
-                "GitHub: {} the pull-request comment: {url}",
-                if published.comment_created {
-                    "created"
-                } else {
-                    "updated"
-                }
-            );
-        }
-        if published.check_run_created {
-            tracing::info!("GitHub: check run created ({})", content.conclusion);
-        }
-    }
-    if let Some(path) = var("GITHUB_STEP_SUMMARY") {
-        if let Err(e) = append_file(Path::new(&path), markdown.as_bytes()) {
-            tracing::warn!("GITHUB_STEP_SUMMARY: {e:#}");
-        }
-    }
-    if let Some(path) = var("GITHUB_OUTPUT") {
-        let report_path = out
-            .map(|d| d.join("report.json").display().to_string())
-            .unwrap_or_default();
-        let lines = publish::output_lines(&[
-            ("verdict", report.verdict.outcome.name()),
-            ("report-path", &report_path),
-            (
-                "comment-url",
-                published.comment_url.as_deref().unwrap_or(""),
-            ),
-        ]);
-        if let Err(e) = append_file(Path::new(&path), lines.as_bytes()) {
-            tracing::warn!("GITHUB_OUTPUT: {e:#}");
+    let report_path = out.map(|d| d.join("report.json"));
+    let step = publish::run_step(mode, report, &markdown, report_path.as_deref(), var)
+        .map_err(|e| BadInput(e.to_string()))?;
+    for (path, text) in &step.appends {
+        if let Err(e) = append_file(path, text.as_bytes()) {
+            tracing::warn!("{e:#}");
         }
     }
     Ok(())

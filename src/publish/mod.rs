@@ -12,11 +12,13 @@
 //! What to write to `$GITHUB_STEP_SUMMARY` and `$GITHUB_OUTPUT` is computed here as text
 //! ([`output_lines`], [`comment_body`]); the command line appends it to the files.
 
+mod actions;
 mod github;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+pub use actions::{run_step, Mode, StepResult};
 pub use github::publish;
 
 use crate::policy::Outcome;

@@ -118,6 +118,54 @@ pub fn fold_into(
     Ok(())
 }
 
+/// Every side's stacks, folded per profile kind, with the sample type folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SideStacks {
+    /// Per kind: the sample type's name and the folded stacks.
+    pub kinds: BTreeMap<ProfileKind, (String, Folded)>,
+}
+
+impl SideStacks {
+    /// Adds a profile of `kind`, folding its main sample type (see [`sample_index`]).
+    pub fn add(&mut self, kind: ProfileKind, profile: &proto::Profile) -> Result<(), FlameError> {
+        let Some(index) = sample_index(kind, profile) else {
+            return Ok(());
+        };
+        let sample = usize::try_from(profile.sample_type[index].r#type)
+            .ok()
+            .and_then(|i| profile.string_table.get(i))
+            .map(|b| clean(&String::from_utf8_lossy(b)))
+            .unwrap_or_default();
+        let entry = self
+            .kinds
+            .entry(kind)
+            .or_insert_with(|| (sample, Folded::new()));
+        fold_into(&mut entry.1, profile, index)
+    }
+}
+
+/// The differential flame graph of each kind in `kinds`, baseline against candidate.
+pub fn differential_svgs(
+    kinds: &[ProfileKind],
+    baseline: &SideStacks,
+    candidate: &SideStacks,
+) -> Vec<(ProfileKind, Result<Vec<u8>, FlameError>)> {
+    let empty = (String::new(), Folded::new());
+    kinds
+        .iter()
+        .map(|&kind| {
+            let (sample, base) = baseline.kinds.get(&kind).unwrap_or(&empty);
+            let (cand_sample, cand) = candidate.kinds.get(&kind).unwrap_or(&empty);
+            let sample = if sample.is_empty() {
+                cand_sample
+            } else {
+                sample
+            };
+            (kind, differential_svg(kind, sample, base, cand))
+        })
+        .collect()
+}
+
 /// A frame name made safe for the folded format: no `;`, no line breaks, no other controls.
 fn clean(name: &str) -> String {
     name.chars()
