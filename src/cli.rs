@@ -56,8 +56,9 @@ enum Command {
     /// Each side is one or more pprof base URLs, one per pod (`--baseline URL --baseline
     /// URL2`; `NAME=URL` names the pod), or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, e.g.
     /// `svc/stable`: every Ready pod behind it, through port-forwards), or one saved file or
-    /// directory of profiles (then that side is read as `gate diff` reads it). Every pod of both sides starts each window at the
-    /// same instant. `--out` receives report.txt, report.md, report.json,
+    /// directory of profiles (then that side is read as `gate diff` reads it). Every pod of both
+    /// sides starts each window at the same instant. `--out` receives report.txt, report.md,
+    /// report.json, flame-<profile>.svg,
     /// profiles/<side>/<pod>/<profile>-<window>.pb.gz and manifest.json.
     Run(RunArgs),
     /// Compare saved profiles offline: each side a .pb.gz file or a directory of them.
@@ -87,6 +88,8 @@ enum Command {
     /// Forward the pprof port of each pod behind Kubernetes targets to a local URL, and keep
     /// the forwards open until Ctrl-C (e.g. for `go tool pprof URL/profile`).
     Forward(ForwardArgs),
+    /// Re-render a saved report.json as text, Markdown or JSON (exit 0; the verdict is in it).
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -102,13 +105,31 @@ struct ForwardArgs {
 }
 
 #[derive(Debug, Args)]
+struct ReportArgs {
+    /// The saved report (report.json from --out).
+    file: PathBuf,
+    /// Format printed on standard output.
+    #[arg(long, value_enum, default_value = "text")]
+    format: Format,
+    /// Rows per table.
+    #[arg(long, default_value_t = 15)]
+    top: usize,
+    /// Show every sample type, not only each profile's main one.
+    #[arg(long)]
+    all_samples: bool,
+    #[command(flatten)]
+    templates: TemplateArgs,
+}
+
+#[derive(Debug, Args)]
 struct DiffArgs {
     /// The baseline (stable) profiles: a file or a directory, or archived history
     /// `archive+URL#SERVICE[@latest|@YYYY-MM-DD|@RUN_ID][:SIDE]`.
     baseline: PathBuf,
     /// The candidate (canary) profiles: a file or a directory (or `archive+...`).
     candidate: PathBuf,
-    /// Write report.txt, report.md and report.json into this directory.
+    /// Write report.txt, report.md, report.json and flame-<profile>.svg (differential flame
+    /// graphs) into this directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     #[command(flatten)]
@@ -252,6 +273,17 @@ struct JudgeArgs {
     /// label are left out. Go records labels in CPU and goroutine profiles only.
     #[arg(long = "by-label", value_name = "KEY")]
     by_label: Option<String>,
+    /// Publish on GitHub: one sticky pull-request comment (updated in place), a check run, the
+    /// step summary and the action's outputs. On by default in GitHub Actions when
+    /// GITHUB_TOKEN is set. Reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL and
+    /// GITHUB_EVENT_PATH; a failure to publish is a warning, never a different exit code.
+    #[arg(long, conflicts_with = "no_github")]
+    github: bool,
+    /// Do not publish on GitHub, not even in GitHub Actions.
+    #[arg(long)]
+    no_github: bool,
+    #[command(flatten)]
+    templates: TemplateArgs,
 }
 
 impl JudgeArgs {
@@ -262,6 +294,68 @@ impl JudgeArgs {
             ignore: self.tag_ignore.clone(),
             by: self.by_label.clone(),
         }
+    }
+}
+
+/// Templates that replace the shipped ones.
+#[derive(Debug, Args)]
+struct TemplateArgs {
+    /// A minijinja template for the Markdown report (report.md, `--format markdown`, the
+    /// pull-request comment). It sees `view` (what the shipped template shows, escaped) and
+    /// `report` (report.json; escape with `| md_escape`).
+    #[arg(long, value_name = "FILE")]
+    template: Option<PathBuf>,
+    /// A minijinja template for the text report (report.txt, `--format text`).
+    #[arg(long, value_name = "FILE")]
+    text_template: Option<PathBuf>,
+}
+
+/// The text of the user's templates, and where each came from.
+#[derive(Debug, Default)]
+struct Templates {
+    markdown: Option<String>,
+    text: Option<String>,
+    origin: Vec<String>,
+}
+
+impl TemplateArgs {
+    fn load(&self) -> anyhow::Result<Templates> {
+        let read = |p: &Option<PathBuf>| -> anyhow::Result<Option<String>> {
+            p.as_ref()
+                .map(|p| {
+                    std::fs::read_to_string(p).map_err(|e| {
+                        BadInput(format!("{}: cannot read the template ({e})", p.display())).into()
+                    })
+                })
+                .transpose()
+        };
+        Ok(Templates {
+            markdown: read(&self.template)?,
+            text: read(&self.text_template)?,
+            origin: [&self.template, &self.text_template]
+                .into_iter()
+                .flatten()
+                .map(|p| p.display().to_string())
+                .collect(),
+        })
+    }
+}
+
+impl Templates {
+    fn render(
+        &self,
+        report: &Report,
+        format: Format,
+        options: &RenderOptions,
+    ) -> anyhow::Result<String> {
+        report::render_templated(
+            report,
+            format,
+            options,
+            self.markdown.as_deref(),
+            self.text.as_deref(),
+        )
+        .with_context(|| format!("--template {}", self.origin.join(", ")))
     }
 }
 
@@ -297,6 +391,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff(args),
         Command::Forward(args) => forward(args),
         Command::Archive(args) => archive::command(args, show_bar),
+        Command::Report(args) => rerender(args),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;
             print!("{}", policy.describe());
@@ -317,6 +412,8 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
                 .is_some_and(TargetError::is_bad_input)
             || e.downcast_ref::<crate::archive::ArchiveError>()
                 .is_some_and(crate::archive::ArchiveError::is_bad_input)
+            || e.is::<report::ReportError>()
+            || e.is::<report::TemplateError>()
     });
     if bad_input {
         exit::BAD_INPUT
@@ -329,6 +426,30 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct BadInput(String);
+
+/// `gate report`: reads a saved report.json and prints it again in the format asked for.
+fn rerender(args: ReportArgs) -> anyhow::Result<u8> {
+    let text = std::fs::read_to_string(&args.file).map_err(|e| {
+        BadInput(format!(
+            "{}: cannot read ({e}); give the report.json that --out wrote",
+            args.file.display()
+        ))
+    })?;
+    let report = Report::from_json(&text).with_context(|| args.file.display().to_string())?;
+    let options = RenderOptions {
+        top: args.top,
+        all_sample_types: args.all_samples,
+    };
+    let rendered = args
+        .templates
+        .load()?
+        .render(&report, args.format, &options)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(rendered.as_bytes())
+        .context("writing to standard output")?;
+    Ok(exit::PASS)
+}
 
 fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
     Ok(match path {
@@ -357,6 +478,9 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
             args.candidate.display().to_string(),
             &|v| read_groups(&args.baseline, &args.candidate, limits, v),
         )?;
+        if let Some(dir) = &args.out {
+            write_flames(dir, &args.baseline, &args.candidate, &report, limits);
+        }
         return emit(&report, &args.judge, args.out.as_deref());
     }
     let read = |path: &Path| -> anyhow::Result<(SideProfiles, String)> {
@@ -383,6 +507,9 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         baseline_name,
         candidate_name,
     )?;
+    if let Some(dir) = &args.out {
+        write_flames(dir, &args.baseline, &args.candidate, &report, limits);
+    }
     emit(&report, &args.judge, args.out.as_deref())
 }
 
@@ -510,6 +637,46 @@ fn label_mix(groups: &[LabelGroup]) -> Vec<report::LabelShare> {
         }
     }
     out
+}
+
+/// Writes `flame-<profile>.svg`, a differential flame graph, for every profile kind compared.
+/// The stacks are read again from the files of each side; a graph that cannot be drawn is a
+/// warning, never a failure of the gate.
+fn write_flames(
+    dir: &Path,
+    baseline: &Path,
+    candidate: &Path,
+    report: &Report,
+    limits: DecodeLimits,
+) {
+    use crate::report::flame;
+    let kinds: Vec<ProfileKind> = report.comparisons.iter().map(|c| c.kind).collect();
+    let stacks = |side: &Path| -> anyhow::Result<flame::SideStacks> {
+        let mut stacks = flame::SideStacks::default();
+        for (path, pod) in inputs::list_side(side)? {
+            let (kind, profile) = inputs::read_raw_file(&path, &pod, limits)?;
+            if kinds.contains(&kind) {
+                stacks
+                    .add(kind, &profile)
+                    .with_context(|| path.display().to_string())?;
+            }
+        }
+        Ok(stacks)
+    };
+    let sides = stacks(baseline).and_then(|b| Ok((b, stacks(candidate)?)));
+    let written = sides.and_then(|(b, c)| {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        for (kind, svg) in flame::differential_svgs(&kinds, &b, &c) {
+            match svg {
+                Ok(svg) => write_atomically(&dir.join(format!("flame-{}.svg", kind.name())), &svg)?,
+                Err(e) => tracing::warn!("flame graph for {kind}: {e}"),
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = written {
+        tracing::warn!("flame graphs: {e:#}");
+    }
 }
 
 /// Compares two sides under a policy and builds the report.
@@ -716,21 +883,83 @@ fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result
         top: args.top,
         all_sample_types: args.all_samples,
     };
-    if let Some(dir) = out {
-        write_reports(dir, report, &options)?;
+    let templates = args.templates.load()?;
+    let mut printed = templates.render(report, args.format, &options)?;
+    if args.format == Format::Text
+        && templates.text.is_none()
+        && std::io::stdout().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+    {
+        printed = report::colour_text(&printed);
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(report::render(report, args.format, &options).as_bytes())
-        .context("writing to standard output")?;
+    if let Some(dir) = out {
+        write_reports(dir, report, &options, &templates)?;
+    }
+    {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(printed.as_bytes())
+            .and_then(|()| stdout.flush())
+            .context("writing to standard output")?;
+    }
+    github(report, args, &options, &templates, out)?;
     Ok(match report.verdict.outcome {
         Outcome::Fail => exit::FAIL,
         Outcome::Pass | Outcome::Warn | Outcome::Inconclusive => exit::PASS,
     })
 }
 
+/// In GitHub Actions (or with `--github`): publishes the comment and the check run when a token
+/// is there, appends the Markdown to `$GITHUB_STEP_SUMMARY` and the outputs (verdict,
+/// report-path, comment-url) to `$GITHUB_OUTPUT`. Publishing failures are warnings; only an
+/// explicit `--github` without GITHUB_TOKEN or GITHUB_REPOSITORY is an error (exit 2).
+fn github(
+    report: &Report,
+    args: &JudgeArgs,
+    options: &RenderOptions,
+    templates: &Templates,
+    out: Option<&Path>,
+) -> anyhow::Result<()> {
+    use crate::publish;
+    let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let Some(mode) = publish::Mode::choose(args.github, args.no_github, var) else {
+        return Ok(());
+    };
+    let limit = publish::GITHUB_BODY_LIMIT - publish::MARKER.len() - 1;
+    let markdown = match &templates.markdown {
+        Some(source) => report::render_markdown_within_with(report, options, limit, source)
+            .with_context(|| format!("--template {}", templates.origin.join(", ")))?,
+        None => report::render_markdown_within(report, options, limit),
+    };
+    let report_path = out.map(|d| d.join("report.json"));
+    let step = publish::run_step(mode, report, &markdown, report_path.as_deref(), var)
+        .map_err(|e| BadInput(e.to_string()))?;
+    for (path, text) in &step.appends {
+        if let Err(e) = append_file(path, text.as_bytes()) {
+            tracing::warn!("{e:#}");
+        }
+    }
+    Ok(())
+}
+
+/// Appends to a file the runner owns (`$GITHUB_STEP_SUMMARY`, `$GITHUB_OUTPUT`).
+fn append_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("opening {}", path.display()))?;
+    f.write_all(bytes)
+        .with_context(|| format!("appending to {}", path.display()))
+}
+
 /// Writes report.txt, report.md and report.json, each whole or not at all.
-fn write_reports(dir: &Path, report: &Report, options: &RenderOptions) -> anyhow::Result<()> {
+fn write_reports(
+    dir: &Path,
+    report: &Report,
+    options: &RenderOptions,
+    templates: &Templates,
+) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| {
         BadInput(format!(
             "{}: cannot create the output directory ({e})",
@@ -744,7 +973,7 @@ fn write_reports(dir: &Path, report: &Report, options: &RenderOptions) -> anyhow
     ] {
         write_atomically(
             &dir.join(name),
-            report::render(report, format, options).as_bytes(),
+            templates.render(report, format, options)?.as_bytes(),
         )?;
     }
     Ok(())
@@ -1270,6 +1499,19 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         report.capture = Some(capture::notes_json(manifest));
         report.warnings.extend(manifest.warnings.iter().cloned());
     }
+    let side_dir = |name: &str, input: &SideInput| match input {
+        SideInput::Local(p) => p.clone(),
+        SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
+        // An archived side is not on disk as files: its flame graph half is skipped.
+        SideInput::Archive(_) => PathBuf::new(),
+    };
+    write_flames(
+        &args.out,
+        &side_dir("baseline", &baseline),
+        &side_dir("candidate", &candidate),
+        &report,
+        limits,
+    );
     let code = emit(&report, &args.judge, Some(&args.out))?;
     if let Some(store) = archive_store {
         archive::after_run(archive::RunRecord {

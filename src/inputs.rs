@@ -404,3 +404,26 @@ pub fn read_side_view(
         .filter(|(_, side)| !side.kinds.is_empty())
         .collect())
 }
+
+/// Reads one profile file whole (every sample with its stack, as flame graphs need), with its
+/// kind from the file name or, failing that, from the content.
+pub fn read_raw_file(
+    path: &Path,
+    pod: &str,
+    limits: DecodeLimits,
+) -> Result<(ProfileKind, profile::proto::Profile), InputError> {
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let kind = match ProfileKind::from_file_name(file_name) {
+        Some(k) => k,
+        None => read_file(path, pod, limits)?.kind,
+    };
+    let bytes = std::fs::read(path).map_err(|source| InputError::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let raw = profile::decode(&bytes, limits).map_err(|source| InputError::Profile {
+        path: path.to_owned(),
+        source,
+    })?;
+    Ok((kind, raw))
+}

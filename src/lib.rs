@@ -8,6 +8,8 @@
 //!   statistics (pods as replicates, overdispersed Poisson, exact tests for one pod). Pure.
 //! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
 //! - [`report`]: renders a verdict as text, Markdown or JSON. Pure: values in, bytes out.
+//! - [`publish`]: the edge that publishes a verdict on GitHub: one sticky pull-request comment,
+//!   a check run, the step summary and the action's outputs. Failures there are warnings.
 //! - [`inputs`]: the edge that reads profile files and directories from disk.
 //! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
 //!   windows on every pod of both sides, and records each request in a manifest.
@@ -25,5 +27,6 @@ pub mod compare;
 pub mod inputs;
 pub mod policy;
 pub mod profile;
+pub mod publish;
 pub mod report;
 pub mod target;

@@ -3,12 +3,12 @@
 //! The comparison computes one [`Estimate`] per function and metric without knowing the policy;
 //! the policy later asks it "is theta above 1.20?" with its own threshold and error rate.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats;
 
 /// The noise model behind an estimate, with the numbers it needs.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum Noise {
     /// log(theta) is approximately t-distributed (normal when `df` is infinite) around the
@@ -18,7 +18,7 @@ pub enum Noise {
         /// Standard error of log(theta).
         se: f64,
         /// Degrees of freedom; infinite for the normal approximation.
-        #[serde(serialize_with = "serialize_df")]
+        #[serde(serialize_with = "serialize_df", deserialize_with = "deserialize_df")]
         df: f64,
     },
     /// Exact conditional binomial test: of `n` events on both sides, `k` fell in the candidate.
@@ -43,8 +43,13 @@ fn serialize_df<S: serde::Serializer>(df: &f64, s: S) -> Result<S::Ok, S::Error>
     }
 }
 
+/// Infinite degrees of freedom are written as `null` (JSON has no infinity) and read back so.
+fn deserialize_df<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
 /// An estimated ratio theta (candidate over baseline, after normalisation) and its noise.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
     /// The point estimate of theta.
     pub ratio: f64,

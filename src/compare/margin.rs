@@ -6,12 +6,12 @@
 //! above the threshold" is deliberately not the rule: it fails about half the time on a true
 //! change sitting just under the threshold.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{stats, Estimate};
 
 /// Which way a change must go to break a rule.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Growth beyond theta0 breaks the rule (CPU, memory, goroutines).
@@ -38,7 +38,7 @@ pub struct MarginQuestion {
 }
 
 /// The outcome of a margin test.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Confidently beyond the margin in the direction that breaks the rule.
@@ -52,7 +52,7 @@ pub enum Status {
 }
 
 /// A margin test's answer, with every number behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct MarginAnswer {
     /// The outcome.
     pub status: Status,

@@ -22,7 +22,7 @@ pub mod stats;
 pub mod trend;
 
 use rustc_hash::FxHashMap;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 pub use estimate::{Estimate, Noise};
 
@@ -30,7 +30,7 @@ use crate::inputs::PodProfiles;
 use crate::profile::{FunctionProfile, ProfileKind, SampleType};
 
 /// How values of the two sides are made comparable.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Normalize {
     /// The median of per-function ratios over well-sampled functions (as DESeq2 does): robust
@@ -86,7 +86,7 @@ pub enum CompareError {
 }
 
 /// The comparison of one profile kind between baseline and candidate.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindComparison {
     /// The profile kind.
     pub kind: ProfileKind,
@@ -107,14 +107,14 @@ pub struct KindComparison {
 }
 
 /// What one side contributed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideFacts {
     /// Its pods.
     pub pods: Vec<PodFacts>,
 }
 
 /// What one pod contributed.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PodFacts {
     /// Pod name.
     pub name: String,
@@ -127,7 +127,7 @@ pub struct PodFacts {
 }
 
 /// The comparison of one sample type (e.g. `cpu/nanoseconds`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SampleTypeComparison {
     /// What is measured.
     pub sample_type: SampleType,
@@ -142,7 +142,7 @@ pub struct SampleTypeComparison {
 }
 
 /// How the sides were normalised.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Normalization {
     /// The method used (median-ratio falls back to total when too few functions qualify).
     pub method: Normalize,
@@ -157,7 +157,7 @@ pub struct Normalization {
 }
 
 /// The noise sources a comparison measured.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct NoiseFacts {
     /// How per-function estimates were tested.
     pub model: NoiseModel,
@@ -182,7 +182,7 @@ pub struct NoiseFacts {
 }
 
 /// How per-function estimates were tested.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NoiseModel {
     /// Overdispersed Poisson with the dispersion measured between pods.
@@ -195,7 +195,7 @@ pub enum NoiseModel {
 }
 
 /// One function's flat and cumulative comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FunctionDelta {
     /// Function name.
     pub name: String,
@@ -206,7 +206,7 @@ pub struct FunctionDelta {
 }
 
 /// Where a function appears.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Presence {
     /// On both sides.
@@ -220,7 +220,7 @@ pub enum Presence {
 }
 
 /// One value compared between the sides, with every number the verdict may use.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Delta {
     /// Baseline value over all pods (windows summed; averaged for snapshots).
     pub baseline: f64,

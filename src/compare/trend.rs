@@ -5,14 +5,14 @@
 //! slope is fitted by least squares over its windows; pods are the replicates of the mean
 //! slope, as everywhere else.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::stats;
 use crate::inputs::PodProfiles;
 use crate::profile::ProfileKind;
 
 /// The growth of a snapshot profile's total across windows, on one side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Growth {
     /// The profile kind (goroutine or heap).
     pub kind: ProfileKind,

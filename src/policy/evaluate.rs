@@ -3,7 +3,7 @@
 //! Every per-function and total test of every rule sharing an FDR forms one Benjamini-Hochberg
 //! family (flat and cum together), so adding rules does not multiply false failures unnoticed.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::{Direction, InconclusiveAction, Metric, Normalize, Policy, Rule, Severity};
 use crate::compare::margin::{self, MarginAnswer, MarginQuestion, Status};
@@ -11,7 +11,7 @@ use crate::compare::{self, stats, Delta, KindComparison, Presence, SampleTypeCom
 use crate::profile::ProfileKind;
 
 /// The overall outcome of a gate run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Every rule held.
@@ -37,7 +37,7 @@ impl Outcome {
 }
 
 /// A policy's judgement of a comparison.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Verdict {
     /// The overall outcome.
     pub outcome: Outcome,
@@ -48,7 +48,7 @@ pub struct Verdict {
 }
 
 /// What one rule found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RuleStatus {
     /// Something went beyond the rule's threshold, with confidence.
@@ -62,7 +62,7 @@ pub enum RuleStatus {
 }
 
 /// The outcome of one rule, with the findings that decided it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RuleOutcome {
     /// The rule's name.
     pub rule: String,
@@ -85,7 +85,7 @@ pub struct RuleOutcome {
 }
 
 /// One tested function (or total) under a rule.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Finding {
     /// The function; `None` for the profile's total.
     pub function: Option<String>,

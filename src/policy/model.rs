@@ -1,6 +1,6 @@
 //! The typed policy: what a parsed and validated policy file means.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::glob::Globs;
 use crate::profile::ProfileKind;
@@ -155,7 +155,7 @@ pub(crate) trait Keyword: Copy + 'static {
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
         }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use rustc_hash::FxHashMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::decode::not_a_profile;
 use super::labels::LabelView;
@@ -14,7 +14,7 @@ use super::wire::{self, RawLocation, RawProfile, RawValueType};
 use super::{ProfileError, ProfileKind};
 
 /// What one value column of a profile measures, e.g. `cpu` in `nanoseconds`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SampleType {
     /// The quantity, e.g. `cpu`, `alloc_space`, `goroutine`.
     pub name: String,

@@ -1,17 +1,113 @@
-//! The Markdown report, for a pull-request comment.
+//! The Markdown report, for a pull-request comment: a view of the report with every cell
+//! already escaped, laid out by a minijinja template (the shipped one, or `--template FILE`).
 
-use std::fmt::Write;
+use serde::Serialize;
 
+use super::template::{self, TemplateError};
 use super::{
     format_signed, format_total, format_value, kind_heading, label_mix_lines, relative,
     shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::compare::margin::Status;
-use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus};
+use crate::compare::Presence;
+use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus, Severity};
 
-/// Renders the report as GitHub-flavoured Markdown; function names are escaped.
+/// The Markdown template shipped in the binary.
+pub const MARKDOWN_TEMPLATE: &str = include_str!("templates/report.md.j2");
+
+/// Renders the report as GitHub-flavoured Markdown with the shipped template; function names
+/// are escaped.
 pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
-    let mut out = String::new();
+    render_markdown_with(report, options, MARKDOWN_TEMPLATE).unwrap_or_else(|e| {
+        // The shipped template is tested; this is a safety net, never expected.
+        format!(
+            "Profile Gate: {}\n\n(the report template failed: {e})\n",
+            report.verdict.outcome.name()
+        )
+    })
+}
+
+/// Renders the report as Markdown with a template of the caller's (`--template FILE`).
+///
+/// The template sees `view` (the shipped template's input: every cell escaped for Markdown)
+/// and `report` (the raw report, as in report.json: escape what you print from it with the
+/// `md_escape` filter).
+pub fn render_markdown_with(
+    report: &Report,
+    options: &RenderOptions,
+    source: &str,
+) -> Result<String, TemplateError> {
+    template::render(source, "report.md", &markdown_view(report, options), report)
+}
+
+/// Everything the Markdown template lays out, escaped.
+#[derive(Debug, Serialize)]
+pub struct MarkdownView {
+    /// `pass`, `warn`, `inconclusive` or `fail`.
+    pub outcome: &'static str,
+    /// An emoji for the outcome.
+    pub icon: &'static str,
+    /// The verdict in one line.
+    pub summary: String,
+    /// The baseline, for inside a code span.
+    pub baseline: String,
+    /// The candidate, for inside a code span.
+    pub candidate: String,
+    /// Which samples were compared when not all were (`by route`), for inside a code span.
+    pub samples: Option<String>,
+    /// With a split by label: each value's part of each side's samples, one line each.
+    pub label_mix: Vec<String>,
+    /// One row per rule: name, severity, result, detail.
+    pub rules: Vec<Vec<String>>,
+    /// Warnings people should read.
+    pub warnings: Vec<String>,
+    /// Confident regressions: function, profile, rule, metric, baseline → candidate, change,
+    /// interval.
+    pub regressions: Rows,
+    /// Confident improvements.
+    pub improvements: Rows,
+    /// Tested functions on one side only: function, profile, new|vanished, share.
+    pub new_and_vanished: Rows,
+    /// Unsettled findings, as regressions plus the smallest change the run could detect.
+    pub inconclusive: Rows,
+    /// Per profile: pods, windows, samples, time, dispersion, window spread.
+    pub run_facts: Vec<Vec<String>>,
+    /// How the capture went, when captured live.
+    pub capture: Option<String>,
+    /// Per profile and sample type, the biggest changes.
+    pub details: Vec<Details>,
+    /// Kinds on one side only, comma-separated.
+    pub unmatched: Option<String>,
+}
+
+/// Rows of a table, the first `top` of them, and how many were left out.
+#[derive(Debug, Default, Serialize)]
+pub struct Rows {
+    /// The cells of each row shown.
+    pub rows: Vec<Vec<String>>,
+    /// Rows not shown.
+    pub more: usize,
+}
+
+/// The collapsed table of one profile and sample type.
+#[derive(Debug, Serialize)]
+pub struct Details {
+    /// The summary line: profile, sample type, totals.
+    pub summary: String,
+    /// Function, flat change, flat %, cum change, cum %.
+    pub rows: Vec<Vec<String>>,
+    /// Baseline pods.
+    pub baseline_pods: usize,
+    /// Candidate pods.
+    pub candidate_pods: usize,
+    /// Sources of noise measured.
+    pub measured: String,
+    /// Sources of noise not measured (empty when all were).
+    pub not_measured: String,
+}
+
+/// The view the shipped Markdown template renders.
+pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
     let v = &report.verdict;
     let icon = match v.outcome {
         Outcome::Pass => "✅",
@@ -19,49 +115,67 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
         Outcome::Inconclusive => "❔",
         Outcome::Fail => "❌",
     };
-    let _ = writeln!(out, "## {icon} Profile Gate: {}\n", v.outcome.name());
-    let _ = writeln!(out, "{}\n", escape(&v.summary));
-    let _ = writeln!(
-        out,
-        "Baseline `{}` → candidate `{}`\n",
-        code(&report.baseline),
-        code(&report.candidate)
-    );
-    if let Some(labels) = &report.labels {
-        let _ = writeln!(out, "Samples compared: `{}`\n", code(labels));
-    }
-    if !v.rules.is_empty() {
-        let _ = writeln!(
-            out,
-            "| rule | severity | result | detail |\n|---|---|---|---|"
-        );
-        for r in &v.rules {
+    // The rules that decided the verdict first (broken, then inconclusive), the rest after,
+    // each group in policy order.
+    let mut ordered: Vec<&RuleOutcome> = v.rules.iter().collect();
+    ordered.sort_by_key(|r| match (r.status, r.severity) {
+        (RuleStatus::Broken, Severity::Fail) => 0,
+        (RuleStatus::Broken, Severity::Warn) => 1,
+        (RuleStatus::Inconclusive, _) => 2,
+        (RuleStatus::Held, _) => 3,
+        (RuleStatus::Skipped, _) => 4,
+    });
+    let rules = ordered
+        .into_iter()
+        .map(|r| {
             let status = match r.status {
                 RuleStatus::Broken => "**broken**",
                 RuleStatus::Held => "held",
                 RuleStatus::Inconclusive => "inconclusive",
                 RuleStatus::Skipped => "skipped",
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {status} | {} |",
+            vec![
                 escape(&r.rule),
-                r.severity,
-                escape(&r.explanation)
-            );
-        }
-        let _ = writeln!(out);
-    }
-    let regressions: Vec<(&RuleOutcome, &Finding)> = v
-        .rules
-        .iter()
-        .flat_map(|r| r.findings.iter().map(move |f| (r, f)))
-        .filter(|(_, f)| f.answer.status == Status::Regressed)
+                r.severity.to_string(),
+                status.to_owned(),
+                escape(&r.explanation),
+            ]
+        })
         .collect();
-    if !regressions.is_empty() {
-        let _ = writeln!(out, "### Regressions\n");
-        let _ = writeln!(out, "| function | profile | rule | metric | baseline → candidate (per pod) | change | interval |\n|---|---|---|---|---|---|---|");
-        for (rule, f) in regressions.iter().take(options.top) {
+    let with_status = |status: Status| -> Vec<(&RuleOutcome, &Finding)> {
+        v.rules
+            .iter()
+            .flat_map(|r| r.findings.iter().map(move |f| (r, f)))
+            .filter(|(_, f)| f.answer.status == status)
+            .collect()
+    };
+    MarkdownView {
+        outcome: v.outcome.name(),
+        icon,
+        summary: escape(&v.summary),
+        baseline: code(&report.baseline),
+        candidate: code(&report.candidate),
+        samples: report.labels.as_deref().map(code),
+        label_mix: label_mix_lines(report).iter().map(|l| escape(l)).collect(),
+        rules,
+        warnings: report.warnings.iter().map(|w| escape(w)).collect(),
+        regressions: findings_table(&with_status(Status::Regressed), options.top, false),
+        improvements: findings_table(&with_status(Status::Improved), options.top, false),
+        new_and_vanished: new_and_vanished(report, options),
+        inconclusive: findings_table(&inconclusive(v), options.top, true),
+        run_facts: run_facts(report, options),
+        capture: report.capture_facts.as_deref().map(escape),
+        details: details(report, options),
+        unmatched: (!report.unmatched.is_empty()).then(|| escape(&report.unmatched.join(", "))),
+    }
+}
+
+/// Findings as table rows, `top` at most; inconclusive rows add the detectable change.
+fn findings_table(rows: &[(&RuleOutcome, &Finding)], top: usize, detectable: bool) -> Rows {
+    let shown = rows
+        .iter()
+        .take(top)
+        .map(|(rule, f)| {
             let value = |x: f64| {
                 if f.metric == Metric::Total {
                     format_total(rule.profile, x, &f.unit)
@@ -69,91 +183,173 @@ pub fn render_markdown(report: &Report, options: &RenderOptions) -> String {
                     format_value(x, &f.unit)
                 }
             };
-            let _ = writeln!(
-                out,
-                "| {} | {} | {} | {} | {} → {} | {} | {} |",
-                escape(f.function.as_deref().unwrap_or("total")),
-                rule.profile,
+            let function = f.function.as_deref().unwrap_or("total");
+            let mut cells = vec![
+                escape(&match &f.label {
+                    Some(label) => format!("{function} [{label}]"),
+                    None => function.to_owned(),
+                }),
+                rule.profile.to_string(),
                 escape(&rule.rule),
-                f.metric,
-                value(f.delta.baseline_per_pod),
-                value(f.delta.candidate_per_pod),
+                f.metric.to_string(),
+                format!(
+                    "{} → {}",
+                    value(f.delta.baseline_per_pod),
+                    value(f.delta.candidate_per_pod)
+                ),
                 ratio_words(f.ratio()),
                 interval(f),
-            );
-        }
-        if regressions.len() > options.top {
-            let _ = writeln!(
-                out,
-                "\n_{} more not shown; see report.json._",
-                regressions.len() - options.top
-            );
-        }
-        let _ = writeln!(out);
+            ];
+            if detectable {
+                cells.push(ratio_words(f.answer.minimum_detectable_ratio));
+            }
+            cells
+        })
+        .collect();
+    Rows {
+        rows: shown,
+        more: rows.len().saturating_sub(top),
     }
-    let mix = label_mix_lines(report);
-    if !mix.is_empty() {
-        let _ = writeln!(out, "### Label mix\n");
-        for line in mix {
-            let _ = writeln!(out, "- {}", escape(&line));
-        }
-        let _ = writeln!(out);
-    }
-    if !report.warnings.is_empty() {
-        let _ = writeln!(out, "### Warnings\n");
-        for w in &report.warnings {
-            let _ = writeln!(out, "- ⚠️ {}", escape(w));
-        }
-        let _ = writeln!(out);
-    }
+}
+
+fn details(report: &Report, options: &RenderOptions) -> Vec<Details> {
+    let mut out = Vec::new();
     for c in &report.comparisons {
         for s in shown_sample_types(c, options) {
             let unit = &s.sample_type.unit;
-            let _ = writeln!(
-                out,
-                "<details><summary>{} {}: total per pod {} → {} ({})</summary>\n",
-                escape(&kind_heading(c)),
-                escape(&s.sample_type.to_string()),
-                format_total(c.kind, s.total.baseline_per_pod, unit),
-                format_total(c.kind, s.total.candidate_per_pod, unit),
-                relative(&s.total)
-            );
-            let _ = writeln!(
-                out,
-                "| function | flat Δ | flat Δ% | cum Δ | cum Δ% |\n|---|---:|---:|---:|---:|"
-            );
-            for f in top_changes(s, options.top) {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} | {} |",
-                    escape(&f.name),
-                    format_signed(f.flat.change_per_pod(), unit),
-                    relative(&f.flat),
-                    format_signed(f.cum.change_per_pod(), unit),
-                    relative(&f.cum)
-                );
-            }
-            let _ = writeln!(
-                out,
-                "\nPods: {} baseline, {} candidate. Noise measured: {}.{}\n\n</details>\n",
-                c.baseline.pods.len(),
-                c.candidate.pods.len(),
-                escape(&s.noise.measured.join("; ")),
-                if s.noise.not_measured.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        " Not measured: {}.",
-                        escape(&s.noise.not_measured.join("; "))
-                    )
-                }
-            );
+            out.push(Details {
+                summary: format!(
+                    "{} {}: total per pod {} → {} ({})",
+                    escape(&kind_heading(c)),
+                    escape(&s.sample_type.to_string()),
+                    format_total(c.kind, s.total.baseline_per_pod, unit),
+                    format_total(c.kind, s.total.candidate_per_pod, unit),
+                    relative(&s.total)
+                ),
+                rows: top_changes(s, options.top)
+                    .into_iter()
+                    .map(|f| {
+                        vec![
+                            escape(&f.name),
+                            format_signed(f.flat.change_per_pod(), unit),
+                            relative(&f.flat),
+                            format_signed(f.cum.change_per_pod(), unit),
+                            relative(&f.cum),
+                        ]
+                    })
+                    .collect(),
+                baseline_pods: c.baseline.pods.len(),
+                candidate_pods: c.candidate.pods.len(),
+                measured: escape(&s.noise.measured.join("; ")),
+                not_measured: escape(&s.noise.not_measured.join("; ")),
+            });
         }
     }
-    if let Some(facts) = &report.capture_facts {
-        let _ = writeln!(out, "Capture: {}\n", escape(facts));
-    }
     out
+}
+
+/// Findings the data could not settle that lean towards breaking their rule: those of
+/// inconclusive rules first, then the rest by how strongly they moved (smallest p first).
+fn inconclusive(v: &crate::policy::Verdict) -> Vec<(&RuleOutcome, &Finding)> {
+    let mut rows: Vec<(&RuleOutcome, &Finding)> = v
+        .rules
+        .iter()
+        .flat_map(|r| r.findings.iter().map(move |f| (r, f)))
+        .filter(|(_, f)| f.answer.status == Status::Inconclusive)
+        .filter(|(_, f)| match (f.metric, f.ratio()) {
+            (Metric::New, _) | (_, None) => true,
+            // A rule on increases is unsettled by a function that grew, and vice versa.
+            (_, Some(r)) => (r >= 1.0) == (f.threshold >= 1.0),
+        })
+        .collect();
+    rows.sort_by(|a, b| {
+        let first = |r: &RuleOutcome| u8::from(r.status != RuleStatus::Inconclusive);
+        first(a.0).cmp(&first(b.0)).then_with(|| {
+            let p = |f: &Finding| f.answer.p_value.unwrap_or(1.0);
+            p(a.1).total_cmp(&p(b.1))
+        })
+    });
+    rows
+}
+
+/// A profile and sample type in a few words: `cpu`, `heap inuse_space`.
+fn profile_label(kind: crate::profile::ProfileKind, sample: &str) -> String {
+    if sample == kind.name() {
+        kind.to_string()
+    } else {
+        format!("{kind} {}", escape(sample))
+    }
+}
+
+/// Tested functions present on one side only, by their cumulative share.
+fn new_and_vanished(report: &Report, options: &RenderOptions) -> Rows {
+    let mut rows: Vec<(f64, Vec<String>)> = Vec::new();
+    for c in &report.comparisons {
+        for s in shown_sample_types(c, options) {
+            for f in s.functions.iter().filter(|f| f.cum.tested || f.flat.tested) {
+                let (word, share) = match f.cum.presence {
+                    Presence::New => ("new", f.cum.candidate_share),
+                    Presence::Vanished => ("vanished", f.cum.baseline_share),
+                    Presence::Both | Presence::Neither => continue,
+                };
+                rows.push((
+                    share,
+                    vec![
+                        escape(&f.name),
+                        profile_label(c.kind, &s.sample_type.name),
+                        word.to_owned(),
+                        format!("{:.2}%", share * 100.0),
+                    ],
+                ));
+            }
+        }
+    }
+    rows.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let more = rows.len().saturating_sub(options.top);
+    Rows {
+        rows: rows.into_iter().take(options.top).map(|(_, r)| r).collect(),
+        more,
+    }
+}
+
+/// Pods, windows, samples and noise per profile and sample type shown.
+fn run_facts(report: &Report, options: &RenderOptions) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    for c in &report.comparisons {
+        let side = |s: &crate::compare::SideFacts| {
+            (
+                s.pods.len(),
+                s.pods.iter().map(|p| p.windows).sum::<usize>(),
+                s.pods.iter().map(|p| p.samples).sum::<usize>(),
+                s.pods.iter().map(|p| p.duration_seconds).sum::<f64>(),
+            )
+        };
+        let (bp, bw, bs, bd) = side(&c.baseline);
+        let (cp, cw, cs, cd) = side(&c.candidate);
+        for s in shown_sample_types(c, options) {
+            let noise = &s.noise;
+            rows.push(vec![
+                profile_label(c.kind, &s.sample_type.name),
+                format!("{bp} / {cp}"),
+                format!("{bw} / {cw}"),
+                format!("{bs} / {cs}"),
+                if c.kind.is_snapshot() {
+                    "snapshot".to_owned()
+                } else {
+                    format!("{bd:.0}s / {cd:.0}s")
+                },
+                noise
+                    .dispersion
+                    .map(|d| format!("φ {d:.3}"))
+                    .unwrap_or_else(|| "–".to_owned()),
+                noise
+                    .window_dispersion
+                    .map(|d| format!("{d:.2}×"))
+                    .unwrap_or_else(|| "–".to_owned()),
+            ]);
+        }
+    }
+    rows
 }
 
 fn ratio_words(r: Option<f64>) -> String {

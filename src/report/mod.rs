@@ -2,24 +2,31 @@
 //!
 //! One place (the CLI) writes files; here every format is a function returning a `String`.
 
+pub mod flame;
 mod markdown;
+pub mod template;
 mod text;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+pub use template::TemplateError;
 
 use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
 use crate::policy::Verdict;
 use crate::profile::ProfileKind;
 
-pub use markdown::render_markdown;
-pub use text::render_text;
+pub use markdown::{
+    escape as escape_markdown, markdown_view, render_markdown, render_markdown_with, MarkdownView,
+    MARKDOWN_TEMPLATE,
+};
+pub use text::{colour_text, render_text, render_text_with, text_view, TextView, TEXT_TEMPLATE};
 
 /// Version of the `report.json` schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;
 
 /// Everything a report shows: the comparisons, the verdict, and facts about the run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     /// The `report.json` schema version.
     pub schema_version: u32,
@@ -47,12 +54,12 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub labels: Option<String>,
     /// With a split by label: each value's part of each side's samples.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_mix: Vec<LabelShare>,
 }
 
 /// One label value's part of one profile kind's samples on each side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LabelShare {
     /// The profile kind.
     pub kind: ProfileKind,
@@ -64,8 +71,50 @@ pub struct LabelShare {
     pub candidate_share: f64,
 }
 
+/// Why a saved `report.json` cannot be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// Not JSON, or not a report of this schema.
+    #[error("not a Profile Gate report.json: {0}")]
+    Invalid(String),
+    /// Written by a newer Profile Gate, with a schema this one does not know.
+    #[error("report schema_version {found} is newer than this gate understands ({supported}); re-render it with the gate version that wrote it (tool_version {tool_version})")]
+    NewerSchema {
+        /// The version in the file.
+        found: u64,
+        /// The newest version this build reads.
+        supported: u32,
+        /// The tool version that wrote it, as recorded.
+        tool_version: String,
+    },
+}
+
+impl Report {
+    /// Reads a report back from `report.json` text, refusing a newer schema version.
+    pub fn from_json(text: &str) -> Result<Report, ReportError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ReportError::Invalid(e.to_string()))?;
+        let found = value
+            .get("schema_version")
+            .and_then(|v| v.as_u64())
+            .ok_or_else(|| ReportError::Invalid("no schema_version field".to_owned()))?;
+        if found > u64::from(SCHEMA_VERSION) {
+            return Err(ReportError::NewerSchema {
+                found,
+                supported: SCHEMA_VERSION,
+                tool_version: value
+                    .get("tool_version")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or("unknown")
+                    .to_owned(),
+            });
+        }
+        serde_json::from_value(value).map_err(|e| ReportError::Invalid(e.to_string()))
+    }
+}
+
 /// The growth of a snapshot profile's total on one side.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideGrowth {
     /// "baseline" or "candidate".
     pub side: String,
@@ -145,6 +194,102 @@ pub(crate) fn label_mix_lines(report: &Report) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// The Markdown report in at most `limit` characters (GitHub's comment limit is 65,536).
+///
+/// When the full report is too long, tables are cut to fewer rows (halving until it fits) and
+/// a note says so; if even one row per table is too long (e.g. absurd function names), the
+/// text is cut at a line boundary with a note. Never fails.
+pub fn render_markdown_within(report: &Report, options: &RenderOptions, limit: usize) -> String {
+    fit_within(options, limit, |o| Ok(render_markdown(report, o)))
+        .unwrap_or_else(|e| cut_to_limit(&e.to_string(), limit))
+}
+
+/// [`render_markdown_within`] with a template of the caller's.
+pub fn render_markdown_within_with(
+    report: &Report,
+    options: &RenderOptions,
+    limit: usize,
+    source: &str,
+) -> Result<String, TemplateError> {
+    fit_within(options, limit, |o| render_markdown_with(report, o, source))
+}
+
+fn fit_within(
+    options: &RenderOptions,
+    limit: usize,
+    render: impl Fn(&RenderOptions) -> Result<String, TemplateError>,
+) -> Result<String, TemplateError> {
+    let full = render(options)?;
+    if full.chars().count() <= limit {
+        return Ok(full);
+    }
+    let mut top = options.top;
+    while top > 1 {
+        top /= 2;
+        let mut text = render(&RenderOptions { top, ..*options })?;
+        let _ = std::fmt::Write::write_fmt(
+            &mut text,
+            format_args!(
+                "_Tables cut to {top} rows to keep this under {limit} characters; every row is in report.json._\n"
+            ),
+        );
+        if text.chars().count() <= limit {
+            return Ok(text);
+        }
+    }
+    let text = render(&RenderOptions { top: 1, ..*options })?;
+    Ok(cut_to_limit(&text, limit))
+}
+
+/// A report rendered with the shipped templates, or with the caller's where given.
+pub fn render_templated(
+    report: &Report,
+    format: Format,
+    options: &RenderOptions,
+    markdown_template: Option<&str>,
+    text_template: Option<&str>,
+) -> Result<String, TemplateError> {
+    match (format, markdown_template, text_template) {
+        (Format::Markdown, Some(source), _) => render_markdown_with(report, options, source),
+        (Format::Text, _, Some(source)) => render_text_with(report, options, source),
+        _ => Ok(render(report, format, options)),
+    }
+}
+
+/// Cuts `text` to at most `limit` characters at a line boundary and adds a note that it was
+/// cut. A text within the limit is returned as it is.
+pub fn cut_to_limit(text: &str, limit: usize) -> String {
+    if text.chars().count() <= limit {
+        return text.to_owned();
+    }
+    const NOTE: &str =
+        "\n\n_Report cut here to fit the size limit; the whole report is in report.json._\n";
+    const CLOSE: &str = "\n</details>\n";
+    let budget = limit.saturating_sub(NOTE.chars().count() + CLOSE.len());
+    let mut end = 0;
+    for (i, c) in text.char_indices().take(budget) {
+        if c == '\n' {
+            end = i + 1;
+        }
+    }
+    if end == 0 {
+        // One enormous line: cut inside it, on a character boundary.
+        end = text
+            .char_indices()
+            .nth(budget)
+            .map(|(i, _)| i)
+            .unwrap_or(text.len());
+    }
+    let mut out = text[..end].to_owned();
+    if out.matches("<details>").count() > out.matches("</details>").count() {
+        out.push_str(CLOSE);
+    }
+    if out.chars().count() + NOTE.chars().count() <= limit {
+        out.push_str(NOTE);
+    }
+    out
 }
 
 /// The report as pretty JSON, every statistic included.

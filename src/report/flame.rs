@@ -1,0 +1,296 @@
+//! Differential flame graphs: baseline and candidate stacks folded, drawn by inferno with red
+//! where the candidate grew and blue where it shrank.
+//!
+//! Pure: decoded profiles in, folded stacks and SVG bytes out.
+
+use std::collections::BTreeMap;
+
+use crate::profile::proto;
+use crate::profile::ProfileKind;
+
+/// Why a flame graph could not be drawn.
+#[derive(Debug, thiserror::Error)]
+pub enum FlameError {
+    /// A string-table index beyond the table.
+    #[error("corrupt profile: string {0} is beyond the string table")]
+    StringIndex(i64),
+    /// Neither side has a sample of the sample type.
+    #[error("no {0} samples on either side; nothing to draw")]
+    Empty(String),
+    /// inferno refused the folded stacks.
+    #[error("drawing the flame graph failed: {0}")]
+    Draw(String),
+}
+
+/// Folded stacks: `root;caller;leaf` to the summed value of one sample type.
+pub type Folded = BTreeMap<String, u64>;
+
+/// The index of the sample type a flame graph of `kind` draws: the kind's main sample type,
+/// else the profile's default, else the last (pprof's rule).
+pub fn sample_index(kind: ProfileKind, profile: &proto::Profile) -> Option<usize> {
+    let name = |i: i64| {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| profile.string_table.get(i))
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+    };
+    let names: Vec<Option<String>> = profile.sample_type.iter().map(|t| name(t.r#type)).collect();
+    let find = |n: &str| names.iter().position(|x| x.as_deref() == Some(n));
+    find(kind.main_sample_type())
+        .or_else(|| {
+            (profile.default_sample_type != 0)
+                .then(|| name(profile.default_sample_type))
+                .flatten()
+                .and_then(|d| find(&d))
+        })
+        .or_else(|| profile.sample_type.len().checked_sub(1))
+}
+
+/// Adds a profile's stacks into `into`, root first, for the sample type at `sample_index`.
+///
+/// Frames are function names (inlined frames included, innermost last); frames without a
+/// function are named by address. `;` and line breaks in names are replaced, so a hostile
+/// name cannot forge frames or lines of the folded format.
+pub fn fold_into(
+    into: &mut Folded,
+    profile: &proto::Profile,
+    sample_index: usize,
+) -> Result<(), FlameError> {
+    let string = |i: i64| -> Result<String, FlameError> {
+        usize::try_from(i)
+            .ok()
+            .and_then(|i| profile.string_table.get(i))
+            .map(|b| clean(&String::from_utf8_lossy(b)))
+            .ok_or(FlameError::StringIndex(i))
+    };
+    let mut functions: BTreeMap<u64, String> = BTreeMap::new();
+    for f in &profile.function {
+        let name = string(f.name)?;
+        functions.insert(
+            f.id,
+            if name.is_empty() {
+                format!("function#{}", f.id)
+            } else {
+                name
+            },
+        );
+    }
+    // Each location's frames, innermost first as the profile stores them.
+    let mut locations: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for l in &profile.location {
+        let frames = if l.line.is_empty() {
+            vec![format!("0x{:x}", l.address)]
+        } else {
+            l.line
+                .iter()
+                .map(|line| {
+                    functions
+                        .get(&line.function_id)
+                        .cloned()
+                        .unwrap_or_else(|| format!("function#{}", line.function_id))
+                })
+                .collect()
+        };
+        locations.insert(l.id, frames);
+    }
+    let mut stack: Vec<&str> = Vec::new();
+    for s in &profile.sample {
+        let Some(&value) = s.value.get(sample_index) else {
+            continue;
+        };
+        if value <= 0 {
+            continue;
+        }
+        stack.clear();
+        // location_id[0] is the leaf: walk outwards, then reverse to put the root first.
+        for id in &s.location_id {
+            match locations.get(id) {
+                Some(frames) => stack.extend(frames.iter().map(String::as_str)),
+                None => stack.push("unknown"),
+            }
+        }
+        stack.reverse();
+        if stack.is_empty() {
+            stack.push("unknown");
+        }
+        *into.entry(stack.join(";")).or_insert(0) += value as u64;
+    }
+    Ok(())
+}
+
+/// Every side's stacks, folded per profile kind, with the sample type folded.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SideStacks {
+    /// Per kind: the sample type's name and the folded stacks.
+    pub kinds: BTreeMap<ProfileKind, (String, Folded)>,
+}
+
+impl SideStacks {
+    /// Adds a profile of `kind`, folding its main sample type (see [`sample_index`]).
+    pub fn add(&mut self, kind: ProfileKind, profile: &proto::Profile) -> Result<(), FlameError> {
+        let Some(index) = sample_index(kind, profile) else {
+            return Ok(());
+        };
+        let sample = usize::try_from(profile.sample_type[index].r#type)
+            .ok()
+            .and_then(|i| profile.string_table.get(i))
+            .map(|b| clean(&String::from_utf8_lossy(b)))
+            .unwrap_or_default();
+        let entry = self
+            .kinds
+            .entry(kind)
+            .or_insert_with(|| (sample, Folded::new()));
+        fold_into(&mut entry.1, profile, index)
+    }
+}
+
+/// The differential flame graph of each kind in `kinds`, baseline against candidate.
+pub fn differential_svgs(
+    kinds: &[ProfileKind],
+    baseline: &SideStacks,
+    candidate: &SideStacks,
+) -> Vec<(ProfileKind, Result<Vec<u8>, FlameError>)> {
+    let empty = (String::new(), Folded::new());
+    kinds
+        .iter()
+        .map(|&kind| {
+            let (sample, base) = baseline.kinds.get(&kind).unwrap_or(&empty);
+            let (cand_sample, cand) = candidate.kinds.get(&kind).unwrap_or(&empty);
+            let sample = if sample.is_empty() {
+                cand_sample
+            } else {
+                sample
+            };
+            (kind, differential_svg(kind, sample, base, cand))
+        })
+        .collect()
+}
+
+/// A frame name made safe for the folded format: no `;`, no line breaks, no other controls.
+fn clean(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            ';' => ':',
+            c if c.is_control() => ' ',
+            c => c,
+        })
+        .collect()
+}
+
+fn folded_text(folded: &Folded) -> String {
+    let mut s = String::new();
+    for (stack, count) in folded {
+        s.push_str(stack);
+        s.push(' ');
+        s.push_str(&count.to_string());
+        s.push('\n');
+    }
+    s
+}
+
+/// The differential flame graph of one profile kind as SVG: the candidate's stacks, coloured
+/// red where they grew and blue where they shrank against the baseline. The baseline is first
+/// scaled to the candidate's total (inferno's `normalize`), so colours show shifts in the mix
+/// of work rather than a change in load.
+pub fn differential_svg(
+    kind: ProfileKind,
+    sample_type: &str,
+    baseline: &Folded,
+    candidate: &Folded,
+) -> Result<Vec<u8>, FlameError> {
+    if baseline.is_empty() && candidate.is_empty() {
+        return Err(FlameError::Empty(sample_type.to_owned()));
+    }
+    let mut diff = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options {
+            normalize: true,
+            strip_hex: false,
+        },
+        folded_text(baseline).as_bytes(),
+        folded_text(candidate).as_bytes(),
+        &mut diff,
+    )
+    .map_err(|e| FlameError::Draw(e.to_string()))?;
+    let diff = String::from_utf8_lossy(&diff).into_owned();
+    let mut options = inferno::flamegraph::Options::default();
+    options.title = format!("{kind} {sample_type}: candidate against baseline");
+    options.subtitle =
+        Some("red grew, blue shrank (baseline scaled to the candidate's total)".to_owned());
+    options.count_name = sample_type.to_owned();
+    options.deterministic = true;
+    let mut svg = Vec::new();
+    inferno::flamegraph::from_lines(&mut options, diff.lines(), &mut svg)
+        .map_err(|e| FlameError::Draw(e.to_string()))?;
+    Ok(svg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn profile() -> proto::Profile {
+        let strings = ["", "cpu", "nanoseconds", "main.main", "main.hot;evil\nline"];
+        proto::Profile {
+            sample_type: vec![proto::ValueType { r#type: 1, unit: 2 }],
+            sample: vec![
+                proto::Sample {
+                    location_id: vec![2, 1],
+                    value: vec![30],
+                    label: vec![],
+                },
+                proto::Sample {
+                    location_id: vec![1],
+                    value: vec![10],
+                    label: vec![],
+                },
+            ],
+            location: vec![
+                proto::Location {
+                    id: 1,
+                    line: vec![proto::Line {
+                        function_id: 1,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+                proto::Location {
+                    id: 2,
+                    line: vec![proto::Line {
+                        function_id: 2,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                },
+            ],
+            function: vec![
+                proto::Function {
+                    id: 1,
+                    name: 3,
+                    ..Default::default()
+                },
+                proto::Function {
+                    id: 2,
+                    name: 4,
+                    ..Default::default()
+                },
+            ],
+            string_table: strings.iter().map(|s| s.as_bytes().to_vec()).collect(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn stacks_fold_root_first_and_names_cannot_forge_frames() {
+        let mut f = Folded::new();
+        fold_into(&mut f, &profile(), 0).unwrap();
+        let expected: Folded = [
+            ("main.main".to_owned(), 10),
+            ("main.main;main.hot:evil line".to_owned(), 30),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(f, expected);
+        assert_eq!(sample_index(ProfileKind::Cpu, &profile()), Some(0));
+    }
+}

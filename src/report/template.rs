@@ -1,0 +1,69 @@
+//! minijinja templates: the layouts shipped in the binary, and the user's own (`--template`).
+//!
+//! Templates run with `trim_blocks` and `lstrip_blocks` on (a line holding only a block tag
+//! leaves nothing behind), the trailing newline kept, no auto-escaping (the view's cells are
+//! already escaped for their format), and strict undefined values, so a misspelt field in a
+//! user's template is an error naming the line instead of a silently empty cell.
+
+use minijinja::{AutoEscape, Environment, UndefinedBehavior, Value};
+use serde::Serialize;
+
+use super::Report;
+
+/// Why a template could not be rendered.
+#[derive(Debug, thiserror::Error)]
+#[error("template {name}{}: {message}", line.map(|l| format!(" line {l}")).unwrap_or_default())]
+pub struct TemplateError {
+    /// The template's name.
+    pub name: String,
+    /// The line, when known.
+    pub line: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl TemplateError {
+    fn from_minijinja(name: &str, e: &minijinja::Error) -> TemplateError {
+        let mut message = e.kind().to_string();
+        if let Some(detail) = e.detail() {
+            message = format!("{message}: {detail}");
+        }
+        TemplateError {
+            name: name.to_owned(),
+            line: e.line(),
+            message,
+        }
+    }
+}
+
+/// Renders `source` (named `name` in errors) with `view` and the raw `report` in scope.
+///
+/// Filters besides minijinja's built-ins: `md_escape` (Markdown table-cell escaping, for
+/// text taken from `report`).
+pub fn render<V: Serialize>(
+    source: &str,
+    name: &str,
+    view: &V,
+    report: &Report,
+) -> Result<String, TemplateError> {
+    let err = |e: minijinja::Error| TemplateError::from_minijinja(name, &e);
+    let mut env = Environment::new();
+    env.set_syntax(
+        minijinja::syntax::SyntaxConfig::builder()
+            .trim_blocks(true)
+            .lstrip_blocks(true)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(err)?,
+    );
+    env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_auto_escape_callback(|_| AutoEscape::None);
+    env.add_filter("md_escape", |s: &str| super::markdown::escape(s));
+    let template = env.template_from_named_str(name, source).map_err(err)?;
+    template
+        .render(minijinja::context! {
+            view => Value::from(minijinja::value::Serde(view)),
+            report => Value::from(minijinja::value::Serde(report)),
+        })
+        .map_err(err)
+}
