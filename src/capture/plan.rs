@@ -127,7 +127,11 @@ impl CapturePlan {
                 format_duration(window)
             )));
         }
-        if settings.duration.as_nanos() % (u128::from(settings.windows) * 1_000_000_000) != 0 {
+        if !settings
+            .duration
+            .as_nanos()
+            .is_multiple_of(u128::from(settings.windows) * 1_000_000_000)
+        {
             let secs = window.as_secs();
             return Err(PlanError::Invalid(format!(
                 "--duration {} split into {} windows gives {} per window; pprof profiles whole seconds, so use a duration that is a multiple of the windows, e.g. --duration {}s",
