@@ -727,11 +727,55 @@ fn the_cronjob_example_runs_the_nightly_archive_with_its_account_and_role() {
     let pod = &docs[3]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], docs[0]["metadata"]["name"]);
     assert_eq!(docs[2]["roleRef"]["name"], docs[1]["metadata"]["name"]);
-    let script = pod["containers"][0]["args"][0].as_str().unwrap();
-    assert!(
-        script.contains("gate archive $targets") && script.contains("--to \"s3://"),
-        "{script}"
-    );
-    let verbs = &docs[1]["rules"][0]["verbs"];
-    assert!(verbs.as_array().unwrap().iter().any(|v| v == "list"));
+    // The container's arguments are a real `gate archive` command line.
+    let args: Vec<String> = pod["containers"][0]["args"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(args[..2], ["archive", "svc/api"]);
+    {
+        use clap::Parser;
+        let argv = std::iter::once("gate".to_owned()).chain(args.iter().cloned());
+        if let Err(e) = profile_gate::cli::Cli::try_parse_from(argv) {
+            panic!("the CronJob's arguments do not parse: {e}");
+        }
+    }
+    assert!(args.iter().any(|a| a.starts_with("--to=s3://")), "{args:?}");
+    // It may resolve the Service, list pods and port-forward to them, nothing more.
+    let grants: Vec<(String, String)> = docs[1]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| {
+            let verbs: Vec<String> = r["verbs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect();
+            r["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(move |res| {
+                    let res = res.as_str().unwrap().to_owned();
+                    verbs.clone().into_iter().map(move |v| (v, res.clone()))
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (verb, resource) in [
+        ("get", "services"),
+        ("get", "pods"),
+        ("list", "pods"),
+        ("create", "pods/portforward"),
+    ] {
+        assert!(
+            grants.contains(&(verb.to_owned(), resource.to_owned())),
+            "{verb} {resource}: {grants:?}"
+        );
+    }
+    assert_eq!(grants.len(), 4, "least privilege: {grants:?}");
 }

@@ -962,3 +962,50 @@ users:
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("nope"), "{bad}");
 }
+
+#[test]
+fn the_nightly_archive_job_captures_every_pod_behind_a_service() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 2, "0.1", &[]);
+    let store = c.dir.path().join("archive");
+    let store_arg = store.display().to_string();
+    let run = c.gate(&[
+        "archive",
+        "svc/stable",
+        "--to",
+        &store_arg,
+        "--service",
+        "web",
+        "--duration",
+        "2s",
+        "--windows",
+        "1",
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    // Every pod's four release profiles, under <service>/<date>/<run>/nightly/<pod>/.
+    let mut files: Vec<String> = Vec::new();
+    let mut dirs = vec![store.join("web")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.to_string_lossy().ends_with(".pb.gz") {
+                let rel = path.strip_prefix(&store).unwrap().display().to_string();
+                files.push(rel);
+            }
+        }
+    }
+    files.sort();
+    for pod in ["stable-1", "stable-2"] {
+        for kind in ["cpu", "heap", "allocs", "goroutine"] {
+            assert!(
+                files
+                    .iter()
+                    .any(|f| f.ends_with(&format!("/nightly/{pod}/{kind}-1.pb.gz"))),
+                "{pod} {kind} missing from {files:?}"
+            );
+        }
+    }
+}
