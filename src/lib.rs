@@ -2,20 +2,23 @@
 //!
 //! Data flows one way through modules that each do one job:
 //!
-//! - [`profile`]: decode pprof files (gzip + protobuf) and aggregate them per function, flat and
-//!   cumulative, for every sample type. Pure: bytes in, values out.
-//! - [`compare`]: per-function and total effects between baseline and candidate, with the noise
-//!   statistics (pods as replicates, overdispersed Poisson, exact tests for one pod). Pure.
-//! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
-//! - [`report`]: renders a verdict as text, Markdown or JSON. Pure: values in, bytes out.
-//! - [`publish`]: the edge that publishes a verdict on GitHub: one sticky pull-request comment,
-//!   a check run, the step summary and the action's outputs. Failures there are warnings.
-//! - [`inputs`]: the edge that reads profile files and directories from disk.
-//! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
-//!   windows on every pod of both sides, and records each request in a manifest.
 //! - [`target`]: the edge that reads TARGET arguments and, for Kubernetes objects
 //!   (`svc/stable`), resolves their Ready pods and bridges each to a local port-forward, so
 //!   capture only ever sees base URLs.
+//! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
+//!   windows on every pod of both sides, and records each request in a manifest.
+//! - [`inputs`]: the edge that reads profile files and directories from disk (through a label
+//!   view when only some samples are compared).
+//! - [`profile`]: decode pprof files (gzip + protobuf) and aggregate them per function, flat and
+//!   cumulative, for every sample type, optionally per pprof label value. Pure: bytes in,
+//!   values out.
+//! - [`compare`]: per-function and total effects between baseline and candidate, with the noise
+//!   statistics (pods as replicates, overdispersed Poisson, exact tests for one pod). Pure.
+//! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
+//! - [`report`]: renders a verdict as text, Markdown (minijinja templates) or JSON, and draws
+//!   differential flame graphs. Pure: values in, bytes out.
+//! - [`publish`]: the edge that publishes a verdict on GitHub: one sticky pull-request comment,
+//!   a check run, the step summary and the action's outputs. Failures there are warnings.
 //! - [`archive`]: the edge that stores every run's profiles, manifest and reports in a local
 //!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
 //!   run back as a side (`archive+URL#SERVICE@latest`).
