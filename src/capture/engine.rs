@@ -205,6 +205,9 @@ async fn request(
 ) -> Outcome {
     let mut out = Outcome::default();
     let mut backoff = retry.backoff;
+    // The last answer that said why (an HTTP status and its body): kept over a later bare
+    // connection failure, which says nothing a person can act on.
+    let mut reason: Option<String> = None;
     loop {
         out.attempts += 1;
         out.start = Some(Instant::now());
@@ -246,7 +249,12 @@ async fn request(
                     && out.attempts < retry.attempts
                     && retry.until.is_none_or(|until| next <= until);
                 if !may_retry {
-                    let mut msg = e.to_string();
+                    let mut msg = match (&reason, &e) {
+                        (Some(reason), e) if !matches!(e, FetchError::Status { .. }) => {
+                            format!("{reason}; the last attempt: {e}")
+                        }
+                        _ => e.to_string(),
+                    };
                     if out.attempts > 1 {
                         msg.push_str(&format!(" (after {} attempts)", out.attempts));
                     } else if e.transient() && matches!(e, FetchError::Status { .. }) {
@@ -256,6 +264,9 @@ async fn request(
                     return out;
                 }
                 tracing::debug!("{url}: {e}; retrying in {}", format_duration(backoff));
+                if matches!(e, FetchError::Status { .. }) {
+                    reason = Some(e.to_string());
+                }
                 out.retried.push(e.to_string());
                 tokio::time::sleep_until(next).await;
                 backoff *= 2;

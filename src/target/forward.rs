@@ -275,8 +275,10 @@ async fn serve(
             }
         }
         if sent == 0 && failure.is_none() && !error_done {
-            // The pod side closed without a byte: its reason may be on its way.
-            failure = tokio::time::timeout(Duration::from_millis(300), &mut pod_error)
+            // The pod side closed without a byte: its reason may be on its way. Only a failed
+            // forward gets here, so waiting costs nothing normally; 300 ms was too short on a
+            // loaded machine, and the client then saw a bare closed connection.
+            failure = tokio::time::timeout(Duration::from_secs(2), &mut pod_error)
                 .await
                 .ok()
                 .flatten();
