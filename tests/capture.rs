@@ -8,15 +8,12 @@
 use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::{
-    exclusive_cpu, gate, go_service_binary, http_ok, refused_addr, repo, FakeServer, GoService,
-    Reply,
+    exclusive_cpu, go_service_binary, http_ok, refused_addr, repo, run_gate, FakeServer, GoService,
+    Reply, Run,
 };
-
-/// Far beyond any run here: a `gate` still running then has hung.
-const HANG: Duration = Duration::from_secs(120);
 
 /// One `-rate` for every process, calibrated once: the same pace on both sides, so a planted
 /// regression adds work per cycle instead of changing the pace (and start-up skips
@@ -54,62 +51,6 @@ fn urls(pods: &[GoService]) -> Vec<String> {
     pods.iter().map(GoService::url).collect()
 }
 
-/// The result of one `gate` invocation.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
-            panic!("no JSON on stdout ({e}):\n{}\n{}", self.stdout, self.stderr)
-        })
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:.1}s\n--- stdout\n{}\n--- stderr\n{}",
-            self.code,
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )?;
-        // Last, so a failure's tail (all that CI logs keep) says which rules decided.
-        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&self.stdout) {
-            write!(f, "\n--- verdict: {}", report["verdict"]["summary"])?;
-            for rule in report["verdict"]["rules"].as_array().into_iter().flatten() {
-                if rule["status"] != "held" {
-                    write!(f, "\n{}: {}", rule["status"], rule["explanation"])?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-fn gate_run(args: &[String]) -> Run {
-    let started = Instant::now();
-    let out = gate()
-        .args(args)
-        .timeout(HANG)
-        .output()
-        .expect("running gate");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    };
-    assert!(run.elapsed < HANG, "gate hung: {run}");
-    run
-}
-
 /// `gate run` over live sides with short windows, output into `out`.
 fn run_live(baseline: &[String], candidate: &[String], out: &Path, extra: &[&str]) -> Run {
     let mut args: Vec<String> = vec!["run".into()];
@@ -122,7 +63,7 @@ fn run_live(baseline: &[String], candidate: &[String], out: &Path, extra: &[&str
     );
     args.push(out.display().to_string());
     args.extend(extra.iter().map(|s| s.to_string()));
-    gate_run(&args)
+    run_gate(&args)
 }
 
 fn manifest(out: &Path) -> serde_json::Value {
@@ -208,7 +149,7 @@ fn a_a_run_passes_and_writes_reports_profiles_and_manifest() {
     assert!(request["end_ms"].as_f64().unwrap() > request["start_ms"].as_f64().unwrap() + 1900.0);
 
     // The archive reads back with gate diff, with the kinds the endpoints named.
-    let again = gate_run(&[
+    let again = run_gate(&[
         "diff".into(),
         "--format".into(),
         "json".into(),
@@ -308,7 +249,7 @@ fn capture_saves_one_side_that_run_then_compares_with_a_live_candidate() {
     let b = start(1, &[]);
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("saved");
-    let capture = gate_run(&[
+    let capture = run_gate(&[
         "capture".into(),
         format!("web-1={}", a[0].url()),
         "--out".into(),
@@ -328,7 +269,7 @@ fn capture_saves_one_side_that_run_then_compares_with_a_live_candidate() {
     assert_eq!(manifest(&saved)["sides"][0]["pods"][0]["name"], "web-1");
 
     let out = dir.path().join("out");
-    let run = gate_run(&[
+    let run = run_gate(&[
         "run".into(),
         "--baseline".into(),
         saved.join("profiles/baseline").display().to_string(),
@@ -554,12 +495,12 @@ fn bad_arguments_exit_2_with_the_reason() {
             rest.extend(["--candidate".into(), "http://127.0.0.1:2".into()]);
         }
         args.append(&mut rest);
-        let run = gate_run(&args);
+        let run = run_gate(&args);
         assert_eq!(run.code, 2, "{args:?}: {run}");
         assert!(run.stderr.contains(expected), "{args:?}: {run}");
         assert!(run.elapsed < Duration::from_secs(10), "{args:?}: {run}");
     }
-    let capture = gate_run(&[
+    let capture = run_gate(&[
         "capture".into(),
         "http://127.0.0.1:1".into(),
         "--out".into(),
@@ -598,7 +539,7 @@ fn transient_failures_are_retried_and_recorded() {
         })
     });
     let dir = tempfile::tempdir().unwrap();
-    let run = gate_run(&[
+    let run = run_gate(&[
         "capture".into(),
         server.url(),
         "--out".into(),
@@ -638,7 +579,7 @@ fn transient_failures_are_retried_and_recorded() {
 fn oversized_bodies_are_refused() {
     let big = serve(http_ok(&vec![0u8; 3 << 20]));
     let dir = tempfile::tempdir().unwrap();
-    let run = gate_run(&[
+    let run = run_gate(&[
         "capture".into(),
         big.url(),
         "--out".into(),

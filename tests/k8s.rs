@@ -8,13 +8,13 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::fake_apiserver::{FakeApiServer, FakePod, Fault, FAKE_TOKEN};
-use crate::support::{exclusive_cpu, gate, go_service_binary, refused_addr, GoService};
+use crate::support::{
+    self, exclusive_cpu, gate, go_service_binary, refused_addr, GoService, Run, HANG,
+};
 
-/// Far beyond any run here: a `gate` still running then has hung.
-const HANG: Duration = Duration::from_secs(150);
 
 /// A policy with the per-function CPU rules only (as tests/live_stats.rs uses).
 const CPU_POLICY: &str = "version: 1
@@ -127,47 +127,9 @@ impl Cluster {
     }
 }
 
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {} after {:.1}s\n--- stdout\n{}\n--- stderr\n{}",
-            self.code,
-            self.elapsed.as_secs_f64(),
-            self.stdout,
-            self.stderr
-        )
-    }
-}
-
-impl Run {
-    fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("no JSON on stdout ({e}):\n{self}"))
-    }
-}
-
+/// [`support::run_gate`], checking that the kubeconfig's token is never printed.
 fn run_gate(args: &[String]) -> Run {
-    let started = Instant::now();
-    let out = gate()
-        .args(args)
-        .timeout(HANG)
-        .output()
-        .expect("running gate");
-    let run = Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        elapsed: started.elapsed(),
-    };
-    assert!(run.elapsed < HANG, "gate hung: {run}");
+    let run = support::run_gate(args);
     // The message a person sees, for `--nocapture` runs.
     eprintln!(
         "gate {}: exit {} after {:.1}s\n{}",

@@ -367,3 +367,67 @@ pub fn http_ok(body: &[u8]) -> Vec<u8> {
     r.extend_from_slice(body);
     r
 }
+
+/// Far beyond any `gate` run in these tests: one still running then has hung.
+pub const HANG: Duration = Duration::from_secs(150);
+
+/// The result of one `gate` invocation.
+pub struct Run {
+    /// The exit code (-1 if killed).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Wall time.
+    pub elapsed: Duration,
+}
+
+impl Run {
+    /// Standard output as JSON (`--format json`).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("no JSON on stdout ({e}):\n{self}"))
+    }
+}
+
+impl std::fmt::Display for Run {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} after {:.1}s\n--- stdout\n{}\n--- stderr\n{}",
+            self.code,
+            self.elapsed.as_secs_f64(),
+            self.stdout,
+            self.stderr
+        )?;
+        // Last, so a failure's tail (all that CI logs keep) says which rules decided.
+        if let Ok(report) = serde_json::from_str::<serde_json::Value>(&self.stdout) {
+            write!(f, "\n--- verdict: {}", report["verdict"]["summary"])?;
+            for rule in report["verdict"]["rules"].as_array().into_iter().flatten() {
+                if rule["status"] != "held" {
+                    write!(f, "\n{}: {}", rule["status"], rule["explanation"])?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `gate` with `args`, bounded by [`HANG`].
+pub fn run_gate(args: &[String]) -> Run {
+    let started = Instant::now();
+    let out = gate()
+        .args(args)
+        .timeout(HANG)
+        .output()
+        .expect("running gate");
+    let run = Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        elapsed: started.elapsed(),
+    };
+    assert!(run.elapsed < HANG, "gate hung: {run}");
+    run
+}
