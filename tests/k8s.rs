@@ -15,7 +15,6 @@ use crate::support::{
     self, exclusive_cpu, gate, go_service_binary, refused_addr, GoService, Run, HANG,
 };
 
-
 /// A policy with the per-function CPU rules only (as tests/live_stats.rs uses).
 const CPU_POLICY: &str = "version: 1
 rules:
