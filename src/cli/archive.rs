@@ -7,8 +7,8 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::{
-    capture_live, decode_limits, exit, log_warnings, plan_from, resolve_side, save_capture,
-    BadInput, CaptureArgs, SideInput,
+    capture_live, decode_limits, exit, live_sides, log_warnings, plan_from, resolve_side,
+    save_capture, BadInput, CaptureArgs, SideInput,
 };
 use crate::archive::{
     self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, PolicyRecord, RunArchive,
@@ -33,6 +33,7 @@ pub struct NotArchived(String);
 
 /// `gate run`'s archive flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Archive")]
 pub struct ArchiveRunArgs {
     /// Archive the run (profiles, manifest.json, reports, policy) whatever the verdict: a
     /// local folder, file://PATH, s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX] or
@@ -78,7 +79,9 @@ enum ArchiveAction {
 /// The nightly capture.
 #[derive(Debug, Args)]
 struct NightlyArgs {
-    /// pprof URLs, one per pod: `http://HOST:PORT[/PREFIX]`, or `NAME=URL` to name the pod.
+    /// pprof URLs, one per pod: `http://HOST:PORT[/PREFIX]`, or `NAME=URL` to name the pod;
+    /// or Kubernetes objects (`[NAMESPACE/]KIND/NAME`, e.g. `svc/api`: every Ready pod, through
+    /// port-forwards).
     #[arg(required = true, value_name = "TARGET")]
     targets: Vec<String>,
     /// The store: a local folder, file://, s3://, gs:// or az:// URL.
@@ -383,24 +386,27 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     capture::plan::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
     let url = args.to.clone().unwrap_or_default();
-    let targets =
-        match resolve_side(&args.side, &args.targets)? {
-            SideInput::Live(t) => t,
-            _ => return Err(BadInput(
-                "gate archive captures live pods: give pprof URLs (http://HOST:PORT or NAME=URL)"
-                    .to_owned(),
-            )
-            .into()),
-        };
-    // A bad store URL fails before minutes of capture.
+    let input = resolve_side(&args.side, &args.targets)?;
+    if let SideInput::Local(_) | SideInput::Archive(_) = &input {
+        return Err(BadInput(
+            "gate archive captures live pods: give pprof URLs (http://HOST:PORT or NAME=URL) or Kubernetes objects (svc/NAME)"
+                .to_owned(),
+        )
+        .into());
+    }
+    // A bad store URL fails before minutes of capture (and before any port-forward).
     let store = Store::open(&url)?;
     let started = Utc::now();
-    let captured = capture_live(
+    let (targets, session) = live_sides(&args.capture, &[&input])?;
+    let mut captured = capture_live(
         &plan,
-        std::slice::from_ref(&targets),
+        &targets,
         decode_limits(args.max_profile_mib),
         show_bar,
     )?;
+    if let Some(session) = session {
+        session.finish(&mut captured);
+    }
     if let Some(out) = &args.out {
         save_capture(out, &captured)?;
     }
@@ -423,7 +429,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         sides: vec![IndexSide {
             side: layout::safe_segment(&args.side),
             source: "live".into(),
-            targets: targets.targets.clone(),
+            targets: args.targets.clone(),
             pods: pods.clone(),
         }],
         verdict: None,
