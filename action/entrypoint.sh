@@ -10,8 +10,8 @@
 #
 # Kubeconfig: the `kubeconfig` input (INPUT_KUBECONFIG, a kubeconfig's content, from a secret)
 # is written to a file only this user can read, outside the workspace, and named by KUBECONFIG.
-# Without it, KUBECONFIG from the job's environment is used; a path under the runner's
-# workspace is mapped to where the container sees it (/github/workspace).
+# Without it, KUBECONFIG from the job's environment is used: the container sees only the
+# workspace (its working directory), so that must be a path relative to the workspace.
 set -eu
 
 gate=${PROFILE_GATE_BIN:-gate}
@@ -21,22 +21,16 @@ if [ -n "${INPUT_KUBECONFIG:-}" ]; then
   kubeconfig=$(mktemp "${TMPDIR:-/tmp}/kubeconfig.XXXXXX")
   printf '%s\n' "$INPUT_KUBECONFIG" >"$kubeconfig"
   export KUBECONFIG="$kubeconfig"
-elif [ -n "${KUBECONFIG:-}" ] && [ -n "${PROFILE_GATE_HOST_WORKSPACE:-}" ] && [ -n "${GITHUB_WORKSPACE:-}" ]; then
-  mapped=
+elif [ -n "${KUBECONFIG:-}" ]; then
   old_ifs=$IFS
   IFS=:
   for path in $KUBECONFIG; do
-    case $path in
-      "$PROFILE_GATE_HOST_WORKSPACE"/*) path=$GITHUB_WORKSPACE/${path#"$PROFILE_GATE_HOST_WORKSPACE"/} ;;
-    esac
     if [ ! -r "$path" ]; then
-      echo "error: KUBECONFIG names $path, which this container cannot read; write the kubeconfig under the workspace (e.g. \$GITHUB_WORKSPACE/.kube/config), or pass its content with the action's kubeconfig input" >&2
+      echo "error: KUBECONFIG names $path, which the action's container cannot read: it sees only the workspace; set KUBECONFIG to a path relative to the workspace (e.g. .kube/config), or pass the kubeconfig's content with the action's kubeconfig input" >&2
       exit 2
     fi
-    mapped=${mapped:+$mapped:}$path
   done
   IFS=$old_ifs
-  export KUBECONFIG="$mapped"
 fi
 # The secret has been written where it belongs; gate does not need it in its environment.
 unset INPUT_KUBECONFIG
