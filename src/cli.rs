@@ -213,7 +213,12 @@ struct CaptureCommandArgs {
     #[command(flatten)]
     capture: CaptureArgs,
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "MIB",
+        help_heading = "Capture"
+    )]
     max_profile_mib: u64,
 }
 
