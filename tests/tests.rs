@@ -12,3 +12,4 @@ mod live_stats;
 mod parity;
 mod policy_cli;
 mod report;
+mod ship;

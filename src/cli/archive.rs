@@ -33,6 +33,7 @@ pub struct NotArchived(String);
 
 /// `gate run`'s archive flags.
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Archive")]
 pub struct ArchiveRunArgs {
     /// Archive the run (profiles, manifest.json, reports, policy) whatever the verdict: a
     /// local folder, file://PATH, s3://BUCKET[/PREFIX], gs://BUCKET[/PREFIX] or
@@ -100,7 +101,12 @@ struct NightlyArgs {
     #[command(flatten)]
     capture: CaptureArgs,
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    #[arg(
+        long,
+        default_value_t = 1024,
+        value_name = "MIB",
+        help_heading = "Capture"
+    )]
     max_profile_mib: u64,
 }
 
@@ -430,7 +436,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         sides: vec![IndexSide {
             side: layout::safe_segment(&args.side),
             source: "live".into(),
-            targets: targets.targets.clone(),
+            targets: args.targets.clone(),
             pods: pods.clone(),
         }],
         verdict: None,
