@@ -57,7 +57,7 @@ pub async fn publish(target: &GitHubTarget, content: &Content, retry: RetryPolic
     };
     match target.pull_request {
         Some(pr) => {
-            let result = with_retries(retry, || async {
+            let result = with_retries(target, retry, || async {
                 upsert_comment(&crab, target, pr, &content.comment, retry.timeout).await
             })
             .await;
@@ -77,7 +77,7 @@ pub async fn publish(target: &GitHubTarget, content: &Content, retry: RetryPolic
     }
     match target.head_sha.as_deref() {
         Some(sha) => {
-            let result = with_retries(retry, || async {
+            let result = with_retries(target, retry, || async {
                 create_check_run(&crab, target, sha, content, retry.timeout).await
             })
             .await;
@@ -110,8 +110,13 @@ fn client(target: &GitHubTarget, timeout: Duration) -> octocrab::Result<Octocrab
 }
 
 /// Runs `op` until it succeeds, fails for a reason retrying cannot fix, or runs out of
-/// attempts; pauses `backoff`, then twice that, and so on, between attempts.
-async fn with_retries<T, F, Fut>(retry: RetryPolicy, mut op: F) -> Result<T, Failure>
+/// attempts; pauses `backoff`, then twice that, and so on, between attempts. The warning
+/// before each retry is scrubbed of the token (error bodies may echo the request).
+async fn with_retries<T, F, Fut>(
+    target: &GitHubTarget,
+    retry: RetryPolicy,
+    mut op: F,
+) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -123,7 +128,8 @@ where
         match op().await {
             Err(Failure::Transient(why)) if attempt < attempts => {
                 tracing::warn!(
-                    "GitHub: {why}; retrying in {:.1}s (attempt {} of {attempts})",
+                    "GitHub: {}; retrying in {:.1}s (attempt {} of {attempts})",
+                    target.token.scrub(&why),
                     pause.as_secs_f64(),
                     attempt + 1
                 );
@@ -180,7 +186,16 @@ fn classify(e: octocrab::Error) -> Failure {
             }
         }
         e @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }) => {
-            Failure::Transient(e.to_string())
+            // The causes say what happened ("Connection refused", "invalid peer certificate");
+            // the top level only "client error (Connect)".
+            let why = crate::target::cluster::chain(&e);
+            if why.to_ascii_lowercase().contains("certificate") {
+                Failure::Other(format!(
+                    "TLS: the API's certificate is not trusted ({why}); the gate always verifies certificates"
+                ))
+            } else {
+                Failure::Transient(why)
+            }
         }
         e => Failure::Other(e.to_string()),
     }
