@@ -572,6 +572,52 @@ fn a_pod_restarted_mid_run_is_dropped_with_a_warning() {
 }
 
 #[test]
+fn a_pod_deleted_mid_run_is_dropped_with_a_warning_and_the_others_compared() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 2, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            // After its probe, its reachability check and window 1's snapshot.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while c.fake.forwards("stable-2") < 3 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            c.fake.delete_pod("stable-2");
+        });
+        two_window_run(&c)
+    });
+    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    let m = c.manifest();
+    let kube = &pod_record(&m, 0, "stable-2")["kubernetes"];
+    assert!(
+        kube["dropped"]
+            .as_str()
+            .unwrap()
+            .contains("deleted during the run"),
+        "{m}"
+    );
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("baseline pod stable-2 the pod was deleted during the run"),
+        "{warnings}"
+    );
+    // Its counters cannot be trusted across the deletion: left out; the others compared.
+    assert!(
+        !c.out().join("profiles/baseline/stable-2").exists(),
+        "{run}"
+    );
+    for f in [
+        "profiles/baseline/stable-1/goroutine-2.pb.gz",
+        "profiles/candidate/canary-1/goroutine-2.pb.gz",
+    ] {
+        assert!(c.out().join(f).is_file(), "{f} missing: {run}");
+    }
+    assert!(run.elapsed < Duration::from_secs(45), "{run}");
+}
+
+#[test]
 fn unknown_objects_unreachable_apiservers_and_bad_targets_are_clear() {
     let c = Cluster::new();
     c.dead_pods("stable", 1);

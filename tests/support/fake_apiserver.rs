@@ -226,6 +226,12 @@ impl FakeApiServer {
         self.lock().pods.push(pod);
     }
 
+    /// Deletes a pod: from now on it is not listed, a GET of it is 404, and so is a new
+    /// port-forward to it.
+    pub fn delete_pod(&self, name: &str) {
+        self.lock().pods.retain(|p| p.name != name);
+    }
+
     /// Sets a pod's restart count (as the kubelet would after a container restart).
     pub fn set_restarts(&self, pod: &str, restarts: i64) {
         for p in self.lock().pods.iter_mut().filter(|p| p.name == pod) {
