@@ -744,3 +744,22 @@ async fn a_github_api_with_an_untrusted_certificate_is_refused_not_trusted() {
         run.stderr
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_that_never_answers_costs_one_time_limit_not_minutes() {
+    // Accepts every connection, answers none (a stalled API or a proxy holding requests).
+    let stalled = crate::support::FakeServer::stalled();
+    let run = run_gate_at(stalled.url(), "stable", "canary").await;
+    outage_left_the_run_alone(&run);
+    assert!(
+        run.stderr.contains("GitHub did not answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check run: not attempted"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
+}
