@@ -368,6 +368,61 @@ fn hostile_service_run_and_pod_names_stay_inside_the_archive() {
 }
 
 #[test]
+fn pod_folders_whose_names_meet_once_made_safe_keep_one_object_each() {
+    let tmp = tempfile::tempdir().unwrap();
+    let arch = tmp.path().join("arch");
+    let side = tmp.path().join("side");
+    // Three pods whose safe names are all `a_b`: one object each, none overwritten.
+    let mut originals = Vec::new();
+    for (pod, from) in [("a b", "pod-1"), ("a_b", "pod-2"), ("a\\b", "pod-3")] {
+        std::fs::create_dir_all(side.join(pod)).unwrap();
+        let src = examples().join("stable").join(from).join("cpu-1.pb.gz");
+        std::fs::copy(&src, side.join(pod).join("cpu-1.pb.gz")).unwrap();
+        originals.push(std::fs::read(src).unwrap());
+    }
+    let code = gate()
+        .args(["run", "--baseline"])
+        .arg(&side)
+        .arg("--candidate")
+        .arg(examples().join("canary"))
+        .arg("--out")
+        .arg(tmp.path().join("out"))
+        .args([
+            "--archive",
+            arch.to_str().unwrap(),
+            "--service",
+            "svc",
+            "--run-id",
+            "r1",
+        ])
+        .output()
+        .unwrap()
+        .status
+        .code();
+    assert!(matches!(code, Some(0 | 1)), "{code:?}");
+    let run = run_dir(&arch, "svc", "r1");
+    let mut stored: Vec<String> = files(&run.join("baseline"));
+    stored.sort();
+    assert_eq!(
+        stored,
+        ["a_b-2/cpu-1.pb.gz", "a_b-3/cpu-1.pb.gz", "a_b/cpu-1.pb.gz"],
+        "{stored:?}"
+    );
+    let mut kept: Vec<Vec<u8>> = stored
+        .iter()
+        .map(|f| std::fs::read(run.join("baseline").join(f)).unwrap())
+        .collect();
+    kept.sort();
+    originals.sort();
+    assert_eq!(
+        kept, originals,
+        "a pod's profile was overwritten by another's"
+    );
+    let pods = &index(&run)["sides"][0]["pods"];
+    assert_eq!(pods.as_array().map(Vec::len), Some(3), "{pods}");
+}
+
+#[test]
 fn unwritable_folder_warns_keeps_the_out_dir_and_exits_by_verdict() {
     let tmp = tempfile::tempdir().unwrap();
     let blocker = tmp.path().join("file");

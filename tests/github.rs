@@ -1,6 +1,8 @@
 //! `gate diff --github` against a fake GitHub (wiremock) answering with recorded-shape JSON: the
 //! sticky comment is created once and then updated, the check run carries the verdict, and a
-//! read-only token, a 5xx or a rate limit leave the local report and the exit code alone.
+//! read-only token, a 5xx or a rate limit leave the local report and the exit code alone, and
+//! so does an outage (GitHub unreachable, or answering 5xx to every try). The token never shows
+//! in anything a run prints or writes, even when GitHub's errors echo it back.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -30,23 +32,37 @@ struct Run {
     code: Option<i32>,
     stdout: String,
     stderr: String,
+    /// `--out`; for `gate run`, `archive/` beside it is the `--archive` folder.
     out: tempfile::TempDir,
     summary: String,
     outputs: String,
+    elapsed: std::time::Duration,
+}
+
+/// Every file under `dir`, its bytes as text (lossy), appended to `all`.
+fn read_tree(dir: &std::path::Path, all: &mut String) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            read_tree(&p, all);
+        } else {
+            all.push_str(&String::from_utf8_lossy(&std::fs::read(&p).unwrap()));
+        }
+    }
 }
 
 impl Run {
-    /// Every byte the run printed or wrote, for the token check.
+    /// Every byte the run printed or wrote (the out dir and the archive, recursively), for
+    /// the token check.
     fn everything(&self) -> String {
         let mut all = format!(
             "{}{}{}{}",
             self.stdout, self.stderr, self.summary, self.outputs
         );
-        for e in std::fs::read_dir(self.out.path()).unwrap() {
-            all.push_str(&String::from_utf8_lossy(
-                &std::fs::read(e.unwrap().path()).unwrap(),
-            ));
-        }
+        read_tree(self.out.path(), &mut all);
         all
     }
 }
@@ -60,8 +76,29 @@ async fn run_gate(server: &MockServer, baseline: &str, candidate: &str) -> Run {
 /// [`run_gate`] with GITHUB_API_URL set to `uri`.
 async fn run_gate_at(uri: String, baseline: &str, candidate: &str) -> Run {
     let (b, c) = (examples(baseline), examples(candidate));
+    run_args(
+        uri,
+        vec!["diff".into(), b.into_os_string(), c.into_os_string()],
+    )
+    .await
+}
+
+/// Runs `gate ARGS --out OUT --github` with the Actions environment pointing at `uri`;
+/// `{archive}` in an argument is replaced by a folder in the out dir.
+async fn run_args(uri: String, args: Vec<std::ffi::OsString>) -> Run {
     tokio::task::spawn_blocking(move || {
         let out = tempfile::tempdir().unwrap();
+        let archive = out.path().join("archive");
+        let args: Vec<std::ffi::OsString> = args
+            .into_iter()
+            .map(|a| {
+                if a == "{archive}" {
+                    archive.clone().into_os_string()
+                } else {
+                    a
+                }
+            })
+            .collect();
         let env_dir = tempfile::tempdir().unwrap();
         let event = env_dir.path().join("event.json");
         std::fs::write(
@@ -71,10 +108,9 @@ async fn run_gate_at(uri: String, baseline: &str, candidate: &str) -> Run {
         .unwrap();
         let summary = env_dir.path().join("summary.md");
         let outputs = env_dir.path().join("output.txt");
+        let started = std::time::Instant::now();
         let result = gate()
-            .arg("diff")
-            .arg(&b)
-            .arg(&c)
+            .args(&args)
             .arg("--out")
             .arg(out.path())
             .arg("--github")
@@ -88,9 +124,11 @@ async fn run_gate_at(uri: String, baseline: &str, candidate: &str) -> Run {
             .env("GITHUB_SHA", "0000000000000000000000000000000000merge1")
             .env("GITHUB_STEP_SUMMARY", &summary)
             .env("GITHUB_OUTPUT", &outputs)
+            .timeout(crate::support::HANG)
             .output()
             .unwrap();
         Run {
+            elapsed: started.elapsed(),
             code: result.status.code(),
             stdout: String::from_utf8_lossy(&result.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&result.stderr).into_owned(),
@@ -507,4 +545,221 @@ async fn github_enterprise_api_urls_keep_their_path() {
         run.stderr
     );
     server.verify().await;
+}
+
+/// Asserts what a GitHub outage must leave alone: the exit code (the verdict's), every local
+/// report, the step summary and the outputs; with one warning per thing not published.
+fn outage_left_the_run_alone(run: &Run) {
+    assert_eq!(run.code, Some(1), "the verdict's exit code: {}", run.stderr);
+    for f in ["report.json", "report.md", "report.txt", "flame-cpu.svg"] {
+        assert!(run.out.path().join(f).is_file(), "{f} missing");
+    }
+    assert!(
+        run.summary.contains("Profile Gate: fail"),
+        "{}",
+        run.summary
+    );
+    assert!(run.outputs.contains("verdict=fail\n"), "{}", run.outputs);
+    assert!(run.outputs.contains("comment-url=\n"), "{}", run.outputs);
+    for what in ["the comment on pull request #42", "the check run"] {
+        assert!(
+            run.stderr
+                .contains(&format!("GitHub: could not publish {what}")),
+            "no warning for {what}: {}",
+            run.stderr
+        );
+    }
+    assert!(
+        run.stderr
+            .contains("the local report and the verdict stand"),
+        "{}",
+        run.stderr
+    );
+    // Three tries per call, pauses of 1 s and 2 s: seconds, not minutes.
+    assert!(
+        run.elapsed < std::time::Duration::from_secs(40),
+        "{:?}",
+        run.elapsed
+    );
+    assert!(!run.everything().contains(TOKEN), "the token leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_unreachable_is_a_warning_and_leaves_reports_and_exit_code_alone() {
+    let dead = format!("http://{}", crate::support::refused_addr());
+    let run = run_gate_at(dead.clone(), "stable", "canary").await;
+    outage_left_the_run_alone(&run);
+    assert!(
+        run.stderr.contains(&dead),
+        "names the API URL: {}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("gave up after 3 attempts"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn github_answering_5xx_to_every_try_gives_up_after_three_with_a_warning() {
+    let server = MockServer::start().await;
+    // A proxy's error page that echoes what it was sent, token included.
+    let echo = format!("upstream timed out; request had Authorization: Bearer {TOKEN}");
+    for (verb, route) in [("GET", COMMENTS), ("POST", CHECK_RUNS)] {
+        Mock::given(method(verb))
+            .and(path(route))
+            .respond_with(ResponseTemplate::new(503).set_body_json(json!({ "message": echo })))
+            .expect(3)
+            .mount(&server)
+            .await;
+    }
+    let run = run_gate(&server, "stable", "canary").await;
+    outage_left_the_run_alone(&run);
+    assert!(run.stderr.contains("HTTP 503"), "{}", run.stderr);
+    assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+    server.verify().await;
+}
+
+/// Answers every request with `status` and a body that echoes the request: its headers (the
+/// Authorization header with the token among them) and its body, as careless servers and
+/// proxies do.
+struct Echo(u16);
+
+impl Respond for Echo {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let headers: Vec<String> = request
+            .headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", String::from_utf8_lossy(v.as_bytes())))
+            .collect();
+        ResponseTemplate::new(self.0).set_body_json(json!({
+            "message": format!("rejected {} {} with {}", request.method, request.url, headers.join(", ")),
+            "errors": [{ "resource": "Request", "code": "invalid", "headers": headers }],
+            "documentation_url": format!("https://docs.github.com/rest?{}", headers.join("&")),
+        }))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_never_appears_in_output_logs_reports_or_the_archive() {
+    let server = MockServer::start().await;
+    // The comment: 401 and 422 echoing the request; the check run: 500s echoing it (retried,
+    // so the retry warnings see it too).
+    Mock::given(method("GET"))
+        .and(path(COMMENTS))
+        .respond_with(Echo(401))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(COMMENTS))
+        .respond_with(Echo(422))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(CHECK_RUNS))
+        .respond_with(Echo(500))
+        .mount(&server)
+        .await;
+    for (command, expect) in [("diff", 1), ("run", 1)] {
+        let mut args: Vec<std::ffi::OsString> = vec![command.into()];
+        if command == "run" {
+            args.extend([
+                "--baseline".into(),
+                examples("stable").into_os_string(),
+                "--candidate".into(),
+                examples("canary").into_os_string(),
+                "--archive".into(),
+                "{archive}".into(),
+                "--service".into(),
+                "api".into(),
+            ]);
+        } else {
+            args.extend([
+                examples("stable").into_os_string(),
+                examples("canary").into_os_string(),
+            ]);
+        }
+        args.push("-v".into());
+        let run = run_args(server.uri(), args).await;
+        assert_eq!(run.code, Some(expect), "{}", run.stderr);
+        assert!(
+            run.stderr.contains("GitHub: could not publish"),
+            "{}",
+            run.stderr
+        );
+        // Debug logging was on: every request and retry was logged.
+        assert!(run.stderr.contains("retrying"), "{}", run.stderr);
+        let everything = run.everything();
+        assert!(
+            everything.len() > 10_000,
+            "the scan saw the reports and logs"
+        );
+        assert!(
+            !everything.contains(TOKEN),
+            "gate {command}: the token leaked:\n{}",
+            everything
+                .lines()
+                .filter(|l| l.contains(TOKEN))
+                .take(5)
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        if command == "run" {
+            assert!(
+                run.out.path().join("archive").is_dir(),
+                "the archive was written"
+            );
+        }
+    }
+    // GitHub did see the token: it was sent, only never shown.
+    let seen = server.received_requests().await.unwrap_or_default();
+    assert!(seen.iter().any(|r| r
+        .headers
+        .get("authorization")
+        .is_some_and(|v| v.to_str().unwrap_or("").contains(TOKEN))));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_api_with_an_untrusted_certificate_is_refused_not_trusted() {
+    // Started off the test's runtime: the server runs one of its own.
+    let tls = tokio::task::spawn_blocking(|| {
+        crate::support::tls::TlsServer::start(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n[]"
+                .to_vec(),
+        )
+    })
+    .await
+    .unwrap();
+    let run = run_gate_at(tls.url(), "stable", "canary").await;
+    outage_left_the_run_alone(&run);
+    assert_eq!(
+        tls.handshakes(),
+        0,
+        "the token went to a server nobody vouched for"
+    );
+    assert!(
+        run.stderr.to_lowercase().contains("certificate"),
+        "says why: {}",
+        run.stderr
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_github_that_never_answers_costs_one_time_limit_not_minutes() {
+    // Accepts every connection, answers none (a stalled API or a proxy holding requests).
+    let stalled = crate::support::FakeServer::stalled();
+    let run = run_gate_at(stalled.url(), "stable", "canary").await;
+    outage_left_the_run_alone(&run);
+    assert!(
+        run.stderr.contains("GitHub did not answer"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("check run: not attempted"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("retrying"), "{}", run.stderr);
 }

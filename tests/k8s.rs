@@ -2,15 +2,16 @@
 //! `support::fake_apiserver`), with real example-service processes behind its port-forwards:
 //! `gate run --baseline svc/stable --candidate svc/canary`, A/A and a planted regression, and
 //! every fault the issue names (forbidden port-forward, an upgrade that never completes, a
-//! connection dropped after N bytes, a pod not Ready, a pod restarted mid-run), each with a
-//! clear message, the right exit code and a bounded time.
+//! connection dropped after N bytes, a pod not Ready, a pod restarted mid-run, the apiserver
+//! going away or stalling mid-run), each with a clear message, the right exit code and a
+//! bounded time.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::fake_apiserver::{FakeApiServer, FakePod, Fault, FAKE_TOKEN};
+use crate::support::fake_apiserver::{FakeApiServer, FakePod, Fault, Outage, FAKE_TOKEN};
 use crate::support::{
     self, exclusive_cpu, gate, go_service_binary, refused_addr, GoService, Run, HANG,
 };
@@ -571,6 +572,52 @@ fn a_pod_restarted_mid_run_is_dropped_with_a_warning() {
 }
 
 #[test]
+fn a_pod_deleted_mid_run_is_dropped_with_a_warning_and_the_others_compared() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 2, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    let run = std::thread::scope(|s| {
+        s.spawn(|| {
+            // After its probe, its reachability check and window 1's snapshot.
+            let deadline = std::time::Instant::now() + Duration::from_secs(60);
+            while c.fake.forwards("stable-2") < 3 && std::time::Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            c.fake.delete_pod("stable-2");
+        });
+        two_window_run(&c)
+    });
+    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    let m = c.manifest();
+    let kube = &pod_record(&m, 0, "stable-2")["kubernetes"];
+    assert!(
+        kube["dropped"]
+            .as_str()
+            .unwrap()
+            .contains("deleted during the run"),
+        "{m}"
+    );
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("baseline pod stable-2 the pod was deleted during the run"),
+        "{warnings}"
+    );
+    // Its counters cannot be trusted across the deletion: left out; the others compared.
+    assert!(
+        !c.out().join("profiles/baseline/stable-2").exists(),
+        "{run}"
+    );
+    for f in [
+        "profiles/baseline/stable-1/goroutine-2.pb.gz",
+        "profiles/candidate/canary-1/goroutine-2.pb.gz",
+    ] {
+        assert!(c.out().join(f).is_file(), "{f} missing: {run}");
+    }
+    assert!(run.elapsed < Duration::from_secs(45), "{run}");
+}
+
+#[test]
 fn unknown_objects_unreachable_apiservers_and_bad_targets_are_clear() {
     let c = Cluster::new();
     c.dead_pods("stable", 1);
@@ -975,4 +1022,242 @@ users:
     let bad = run_with("svc/stable", &["--context", "nope"]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("nope"), "{bad}");
+}
+
+/// Forwards a run of one pod a side opens before its last window, with `--windows 2
+/// --profiles goroutine`: per pod the probe, the reachability check and window 1's snapshot
+/// (the capture keeps no idle connection, so each request is a port-forward of its own).
+const FORWARDS_BEFORE_WINDOW_2: usize = 6;
+
+/// `gate run` of one pod a side, two windows of goroutine snapshots.
+fn two_window_run(c: &Cluster) -> Run {
+    c.run(
+        "svc/stable",
+        "svc/canary",
+        &[
+            "--duration",
+            "4s",
+            "--windows",
+            "2",
+            "--profiles",
+            "goroutine",
+            "--timeout-margin",
+            "2s",
+            "--format",
+            "json",
+        ],
+    )
+}
+
+/// Checks a run that lost its second window to an apiserver outage: window 1 of both pods
+/// compared and kept, window 2 named missing per pod, the exit code the verdict's.
+fn window_1_kept_window_2_named(c: &Cluster, run: &Run) {
+    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    for (dir, pod) in [("baseline", "stable-1"), ("candidate", "canary-1")] {
+        let kept = c
+            .out()
+            .join(format!("profiles/{dir}/{pod}/goroutine-1.pb.gz"));
+        assert!(kept.is_file(), "{} lost: {run}", kept.display());
+        assert!(
+            !c.out()
+                .join(format!("profiles/{dir}/{pod}/goroutine-2.pb.gz"))
+                .exists(),
+            "{run}"
+        );
+    }
+    let m = c.manifest();
+    let missing = m["missing"].to_string();
+    for pod in ["stable-1", "canary-1"] {
+        assert!(missing.contains(pod), "{pod} not in missing: {m}");
+    }
+    let warnings = run.json()["warnings"].to_string();
+    for line in [
+        "baseline pod stable-1: window 2 missing",
+        "candidate pod canary-1: window 2 missing",
+    ] {
+        assert!(warnings.contains(line), "{line:?} not in {warnings}");
+    }
+    assert!(run.stderr.contains("window 2 missing"), "{run}");
+}
+
+#[test]
+fn the_apiserver_going_down_after_the_first_window_keeps_it_and_names_what_is_missing() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 1, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    // Window 2's first port-forward finds the apiserver gone: refused from then on, and every
+    // connection it had open cut.
+    c.fake
+        .go_away_at_forward(FORWARDS_BEFORE_WINDOW_2 + 1, Outage::Down);
+    let run = two_window_run(&c);
+    window_1_kept_window_2_named(&c, &run);
+    // The restart check after the run could not reach it either: said, not fatal.
+    assert!(
+        run.json()["warnings"]
+            .to_string()
+            .contains("could not check for restarts after the run"),
+        "{run}"
+    );
+    assert!(run.elapsed < Duration::from_secs(45), "{run}");
+}
+
+#[test]
+fn an_apiserver_that_stops_answering_mid_run_ends_in_bounded_time_with_what_was_captured() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 1, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    // A partition: connections accepted, never answered; open port-forwards carry nothing.
+    c.fake
+        .go_away_at_forward(FORWARDS_BEFORE_WINDOW_2 + 1, Outage::Blackhole);
+    let run = two_window_run(&c);
+    window_1_kept_window_2_named(&c, &run);
+    // Upgrades are abandoned after their deadline, the restart check after the API's (15 s).
+    assert!(run.elapsed < Duration::from_secs(60), "{run}");
+}
+
+#[test]
+fn the_apiserver_going_down_before_any_window_exits_3_naming_each_side() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 1, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    // Probes and reachability checks pass (forwards 1-4); then the apiserver is gone.
+    c.fake.go_away_at_forward(5, Outage::Down);
+    let run = two_window_run(&c);
+    assert_eq!(run.code, 3, "{run}\n{}", c.fake.log());
+    assert!(
+        run.stderr
+            .contains("nothing usable was captured for baseline"),
+        "{run}"
+    );
+    assert!(run.stderr.contains("stable-1"), "{run}");
+    // What was written is the manifest saying why; no profile.
+    assert!(!c.out().join("profiles/baseline/stable-1").exists());
+    assert!(run.elapsed < Duration::from_secs(45), "{run}");
+}
+
+/// Every file under `dir`, as paths relative to it.
+fn tree(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        for e in std::fs::read_dir(dir).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(root, &p, out);
+            } else {
+                out.push(p.strip_prefix(root).unwrap().display().to_string());
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn hostile_pod_names_stay_inside_the_out_dir_and_never_share_a_folder() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    // A hostile apiserver names its pods `..` and `_..`: made safe, both would be `_..`.
+    for name in ["..", "_.."] {
+        let p = GoService::start(&["-rate", &rate("0.1")]);
+        c.fake.add_pod(FakePod::new(name, "stable", &p.addr));
+        c.processes.push(p);
+    }
+    c.pods("canary", 1, "0.1", &[]);
+    let archive = c.dir.path().join("archive");
+    let run = c.run(
+        "svc/stable",
+        "svc/canary",
+        &[
+            "--duration",
+            "2s",
+            "--windows",
+            "1",
+            "--profiles",
+            "goroutine",
+            "--archive",
+            archive.to_str().unwrap(),
+            "--service",
+            "web",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    // Nothing outside the out dir, the archive and the kubeconfig.
+    let all = tree(c.dir.path());
+    let outside: Vec<&String> = all
+        .iter()
+        .filter(|f| !f.starts_with("gate-out/") && !f.starts_with("archive/") && *f != "kubeconfig")
+        .collect();
+    assert!(outside.is_empty(), "written outside: {outside:?}");
+    // Both pods kept, each in a folder of its own.
+    let out = tree(&c.out());
+    for want in [
+        "profiles/baseline/_../goroutine-1.pb.gz",
+        "profiles/baseline/default._../goroutine-1.pb.gz",
+    ] {
+        assert!(out.iter().any(|f| f == want), "{want} not in {out:?}");
+    }
+    let stored = tree(&archive);
+    for want in [
+        "/baseline/_../goroutine-1.pb.gz",
+        "/baseline/default._../goroutine-1.pb.gz",
+    ] {
+        assert!(
+            stored.iter().any(|f| f.ends_with(want)),
+            "{want} not in {stored:?}"
+        );
+    }
+    let m = c.manifest();
+    let kube = &pod_record(&m, 0, "default._..")["kubernetes"];
+    assert_eq!(kube["namespace"], "default", "{m}");
+    assert!(kube["uid"].as_str().unwrap().ends_with("_.."), "{m}");
+}
+
+#[test]
+fn hostile_namespaces_are_refused_before_anything_is_asked() {
+    let c = Cluster::new();
+    c.dead_pods("stable", 1);
+    for ns in ["../../etc", "/abs", "a.b", "Prod"] {
+        let run = c.run(
+            "svc/stable",
+            "svc/canary",
+            &["--namespace", ns, "--duration", "2s", "--windows", "1"],
+        );
+        assert_eq!(run.code, 2, "{ns}: {run}");
+        assert!(
+            run.stderr.contains("is not a namespace name") && run.stderr.contains("--namespace"),
+            "{ns}: {run}"
+        );
+        assert!(!c.out().join("profiles").exists(), "{ns}: {run}");
+    }
+    // A kubeconfig context's namespace, NUL included, is checked the same way.
+    for ns in [r#""..""#, r#""a\u0000b""#, r#""/etc""#] {
+        let text = std::fs::read_to_string(&c.kubeconfig)
+            .unwrap()
+            .replace("namespace: default", &format!("namespace: {ns}"));
+        let kubeconfig = c.dir.path().join("hostile-kubeconfig");
+        std::fs::write(&kubeconfig, text).unwrap();
+        let run = run_gate(&[
+            "capture".into(),
+            "svc/stable".into(),
+            "--out".into(),
+            c.dir.path().join("o").display().to_string(),
+            "--kubeconfig".into(),
+            kubeconfig.display().to_string(),
+        ]);
+        assert_eq!(run.code, 2, "{ns}: {run}");
+        assert!(
+            run.stderr.contains("is not a namespace name")
+                && run.stderr.contains("kubeconfig context"),
+            "{ns}: {run}"
+        );
+    }
+    assert!(
+        !c.fake.log().contains("namespaces/.."),
+        "asked the apiserver: {}",
+        c.fake.log()
+    );
 }

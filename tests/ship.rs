@@ -697,3 +697,54 @@ fn the_readme_starts_with_the_two_commands_and_names_only_real_flags() {
         "README.md names flags gate does not have: {unknown:?}"
     );
 }
+
+#[test]
+fn every_test_the_readme_names_exists() {
+    // "Faults and what happens" backs each row with `module::test_name`; a renamed or deleted
+    // test must not leave a row claiming what nothing checks.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let faults = readme
+        .split("## Faults and what happens")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a section \"Faults and what happens\"");
+    let named = regex::Regex::new(r"`([a-z0-9_]+)::([a-z0-9_]+)`").unwrap();
+    let mut rows = 0;
+    for line in faults
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| fault"))
+    {
+        rows += 1;
+        let tests: Vec<(String, String)> = named
+            .captures_iter(line)
+            .map(|c| (c[1].to_owned(), c[2].to_owned()))
+            .collect();
+        assert!(!tests.is_empty(), "a row names no test: {line}");
+        for (module, name) in tests {
+            let source = std::fs::read_to_string(repo().join(format!("tests/{module}.rs")))
+                .unwrap_or_else(|_| panic!("no tests/{module}.rs for {module}::{name}"));
+            assert!(
+                source.contains(&format!("fn {name}(")),
+                "README names {module}::{name}, which tests/{module}.rs does not have"
+            );
+        }
+    }
+    assert!(rows >= 15, "the table has {rows} rows");
+    // The Security section names its tests the same way.
+    let security = readme
+        .split("\n## Security")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README has a section \"Security\"");
+    let mut cited = 0;
+    for c in named.captures_iter(security) {
+        cited += 1;
+        let (module, name) = (&c[1], &c[2]);
+        let source = std::fs::read_to_string(repo().join(format!("tests/{module}.rs"))).unwrap();
+        assert!(
+            source.contains(&format!("fn {name}(")),
+            "README's Security names {module}::{name}, which tests/{module}.rs does not have"
+        );
+    }
+    assert!(cited >= 8, "Security cites {cited} tests");
+}

@@ -12,4 +12,5 @@ mod live_stats;
 mod parity;
 mod policy_cli;
 mod report;
+mod security;
 mod ship;

@@ -259,11 +259,17 @@ mod cloud {
     use crate::archive::ArchiveError;
 
     /// Timeouts of every request, set on top of the environment's other client settings
-    /// (`with_client_options` would replace those, `AWS_ALLOW_HTTP` among them).
+    /// (`with_client_options` would replace those, `AWS_ALLOW_HTTP` among them); and
+    /// certificates always verified, whatever the environment says
+    /// (`AWS_ALLOW_INVALID_CERTIFICATES` and its GOOGLE_ and AZURE_ twins are overridden).
     #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     fn client_settings() -> Vec<(object_store::ClientConfigKey, String)> {
         use object_store::ClientConfigKey;
         vec![
+            (
+                ClientConfigKey::AllowInvalidCertificates,
+                "false".to_owned(),
+            ),
             (
                 ClientConfigKey::Timeout,
                 format!("{}s", super::REQUEST_TIMEOUT.as_secs()),

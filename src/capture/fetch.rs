@@ -12,6 +12,9 @@ pub enum FetchError {
     Connect(String),
     /// The connection closed or was reset before the whole response arrived.
     Broken(String),
+    /// The TLS handshake failed: the server's certificate was not trusted (self-signed, an
+    /// unknown authority, expired, or for another name). Verification is never skipped.
+    Tls(String),
     /// No complete response within the deadline.
     Timeout(Duration),
     /// An HTTP status other than 200.
@@ -35,7 +38,7 @@ impl FetchError {
         match self {
             FetchError::Connect(_) | FetchError::Broken(_) => true,
             FetchError::Status { status, .. } => *status >= 500,
-            FetchError::Timeout(_) | FetchError::TooLarge { .. } => false,
+            FetchError::Tls(_) | FetchError::Timeout(_) | FetchError::TooLarge { .. } => false,
         }
     }
 
@@ -53,6 +56,7 @@ impl std::fmt::Display for FetchError {
         match self {
             FetchError::Connect(e) => write!(f, "cannot connect ({e}); is the process running and the port right?"),
             FetchError::Broken(e) => write!(f, "the connection broke before the response was complete ({e}); did the process exit?"),
+            FetchError::Tls(e) => write!(f, "TLS: the server's certificate is not trusted ({e}); the gate always verifies certificates, so give it a certificate from an authority this machine trusts, or reach pprof over http:// through a port-forward"),
             FetchError::Timeout(d) => write!(
                 f,
                 "no complete response within {}; the process or the network is stalled",
@@ -148,11 +152,26 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> FetchError {
         return FetchError::Timeout(timeout);
     }
     let cause = root_cause(e);
-    if e.is_connect() {
+    if is_certificate_error(e) {
+        FetchError::Tls(cause)
+    } else if e.is_connect() {
         FetchError::Connect(cause)
     } else {
         FetchError::Broken(cause)
     }
+}
+
+/// Whether any cause in the chain is a refused certificate (rustls says "invalid peer
+/// certificate: UnknownIssuer", "... Expired", "... NotValidForName").
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if err.to_string().to_ascii_lowercase().contains("certificate") {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
 }
 
 /// The innermost error message of a chain (`Connection refused (os error 111)`).
@@ -243,6 +262,9 @@ mod tests {
         assert!(!status(400).transient());
         assert!(!FetchError::Timeout(Duration::from_secs(1)).transient());
         assert!(!FetchError::TooLarge { limit: 1 }.transient());
+        let tls = FetchError::Tls("invalid peer certificate: UnknownIssuer".into());
+        assert!(!tls.transient(), "a refused certificate stays refused");
+        assert!(tls.to_string().contains("always verifies certificates"));
         assert!(status(404).to_string().contains("pprof endpoint"));
     }
 }

@@ -758,6 +758,34 @@ mod tests {
     }
 
     #[test]
+    fn targets_whose_names_meet_once_made_safe_get_folders_of_their_own() {
+        // `[::1]` and `__1` both make `__1-6060`; a given name takes the next number first.
+        let t = |s: &str| (s.to_owned(), None, pprof_base(s).unwrap());
+        let side = side_targets(
+            "baseline",
+            &[
+                t("http://[::1]:6060"),
+                t("http://__1:6060"),
+                (
+                    "__1-6060-2=http://h:1".to_owned(),
+                    Some("__1-6060-2".to_owned()),
+                    pprof_base("http://h:1").unwrap(),
+                ),
+                t("http://[::1]:6060/admin"),
+            ],
+        )
+        .unwrap();
+        let names: Vec<&str> = side.pods.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["__1-6060", "__1-6060-3", "__1-6060-2", "__1-6060-4"]
+        );
+        for n in names {
+            assert!(check_name(n).is_ok(), "{n:?}");
+        }
+    }
+
+    #[test]
     fn derived_names_are_unique_and_urls_distinct() {
         let t = |s: &str| (s.to_owned(), None, pprof_base(s).unwrap());
         let side = side_targets(

@@ -1,6 +1,7 @@
 //! The archive's part of the command line: `gate run --archive`, `gate archive` (the nightly
 //! capture), `gate archive list` and `gate archive prune`.
 
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
@@ -261,6 +262,24 @@ pub(super) fn after_run(record: RunRecord<'_>) -> anyhow::Result<()> {
     }
 }
 
+/// [`layout::safe_segment`] of `name`, numbered (`-2`, `-3`, before a `.pb.gz` ending) when
+/// an earlier name of the same folder already made that segment; records it in `taken`.
+fn unique_segment(name: &str, taken: &mut HashSet<String>) -> String {
+    let safe = layout::safe_segment(name);
+    let (stem, ending) = match safe.strip_suffix(".pb.gz") {
+        Some(stem) if !stem.is_empty() => (stem.to_owned(), ".pb.gz"),
+        _ => (safe.clone(), ""),
+    };
+    let mut segment = safe;
+    let mut n = 2;
+    while taken.contains(&segment) {
+        segment = format!("{stem}-{n}{ending}");
+        n += 1;
+    }
+    taken.insert(segment.clone());
+    segment
+}
+
 fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
     let mut objects = Vec::new();
     let mut sides = Vec::new();
@@ -288,8 +307,16 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
             }
             SideInput::Local(path) => {
                 let mut pods = Vec::new();
+                // Pod folders and file names as the disk has them, to their segments: two
+                // names that make the same safe segment (`a b` and `a_b`) get two objects.
+                let mut pod_segments: HashMap<String, String> = HashMap::new();
+                let mut taken_pods = HashSet::new();
+                let mut taken_files: HashMap<String, HashSet<String>> = HashMap::new();
                 for (file, pod) in crate::inputs::list_side(path)? {
-                    let pod = layout::safe_segment(&pod);
+                    let pod = pod_segments
+                        .entry(pod)
+                        .or_insert_with_key(|pod| unique_segment(pod, &mut taken_pods))
+                        .clone();
                     let file_name = file
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
@@ -297,8 +324,10 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
                     if !pods.contains(&pod) {
                         pods.push(pod.clone());
                     }
+                    let file_name =
+                        unique_segment(&file_name, taken_files.entry(pod.clone()).or_default());
                     objects.push(ArchiveObject {
-                        key: format!("{safe}/{pod}/{}", layout::safe_segment(&file_name)),
+                        key: format!("{safe}/{pod}/{file_name}"),
                         payload: Payload::File(file),
                     });
                 }

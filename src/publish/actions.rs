@@ -74,12 +74,14 @@ pub fn run_step(
     if let Some(target) = target {
         let content = Content {
             comment: comment_body(markdown),
+            // Plain text on one line: function names in the summary may hold line breaks.
             title: cut_to_limit(
                 &format!(
                     "{}: {}",
                     report.verdict.outcome.name(),
                     report.verdict.summary
-                ),
+                )
+                .replace(|c: char| c.is_control(), " "),
                 1000,
             ),
             summary: markdown.to_owned(),

@@ -27,8 +27,12 @@ struct CheckRun {
 /// Why a request failed, sorted by what to do about it.
 #[derive(Debug)]
 enum Failure {
-    /// A 5xx, a dropped connection or a timeout: worth another try.
+    /// A 5xx or a dropped connection: worth another try.
     Transient(String),
+    /// No answer within the time limit (or no connection within the connect timeout): GitHub
+    /// or the network is stalled. Not retried, and nothing more is tried after it, so a
+    /// stalled GitHub costs one time limit, not one per attempt and call.
+    Stalled(String),
     /// The rate limit (primary or secondary): not worth hammering.
     RateLimited(String),
     /// 401, 403 or 404: the token may not do this (a pull request from a fork gets a read-only
@@ -55,9 +59,11 @@ pub async fn publish(target: &GitHubTarget, content: &Content, retry: RetryPolic
             return published;
         }
     };
+    // Set once a call got no answer: the calls after it are not attempted.
+    let mut stalled: Option<String> = None;
     match target.pull_request {
         Some(pr) => {
-            let result = with_retries(retry, || async {
+            let result = with_retries(target, retry, || async {
                 upsert_comment(&crab, target, pr, &content.comment, retry.timeout).await
             })
             .await;
@@ -66,18 +72,28 @@ pub async fn publish(target: &GitHubTarget, content: &Content, retry: RetryPolic
                     published.comment_url = Some(url);
                     published.comment_created = created;
                 }
-                Err(f) => published.warnings.push(words(
-                    target,
-                    &format!("the comment on pull request #{pr}"),
-                    f,
-                )),
+                Err(f) => {
+                    if let Failure::Stalled(why) = &f {
+                        stalled = Some(why.clone());
+                    }
+                    published.warnings.push(words(
+                        target,
+                        &format!("the comment on pull request #{pr}"),
+                        f,
+                    ))
+                }
             }
         }
         None => tracing::info!("GitHub: the event is not a pull request; no comment posted"),
     }
     match target.head_sha.as_deref() {
+        Some(_) if stalled.is_some() => published.warnings.push(target.token.scrub(&format!(
+            "GitHub: could not publish the check run: not attempted, as {} did not answer the comment's request ({}); the local report and the verdict stand",
+            target.api_url,
+            stalled.as_deref().unwrap_or("")
+        ))),
         Some(sha) => {
-            let result = with_retries(retry, || async {
+            let result = with_retries(target, retry, || async {
                 create_check_run(&crab, target, sha, content, retry.timeout).await
             })
             .await;
@@ -110,8 +126,13 @@ fn client(target: &GitHubTarget, timeout: Duration) -> octocrab::Result<Octocrab
 }
 
 /// Runs `op` until it succeeds, fails for a reason retrying cannot fix, or runs out of
-/// attempts; pauses `backoff`, then twice that, and so on, between attempts.
-async fn with_retries<T, F, Fut>(retry: RetryPolicy, mut op: F) -> Result<T, Failure>
+/// attempts; pauses `backoff`, then twice that, and so on, between attempts. The warning
+/// before each retry is scrubbed of the token (error bodies may echo the request).
+async fn with_retries<T, F, Fut>(
+    target: &GitHubTarget,
+    retry: RetryPolicy,
+    mut op: F,
+) -> Result<T, Failure>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, Failure>>,
@@ -123,7 +144,8 @@ where
         match op().await {
             Err(Failure::Transient(why)) if attempt < attempts => {
                 tracing::warn!(
-                    "GitHub: {why}; retrying in {:.1}s (attempt {} of {attempts})",
+                    "GitHub: {}; retrying in {:.1}s (attempt {} of {attempts})",
+                    target.token.scrub(&why),
                     pause.as_secs_f64(),
                     attempt + 1
                 );
@@ -149,7 +171,7 @@ async fn call<T>(
     match tokio::time::timeout(timeout, request).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(classify(e)),
-        Err(_) => Err(Failure::Transient(format!(
+        Err(_) => Err(Failure::Stalled(format!(
             "no answer within {}s",
             timeout.as_secs_f64()
         ))),
@@ -180,7 +202,22 @@ fn classify(e: octocrab::Error) -> Failure {
             }
         }
         e @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }) => {
-            Failure::Transient(e.to_string())
+            // The causes say what happened ("Connection refused", "invalid peer certificate");
+            // the top level only "client error (Connect)".
+            let why = crate::target::cluster::chain(&e);
+            let lower = why.to_ascii_lowercase();
+            if ["timed out", "timeout", "deadline has elapsed"]
+                .iter()
+                .any(|t| lower.contains(t))
+            {
+                Failure::Stalled(why)
+            } else if lower.contains("certificate") {
+                Failure::Other(format!(
+                    "TLS: the API's certificate is not trusted ({why}); the gate always verifies certificates"
+                ))
+            } else {
+                Failure::Transient(why)
+            }
         }
         e => Failure::Other(e.to_string()),
     }
@@ -191,6 +228,10 @@ fn words(target: &GitHubTarget, what: &str, failure: Failure) -> String {
     let text = match failure {
         Failure::Transient(why) => format!(
             "GitHub: could not publish {what} at {}: {why}",
+            target.api_url
+        ),
+        Failure::Stalled(why) => format!(
+            "GitHub: could not publish {what} at {}: {why}; GitHub did not answer, so nothing more was tried",
             target.api_url
         ),
         Failure::RateLimited(why) => format!(

@@ -372,7 +372,8 @@ fn interval(f: &Finding) -> String {
     }
 }
 
-/// Escapes text for a Markdown table cell: no HTML, no emphasis, no broken pipes or lines.
+/// Escapes text for a Markdown table cell: no HTML, no emphasis, no links, no broken pipes or
+/// lines, no @mentions.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -387,6 +388,9 @@ pub fn escape(s: &str) -> String {
                 out.push(c);
             }
             '\n' | '\r' => out.push(' '),
+            // A zero-width joiner after `@`: `@octocat` in a function name shows as written
+            // but mentions (and notifies) nobody on GitHub.
+            '@' => out.push_str("@\u{200d}"),
             c if c.is_control() => out.push('\u{fffd}'),
             c => out.push(c),
         }
@@ -410,5 +414,11 @@ mod tests {
         assert!(!e.contains('\n'));
         assert!(!e.contains("|"), "{e}");
         assert!(e.contains("\\*"));
+        let m = escape("main.(*T).ping@octocat @org/team");
+        assert!(!m.contains("@o"), "a mention formed: {m}");
+        assert_eq!(
+            m.replace('\u{200d}', ""),
+            "main.(\\*T).ping@octocat @org/team"
+        );
     }
 }

@@ -196,10 +196,27 @@ impl Cluster {
         }
         config.connect_timeout = Some(options.api_timeout.min(Duration::from_secs(10)));
         let server = without_userinfo(&config.cluster_url.to_string());
+        if config.accept_invalid_certs && config.cluster_url.scheme_str() == Some("https") {
+            // Never the gate's choice: only a kubeconfig that asks for it turns it off.
+            tracing::warn!(
+                "TLS verification of the apiserver {server} is off, as the kubeconfig asks (insecure-skip-tls-verify: true): whoever sits between the gate and the cluster can read its credentials and answer for the cluster; give the kubeconfig the cluster's certificate-authority-data instead"
+            );
+        }
         let default_namespace = options
             .namespace
             .clone()
             .unwrap_or_else(|| config.default_namespace.clone());
+        // The namespace names API paths and, for pods of two namespaces, output folders.
+        super::check_namespace(&default_namespace).map_err(|why| {
+            TargetError::Config(format!(
+                "{default_namespace:?} is not a namespace name ({why}); namespaces are lowercase letters, digits and '-' (from {})",
+                if options.namespace.is_some() {
+                    "--namespace"
+                } else {
+                    "the kubeconfig context"
+                }
+            ))
+        })?;
         let client = Client::try_from(config).map_err(|e| {
             TargetError::Config(format!(
                 "cannot set up a client for {server}: {}",

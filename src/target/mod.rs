@@ -290,7 +290,7 @@ fn check_object_name(name: &str) -> Result<(), String> {
 }
 
 /// A DNS-1123 label: 1 to 63 of lowercase letters, digits and `-`.
-fn check_namespace(ns: &str) -> Result<(), String> {
+pub(crate) fn check_namespace(ns: &str) -> Result<(), String> {
     check_dns(ns, MAX_NAMESPACE, false)
 }
 

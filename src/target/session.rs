@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
-use crate::capture::plan::{pprof_base, PodTarget, SideTargets};
+use crate::capture::plan::{pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN};
 use crate::capture::Capture;
 
 use super::cluster::{Cluster, KubeOptions, Resolved};
@@ -27,6 +27,26 @@ pub struct KubeSideSpec {
     pub side: String,
     /// Its targets.
     pub targets: Vec<(String, KubeRef)>,
+}
+
+/// The folder of a pod's profiles within its side: the pod's name made one safe path
+/// component (the names come from the apiserver, which may be hostile: `..`, `/`, NUL);
+/// `NAMESPACE.NAME` when two namespaces have pods of one name; numbered (`-2`, `-3`) when two
+/// names still meet (`..` and `_..` both become `_..`), so no pod's profiles overwrite
+/// another's.
+fn pod_dir(namespace: &str, name: &str, taken: &mut HashSet<String>) -> String {
+    let mut dir = safe_name(name);
+    if taken.contains(&dir) {
+        dir = safe_name(&format!("{namespace}.{name}"));
+    }
+    let stem: String = dir.chars().take(MAX_NAME_LEN - 8).collect();
+    let mut n = 2;
+    while taken.contains(&dir) {
+        dir = format!("{stem}-{n}");
+        n += 1;
+    }
+    taken.insert(dir.clone());
+    dir
 }
 
 struct SessionSide {
@@ -201,11 +221,7 @@ impl KubeSession {
                         self.warnings.push(msg);
                         continue;
                     }
-                    let mut dir = pod.name.clone();
-                    if names.contains(&dir) {
-                        dir = format!("{}.{}", pod.namespace, pod.name);
-                    }
-                    names.insert(dir.clone());
+                    let dir = pod_dir(&pod.namespace, &pod.name, &mut names);
                     let fwd =
                         forward::start(self.cluster.clone(), pod.clone(), options.upgrade_timeout)
                             .await?;
@@ -414,5 +430,41 @@ impl KubeSession {
             side.forwards.clear();
         }
         runtime.shutdown_timeout(Duration::from_millis(200));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::plan::check_name;
+
+    #[test]
+    fn pod_folders_are_safe_and_never_shared() {
+        let mut taken = HashSet::new();
+        let dirs: Vec<String> = [
+            ("default", ".."),
+            ("default", "_.."),
+            ("default", "../../etc/passwd"),
+            ("default", "/abs"),
+            ("default", "x\0y"),
+            ("default", "web-1"),
+            ("other", "web-1"),
+            ("default", "default.web-1"),
+            ("default", &"p".repeat(300)),
+            ("other", &"p".repeat(300)),
+        ]
+        .iter()
+        .map(|(ns, name)| pod_dir(ns, name, &mut taken))
+        .collect();
+        for d in &dirs {
+            assert!(check_name(d).is_ok(), "{d:?}");
+        }
+        let unique: HashSet<&String> = dirs.iter().collect();
+        assert_eq!(unique.len(), dirs.len(), "{dirs:?}");
+        assert_eq!(dirs[0], "_..");
+        assert_eq!(dirs[1], "default._..");
+        assert_eq!(dirs[5], "web-1");
+        assert_eq!(dirs[6], "other.web-1");
+        assert_eq!(dirs[7], "default.web-1");
     }
 }

@@ -11,7 +11,8 @@
 //!   the one port), the first frame on each channel carrying the port as 2 little-endian bytes;
 //!   each websocket is bridged to the pod's backend address (a real example-service process).
 //!
-//! Faults are set per pod ([`Fault`]) or globally ([`FakeApiServer::forbid`]).
+//! Faults are set per pod ([`Fault`]) or globally ([`FakeApiServer::forbid`]); the whole
+//! server can go away mid-run ([`Outage`]).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::convert::Infallible;
@@ -26,6 +27,7 @@ use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::watch;
 use tokio_tungstenite::tungstenite::protocol::Role;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -46,6 +48,19 @@ pub enum Fault {
         /// How many connections are cut (`usize::MAX`: all).
         connections: usize,
     },
+}
+
+/// How the whole apiserver goes away.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// The listener closes and every open connection, port-forwards included, is cut without
+    /// a websocket close: new connections are refused (the apiserver or its load balancer
+    /// died).
+    Down,
+    /// Connections are accepted and never answered, and open port-forwards stop carrying
+    /// bytes (a network partition that drops packets). Bounded: after two minutes the
+    /// connections close.
+    Blackhole,
 }
 
 /// One fake pod.
@@ -101,6 +116,19 @@ struct State {
     cuts: HashMap<String, usize>,
     /// Every request line seen, for debugging failed tests.
     log: Vec<String>,
+    /// Port-forward upgrades requested, all pods together.
+    forward_requests: usize,
+    /// The outage that begins with the port-forward request number `.0` (from 1).
+    outage_after: Option<(usize, Outage)>,
+    /// Announces an outage to every task of the server.
+    outage: Option<Arc<watch::Sender<Option<Outage>>>>,
+}
+
+/// Resolves once the server is in `want`; never when it is not.
+async fn outage_is(mut rx: watch::Receiver<Option<Outage>>, want: Outage) {
+    if rx.wait_for(|o| *o == Some(want)).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// The fake apiserver, served by a runtime of its own until dropped.
@@ -131,23 +159,37 @@ impl FakeApiServer {
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .expect("binding a loopback port");
         let addr = listener.local_addr().unwrap().to_string();
-        let state = Arc::new(Mutex::new(State::default()));
+        let (outage_tx, outage_rx) = watch::channel(None);
+        let state = Arc::new(Mutex::new(State {
+            outage: Some(Arc::new(outage_tx)),
+            ..State::default()
+        }));
         let shared = state.clone();
         runtime.spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else {
+                let accepted = tokio::select! {
+                    a = listener.accept() => a,
+                    // Down: the listener closes, so new connections are refused.
+                    _ = outage_is(outage_rx.clone(), Outage::Down) => return,
+                };
+                let Ok((stream, _)) = accepted else {
                     continue;
                 };
                 let state = shared.clone();
+                let down = outage_rx.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(move |req| {
                         let state = state.clone();
                         async move { Ok::<_, Infallible>(handle(state, req).await) }
                     });
-                    let _ = hyper::server::conn::http1::Builder::new()
+                    let serve = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(stream), service)
-                        .with_upgrades()
-                        .await;
+                        .with_upgrades();
+                    // Down: every open connection is cut.
+                    tokio::select! {
+                        _ = serve => {}
+                        _ = outage_is(down, Outage::Down) => {}
+                    }
                 });
             }
         });
@@ -184,6 +226,12 @@ impl FakeApiServer {
         self.lock().pods.push(pod);
     }
 
+    /// Deletes a pod: from now on it is not listed, a GET of it is 404, and so is a new
+    /// port-forward to it.
+    pub fn delete_pod(&self, name: &str) {
+        self.lock().pods.retain(|p| p.name != name);
+    }
+
     /// Sets a pod's restart count (as the kubelet would after a container restart).
     pub fn set_restarts(&self, pod: &str, restarts: i64) {
         for p in self.lock().pods.iter_mut().filter(|p| p.name == pod) {
@@ -199,6 +247,17 @@ impl FakeApiServer {
     /// Refuses `verb resource` (e.g. `create pods/portforward`) with 403.
     pub fn forbid(&self, verb: &str, resource: &str) {
         self.lock().forbidden.insert(format!("{verb} {resource}"));
+    }
+
+    /// Takes the whole server away now (see [`Outage`]).
+    pub fn go_away(&self, outage: Outage) {
+        outage_now(&self.state, outage);
+    }
+
+    /// Takes the whole server away when the `n`-th port-forward is requested (from 1, all
+    /// pods together; that request and every later one fail).
+    pub fn go_away_at_forward(&self, n: usize, outage: Outage) {
+        self.lock().outage_after = Some((n, outage));
     }
 
     /// Port-forward websockets opened to a pod so far.
@@ -245,6 +304,19 @@ users:
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+fn outage_now(state: &Mutex<State>, outage: Outage) {
+    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(tx) = &s.outage {
+        tx.send_replace(Some(outage));
+    }
+}
+
+/// The outage in force, if any.
+fn current_outage(state: &Mutex<State>) -> Option<Outage> {
+    let s = state.lock().unwrap_or_else(|p| p.into_inner());
+    s.outage.as_ref().and_then(|tx| *tx.borrow())
 }
 
 fn to_map(labels: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -375,6 +447,26 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
     let query = req.uri().query().unwrap_or("").to_owned();
     let lock = || state.lock().unwrap_or_else(|p| p.into_inner());
     lock().log.push(format!("{} {path}?{query}", req.method()));
+    if parts_are_portforward(&path) {
+        let mut s = lock();
+        s.forward_requests += 1;
+        let n = s.forward_requests;
+        if let Some((at, outage)) = s.outage_after {
+            if n >= at {
+                drop(s);
+                outage_now(&state, outage);
+            }
+        }
+    }
+    match current_outage(&state) {
+        // The connection task is being cut; this answer goes nowhere.
+        Some(Outage::Down) => return status(503, "ServiceUnavailable", "going away".into()),
+        Some(Outage::Blackhole) => {
+            tokio::time::sleep(Duration::from_secs(120)).await;
+            return status(503, "ServiceUnavailable", "partitioned".into());
+        }
+        None => {}
+    }
     let parts: Vec<&str> = path.trim_matches('/').split('/').collect();
     let is_forbidden =
         |verb: &str, resource: &str| lock().forbidden.contains(&format!("{verb} {resource}"));
@@ -498,6 +590,10 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
     }
 }
 
+fn parts_are_portforward(path: &str) -> bool {
+    path.ends_with("/portforward")
+}
+
 /// Answers the upgrade with 101 and bridges the websocket to the pod's backend.
 fn upgrade(
     state: Arc<Mutex<State>>,
@@ -544,7 +640,19 @@ fn upgrade(
             return;
         };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        bridge(state, ws, pod, port, fault).await;
+        let outage = {
+            let s = state.lock().unwrap_or_else(|p| p.into_inner());
+            s.outage.as_ref().map(|tx| tx.subscribe())
+        };
+        let Some(outage) = outage else { return };
+        tokio::select! {
+            _ = bridge(state, ws, pod, port, fault) => {}
+            // Down: cut without a close frame. Blackhole: hold the websocket, carry nothing.
+            _ = outage_is(outage.clone(), Outage::Down) => {}
+            _ = outage_is(outage, Outage::Blackhole) => {
+                tokio::time::sleep(Duration::from_secs(120)).await;
+            }
+        }
     });
     Response::builder()
         .status(StatusCode::SWITCHING_PROTOCOLS)

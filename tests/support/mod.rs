@@ -4,6 +4,7 @@
 
 pub mod fake_apiserver;
 pub mod moto;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Read, Write};
