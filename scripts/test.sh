@@ -68,4 +68,28 @@ set -e
 # One closing line over every test binary (unit, integration, doc), so the total is plain.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($i ~ /^passed/) p += $(i-1); if ($i ~ /^failed/) f += $(i-1) } }
      END { printf "total: %d passed, %d failed\n", p, f }' "$log"
-exit "$status"
+[ "$status" = 0 ] || exit "$status"
+
+# The dependency policy (deny.toml): licences, banned crates, sources, and RustSec advisories.
+# The advisory database comes from GitHub; where GitHub cannot be reached (as on the test
+# machines), that one check is skipped and says so, and the others still run offline.
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny 0.20.2" ]; then
+  echo "test.sh: installing cargo-deny 0.20.2" >&2
+  cargo install --locked --quiet cargo-deny --version 0.20.2
+fi
+checks=(licenses bans sources)
+if timeout 20 git ls-remote https://github.com/rustsec/advisory-db HEAD >/dev/null 2>&1; then
+  checks+=(advisories)
+else
+  echo "test.sh: cargo deny: advisories NOT checked: the RustSec database on github.com cannot be reached from here" >&2
+fi
+cargo deny --locked check "${checks[@]}"
+
+# A short, bounded fuzz run of the decoder and the policy parser (scripts/fuzz.sh; a longer run
+# is documented there). GATE_FUZZ_SECONDS=0 skips it for a quick local run.
+fuzz_seconds="${GATE_FUZZ_SECONDS:-60}"
+if [ "$fuzz_seconds" != 0 ]; then
+  bash scripts/fuzz.sh "$fuzz_seconds"
+else
+  echo "test.sh: fuzzing skipped (GATE_FUZZ_SECONDS=0)" >&2
+fi

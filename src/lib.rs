@@ -23,13 +23,22 @@
 //!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
 //!   run back as a side (`archive+URL#SERVICE@latest`).
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
+//!
+//! The edges that reach the network (`target`, `capture`, `publish`, `archive`) and the command
+//! line sit behind the default feature `cli`. Without it the crate is the pure core, which is
+//! what the fuzz targets under `fuzz/` build with coverage instrumentation.
+#[cfg(feature = "cli")]
 pub mod archive;
+#[cfg(feature = "cli")]
 pub mod capture;
+#[cfg(feature = "cli")]
 pub mod cli;
 pub mod compare;
 pub mod inputs;
 pub mod policy;
 pub mod profile;
+#[cfg(feature = "cli")]
 pub mod publish;
 pub mod report;
+#[cfg(feature = "cli")]
 pub mod target;

@@ -421,7 +421,13 @@ fn hadolint_passes_the_dockerfile() {
 fn shellcheck_passes_the_entrypoint_and_scripts() {
     lint(
         "shellcheck",
-        &["action/entrypoint.sh", "scripts/test.sh", ".ci/run"],
+        &[
+            "action/entrypoint.sh",
+            "scripts/test.sh",
+            "scripts/fuzz.sh",
+            "bench/load.sh",
+            ".ci/run",
+        ],
         &repo(),
     );
 }

@@ -5,6 +5,7 @@ mod support;
 mod archive;
 mod capture;
 mod diff_cli;
+mod fuzz_corpus;
 mod github;
 mod k8s;
 mod labels;
