@@ -6,6 +6,7 @@ mod archive;
 mod capture;
 mod diff_cli;
 mod github;
+mod hostile;
 mod k8s;
 mod labels;
 mod live_stats;
