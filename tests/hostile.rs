@@ -669,3 +669,58 @@ fn an_archive_index_from_a_newer_gate_is_refused_not_misread() {
         "{run}"
     );
 }
+
+#[test]
+fn a_small_file_asking_for_huge_tables_is_refused_naming_the_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    // 5,000 sample types and 20,000 functions, no samples: 10^8 table cells from ~300 KB.
+    let types: Vec<(String, String)> = (0..5_000)
+        .map(|i| (format!("t{i}"), "count".to_owned()))
+        .collect();
+    let refs: Vec<(&str, &str)> = types
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let mut pb = Pb::new(&refs);
+    for i in 0..20_000 {
+        pb.loc(format!("f{i}").as_bytes());
+    }
+    let bad = pb.write(&dir.path().join("wide.cpu.pb.gz"));
+    let good = ordinary(1).write(&dir.path().join("good/cpu.pb.gz"));
+    let run = run_gate(&args(&[&"diff", &good, &bad]));
+    assert_refused(
+        &run,
+        &[
+            "wide.cpu.pb.gz",
+            "20000 functions x 5000 sample types",
+            "67108864",
+        ],
+    );
+    bounded(&run, Duration::from_secs(30));
+}
+
+#[test]
+fn a_label_with_too_many_values_to_split_by_is_refused_naming_the_flag() {
+    let dir = tempfile::tempdir().unwrap();
+    // 20,000 functions and a request-id label with 2,000 values: split by it, the tables
+    // would need 20,000 x 2 x 2,000 = 8 * 10^7 cells.
+    let side = |path: &Path| {
+        let mut pb = ordinary(1);
+        let key = pb.s(b"request");
+        for i in 0..20_000i64 {
+            pb.cpu_sample(format!("gen.f{i}").as_bytes(), 1);
+            let value = pb.s(format!("req-{}", i % 2_000).as_bytes());
+            pb.p.sample.last_mut().unwrap().label.push(proto::Label {
+                key,
+                str: value,
+                ..Default::default()
+            });
+        }
+        pb.write(path)
+    };
+    let b = side(&dir.path().join("b/cpu.pb.gz"));
+    let c = side(&dir.path().join("c/cpu.pb.gz"));
+    let run = run_gate(&args(&[&"diff", &"--by-label", &"request", &b, &c]));
+    assert_refused(&run, &["cpu.pb.gz", "label values", "--tag"]);
+    bounded(&run, Duration::from_secs(60));
+}

@@ -349,39 +349,70 @@ pub fn pooled_dispersion(
     groups: &[DispersionGroup<'_>],
     min_mean: f64,
 ) -> Option<DispersionEstimate> {
+    let terms: Vec<DispersionTerm> = groups
+        .iter()
+        .filter_map(|g| dispersion_term(g, min_mean))
+        .collect();
+    pool(&terms, None)
+}
+
+/// One group's part of [`pooled_dispersion`]: its statistic, the statistic's coefficient of
+/// phi, and its degrees of freedom.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct DispersionTerm {
+    /// sum_p ((x_p - mu_p)^2 - (1 - w_p) x_p) / mu_p^2.
+    pub stat: f64,
+    /// P - 2 + P sum_p w_p^2.
+    pub coef: f64,
+    /// P - 1.
+    pub df: f64,
+}
+
+/// The group's term, or `None` when [`pooled_dispersion`] would skip the group.
+pub fn dispersion_term(g: &DispersionGroup<'_>, min_mean: f64) -> Option<DispersionTerm> {
     let min_mean = if min_mean.is_nan() { 0.0 } else { min_mean };
+    let pods: Vec<(f64, f64)> = valid_pairs(g.counts, g.exposures);
+    let n = pods.len();
+    if n < 2 {
+        return None;
+    }
+    let total: f64 = pods.iter().map(|&(x, _)| x).sum();
+    let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
+    if total <= 0.0 || !total.is_finite() || !exposure.is_finite() || total / (n as f64) < min_mean
+    {
+        return None;
+    }
+    let rate = total / exposure;
+    let mut s = 0.0;
+    let mut sum_w2 = 0.0;
+    for &(x, e) in &pods {
+        let w = e / exposure;
+        let mu = e * rate;
+        s += ((x - mu).powi(2) - (1.0 - w) * x) / (mu * mu);
+        sum_w2 += w * w;
+    }
+    let c = n as f64 - 2.0 + n as f64 * sum_w2;
+    if !s.is_finite() || c <= 0.0 {
+        return None;
+    }
+    Some(DispersionTerm {
+        stat: s,
+        coef: c,
+        df: (n - 1) as f64,
+    })
+}
+
+/// Pools terms as [`pooled_dispersion`] does, leaving out the term `without` (an index into
+/// `terms`) when given: the dispersion as the other groups see it. `None` when no term is left.
+pub fn pool(terms: &[DispersionTerm], without: Option<usize>) -> Option<DispersionEstimate> {
     let (mut stat, mut coef, mut df, mut functions) = (0.0, 0.0, 0.0, 0_usize);
-    for g in groups {
-        let pods: Vec<(f64, f64)> = valid_pairs(g.counts, g.exposures);
-        let n = pods.len();
-        if n < 2 {
+    for (i, t) in terms.iter().enumerate() {
+        if Some(i) == without {
             continue;
         }
-        let total: f64 = pods.iter().map(|&(x, _)| x).sum();
-        let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
-        if total <= 0.0
-            || !total.is_finite()
-            || !exposure.is_finite()
-            || total / (n as f64) < min_mean
-        {
-            continue;
-        }
-        let rate = total / exposure;
-        let mut s = 0.0;
-        let mut sum_w2 = 0.0;
-        for &(x, e) in &pods {
-            let w = e / exposure;
-            let mu = e * rate;
-            s += ((x - mu).powi(2) - (1.0 - w) * x) / (mu * mu);
-            sum_w2 += w * w;
-        }
-        let c = n as f64 - 2.0 + n as f64 * sum_w2;
-        if !s.is_finite() || c <= 0.0 {
-            continue;
-        }
-        stat += s;
-        coef += c;
-        df += (n - 1) as f64;
+        stat += t.stat;
+        coef += t.coef;
+        df += t.df;
         functions += 1;
     }
     if functions == 0 {
