@@ -1645,6 +1645,8 @@ fn one_sided_kinds(
 mod tests {
     use super::{error_message, verdict_exit_code, FailOn};
 
+    use crate::policy::Outcome;
+
     #[test]
     fn causes_already_in_the_message_are_not_repeated() {
         let io = std::io::Error::other("disk on fire");
@@ -1658,7 +1660,6 @@ mod tests {
             "reading the baseline: a.pb.gz: cannot read (disk on fire); check the path"
         );
     }
-    use crate::policy::Outcome;
 
     #[test]
     fn fail_on_maps_each_verdict_to_its_exit_code() {

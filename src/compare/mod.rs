@@ -1157,15 +1157,10 @@ fn blind_dispersion_without_self(flat_events: &[Vec<f64>], factors: &[f64]) -> V
         })
         .collect();
     let used: Vec<stats::DispersionTerm> = terms.iter().flatten().copied().collect();
-    let mut position = 0;
+    let mut without = stats::pool_without_each(&used).into_iter();
     terms
         .iter()
-        .map(|t| {
-            t.and_then(|_| {
-                position += 1;
-                stats::pool(&used, Some(position - 1)).map(|d| d.phi)
-            })
-        })
+        .map(|t| t.and_then(|_| without.next().flatten().map(|d| d.phi)))
         .collect()
 }
 

@@ -353,7 +353,7 @@ pub fn pooled_dispersion(
         .iter()
         .filter_map(|g| dispersion_term(g, min_mean))
         .collect();
-    pool(&terms, None)
+    pool(&terms)
 }
 
 /// One group's part of [`pooled_dispersion`]: its statistic, the statistic's coefficient of
@@ -402,20 +402,37 @@ pub fn dispersion_term(g: &DispersionGroup<'_>, min_mean: f64) -> Option<Dispers
     })
 }
 
-/// Pools terms as [`pooled_dispersion`] does, leaving out the term `without` (an index into
-/// `terms`) when given: the dispersion as the other groups see it. `None` when no term is left.
-pub fn pool(terms: &[DispersionTerm], without: Option<usize>) -> Option<DispersionEstimate> {
-    let (mut stat, mut coef, mut df, mut functions) = (0.0, 0.0, 0.0, 0_usize);
-    for (i, t) in terms.iter().enumerate() {
-        if Some(i) == without {
-            continue;
-        }
-        stat += t.stat;
-        coef += t.coef;
-        df += t.df;
-        functions += 1;
-    }
-    if functions == 0 {
+/// Pools terms as [`pooled_dispersion`] does. `None` when there is no term.
+pub fn pool(terms: &[DispersionTerm]) -> Option<DispersionEstimate> {
+    let (stat, coef, df) = sums(terms);
+    estimate_from(stat, coef, df, terms.len())
+}
+
+/// For each term, the pooled dispersion of all the others (leave-one-out), in one pass over
+/// the terms rather than one per term. `None` where no other term is left.
+pub fn pool_without_each(terms: &[DispersionTerm]) -> Vec<Option<DispersionEstimate>> {
+    let (stat, coef, df) = sums(terms);
+    terms
+        .iter()
+        .map(|t| {
+            estimate_from(
+                stat - t.stat,
+                coef - t.coef,
+                df - t.df,
+                terms.len().saturating_sub(1),
+            )
+        })
+        .collect()
+}
+
+fn sums(terms: &[DispersionTerm]) -> (f64, f64, f64) {
+    terms.iter().fold((0.0, 0.0, 0.0), |(s, c, d), t| {
+        (s + t.stat, c + t.coef, d + t.df)
+    })
+}
+
+fn estimate_from(stat: f64, coef: f64, df: f64, functions: usize) -> Option<DispersionEstimate> {
+    if functions == 0 || coef <= 0.0 {
         return None;
     }
     let phi = (stat / coef).max(0.0);
@@ -1147,6 +1164,29 @@ mod tests {
             pooled_dispersion(&groups, 20.0).map(|e| e.functions),
             Some(2)
         );
+    }
+
+    #[test]
+    fn leaving_each_term_out_equals_pooling_the_others() {
+        let t = |stat, coef, df| DispersionTerm { stat, coef, df };
+        let terms = [t(0.3, 1.0, 1.0), t(0.1, 1.5, 2.0), t(2.0, 1.0, 1.0)];
+        let loo = pool_without_each(&terms);
+        for (i, left) in loo.iter().enumerate() {
+            let others: Vec<DispersionTerm> = terms
+                .iter()
+                .enumerate()
+                .filter(|&(j, _)| j != i)
+                .map(|(_, t)| *t)
+                .collect();
+            let direct = pool(&others).unwrap();
+            let left = left.unwrap();
+            assert!((left.phi - direct.phi).abs() < 1e-12, "{i}");
+            assert_eq!((left.df, left.functions), (direct.df, direct.functions));
+        }
+        // The outlier (stat 2.0) raises everyone's pooled value but not its own.
+        assert!(loo[2].unwrap().phi < pool(&terms).unwrap().phi);
+        assert_eq!(pool_without_each(&terms[..1]), vec![None]);
+        assert_eq!(pool(&[]), None);
     }
 
     #[test]
