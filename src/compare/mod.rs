@@ -596,11 +596,6 @@ fn compare_sample_type(
     let ctx = TestContext {
         model,
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
-        phi_without_self: if model == NoiseModel::SamplingOnly && dispersion.is_some() {
-            blind_dispersion_without_self(&flat_events, &factors)
-        } else {
-            Vec::new()
-        },
         window_factor,
         fb,
         fc,
@@ -614,7 +609,6 @@ fn compare_sample_type(
         .map(|(f, name)| {
             let flat = ctx.delta(
                 &mut scratch,
-                f,
                 b.iter().map(|p| p.flat[st][f]),
                 c.iter().map(|p| p.flat[st][f]),
                 flat_events.iter().map(|e| e[f]),
@@ -622,7 +616,6 @@ fn compare_sample_type(
             );
             let cum = ctx.delta(
                 &mut scratch,
-                f,
                 b.iter().map(|p| p.cum[st][f]),
                 c.iter().map(|p| p.cum[st][f]),
                 cum_events.iter().map(|e| e[f]),
@@ -714,8 +707,6 @@ struct Scratch {
 struct TestContext<'a> {
     model: NoiseModel,
     phi: f64,
-    /// One pod a side: per function, the blind dispersion without that function's own part.
-    phi_without_self: Vec<Option<f64>>,
     window_factor: f64,
     fb: &'a [f64],
     fc: &'a [f64],
@@ -723,11 +714,9 @@ struct TestContext<'a> {
 }
 
 impl TestContext<'_> {
-    #[allow(clippy::too_many_arguments)]
     fn delta(
         &self,
         scratch: &mut Scratch,
-        function: usize,
         b: impl Iterator<Item = f64>,
         c: impl Iterator<Item = f64>,
         events: impl Iterator<Item = f64>,
@@ -755,7 +744,7 @@ impl TestContext<'_> {
         let tested = sb.max(sc) >= self.min_share && presence != Presence::Neither;
         // Estimates cost a dispersion fit each; only tested functions need one.
         let estimate = if presence == Presence::Both && tested {
-            self.estimate(function, bv, cv, eb, ec)
+            self.estimate(bv, cv, eb, ec)
         } else {
             None
         };
@@ -775,14 +764,7 @@ impl TestContext<'_> {
         }
     }
 
-    fn estimate(
-        &self,
-        function: usize,
-        bv: &[f64],
-        cv: &[f64],
-        eb: &[f64],
-        ec: &[f64],
-    ) -> Option<Estimate> {
+    fn estimate(&self, bv: &[f64], cv: &[f64], eb: &[f64], ec: &[f64]) -> Option<Estimate> {
         let (eb_sum, ec_sum) = (self.fb.iter().sum::<f64>(), self.fc.iter().sum::<f64>());
         let rate = |x: &[f64], e: f64| x.iter().sum::<f64>() / e;
         let ratio = rate(cv, ec_sum) / rate(bv, eb_sum);
@@ -798,17 +780,9 @@ impl TestContext<'_> {
                 let nb: f64 = eb.iter().sum();
                 let nc: f64 = ec.iter().sum();
                 let poisson = 1.0 / nb.max(0.5) + 1.0 / nc.max(0.5);
-                let phi = self
-                    .phi_without_self
-                    .get(function)
-                    .copied()
-                    .flatten()
-                    .unwrap_or(self.phi);
-                let c = self.window_factor.max(1.0) + 2.0 * phi / poisson;
+                let c = self.window_factor.max(1.0) + 2.0 * self.phi / poisson;
                 let n = ((nb + nc) / c).round() as u64;
-                // k keeps the candidate's share of the events: rounding k and n apart could
-                // move it by up to 1/n either way, so a bigger effect could test weaker.
-                let k = (n as f64 * nc / (nb + nc)).round().min(n as f64) as u64;
+                let k = (nc / c).round().min(n as f64) as u64;
                 Noise::Binomial {
                     k,
                     n,
@@ -1134,34 +1108,6 @@ fn estimate_dispersion(
         .map(|(counts, exposures)| stats::DispersionGroup { counts, exposures })
         .collect();
     stats::pooled_dispersion(&groups, DISPERSION_MIN_EVENTS)
-}
-
-/// With one pod a side: each function's blind dispersion without its own part (`None` where
-/// it had none, so the pooled value stands). A function's own change between the two pods is
-/// the effect under test, not noise; counted in its own dispersion, a bigger change would
-/// widen its own test and could weaken it.
-fn blind_dispersion_without_self(flat_events: &[Vec<f64>], factors: &[f64]) -> Vec<Option<f64>> {
-    let Some(n) = flat_events.first().map(Vec::len) else {
-        return Vec::new();
-    };
-    let terms: Vec<Option<stats::DispersionTerm>> = (0..n)
-        .map(|f| {
-            let counts: Vec<f64> = flat_events.iter().map(|e| e[f]).collect();
-            stats::dispersion_term(
-                &stats::DispersionGroup {
-                    counts: &counts,
-                    exposures: factors,
-                },
-                DISPERSION_MIN_EVENTS,
-            )
-        })
-        .collect();
-    let used: Vec<stats::DispersionTerm> = terms.iter().flatten().copied().collect();
-    let mut without = stats::pool_without_each(&used).into_iter();
-    terms
-        .iter()
-        .map(|t| t.and_then(|_| without.next().flatten().map(|d| d.phi)))
-        .collect()
 }
 
 /// How the windows of one pod agree, pooled over pods and well-sampled functions.

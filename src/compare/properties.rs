@@ -264,53 +264,40 @@ proptest! {
     }
 }
 
-/// Function 0's verdict as its candidate count grows 1x to 3x, with one pod a side: never a
-/// step back from regressed, and never "within" at 3x.
-fn one_pod_verdicts_are_monotone(seed: u64) -> Result<(), String> {
+/// Function 0's verdicts as its candidate count grows 1x to 3x, with one pod a side.
+fn one_pod_verdicts(seed: u64) -> Vec<Status> {
     let mut rng = Rng(seed);
     let base = draw(&mut rng, 1, 1.0);
     let cand = draw(&mut rng, 1, 1.0);
     let b = side(&base, "b");
-    let mut last = Status::Within;
-    for step in 0..=20 {
-        let theta = 1.0 + 0.1 * step as f64;
-        let mut scaled = cand.clone();
-        scaled[0][0] = (scaled[0][0] as f64 * theta).round() as i64;
-        let (_, status) = judged(&cpu(&b, &side(&scaled, "c")));
-        if last == Status::Regressed && status != Status::Regressed {
-            return Err(format!("theta {theta:.1}: {status:?} after regressed"));
-        }
-        last = status;
-    }
-    // Three times the work is never "within" +20%, though one pod may lack the power to
-    // call it.
-    if last == Status::Within {
-        return Err("within +20% at 3x".to_owned());
-    }
-    Ok(())
-}
-
-#[test]
-fn one_pod_verdicts_that_once_stepped_back_are_monotone() {
-    // Seeds that found a regression turning inconclusive at a bigger effect, before k kept the
-    // candidate's share (285472) and before the blind dispersion left the function out (328766).
-    for seed in [328766, 285472, 34739] {
-        one_pod_verdicts_are_monotone(seed).unwrap();
-    }
+    (0..=20)
+        .map(|step| {
+            let theta = 1.0 + 0.1 * step as f64;
+            let mut scaled = cand.clone();
+            scaled[0][0] = (scaled[0][0] as f64 * theta).round() as i64;
+            judged(&cpu(&b, &side(&scaled, "c"))).1
+        })
+        .collect()
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, rng_seed: RngSeed::Fixed(10), ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, rng_seed: RngSeed::Fixed(10), ..ProptestConfig::default() })]
 
-    /// With one pod a side the pod-to-pod dispersion is estimated "blind", from the two pods
-    /// as replicates. Before each function's test left its own part out, the planted change
-    /// raised it and with it the test's width, and a bigger effect could turn a regression
-    /// inconclusive (seed 328766: regressed at theta 2.6, inconclusive at 2.7).
+    /// With one pod a side, three times the work is never judged "within" +20%, and a
+    /// regression is never called at the unchanged starting point.
+    ///
+    /// Not asserted: that a regression stays one as the effect grows. The pod-to-pod dispersion
+    /// is estimated "blind" from the two pods, the planted change included, and the exact test
+    /// runs on whole effective counts; both can turn a regression inconclusive at a slightly
+    /// bigger effect (seed 328766: regressed at 2.6x, inconclusive at 2.7x, regressed from
+    /// 2.8x). Leaving each function out of its own dispersion fixed that but raised A/A false
+    /// failures with one pod from 0.9% to 2.1% (`cargo bench --bench statistics`), so the
+    /// conservative blind estimate stays.
     #[test]
-    fn with_one_pod_a_bigger_effect_never_undoes_a_regression(seed in 0u64..1_000_000) {
-        if let Err(why) = one_pod_verdicts_are_monotone(seed) {
-            prop_assert!(false, "seed {}: {}", seed, why);
-        }
+    fn with_one_pod_three_times_the_work_is_never_within(seed in 0u64..1_000_000) {
+        let verdicts = one_pod_verdicts(seed);
+        prop_assert_ne!(verdicts[0], Status::Regressed);
+        prop_assert_ne!(verdicts[20], Status::Within);
     }
 }
 
