@@ -159,6 +159,9 @@ fn assert_judged(run: &Run) {
     assert!(!run.stderr.contains("panicked"), "{run}");
 }
 
+/// Far beyond what the run takes in a debug build on two busy cores (typically a tenth of
+/// the limit or less), yet well short of support::HANG: catches a quadratic or exponential
+/// path without flaking on a slow machine.
 fn bounded(run: &Run, limit: Duration) {
     assert!(
         run.elapsed < limit,
@@ -226,7 +229,7 @@ fn a_deep_stack_is_compared_and_drawn_within_bounds() {
     } else {
         assert!(run.stderr.contains("flame"), "{run}");
     }
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(90));
 }
 
 /// Writes a CPU profile with `n` functions, each sampled once (plus ten ordinary ones).
@@ -249,7 +252,7 @@ fn a_hundred_thousand_functions_are_compared_in_bounded_time() {
     let run = run_gate(&args(&[&"diff", &"--out", &out, &b, &c]));
     assert_eq!(run.code, 0, "{run}");
     assert!(!run.stderr.contains("panicked"), "{run}");
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(90));
     // Templates see the report as report.json holds it: the tested functions, not all
     // 100,010 (copying them all into the template engine took gigabytes at 10^6).
     let template = dir.path().join("count.j2");
@@ -585,12 +588,12 @@ fn ten_thousand_rules_check_and_judge_in_bounded_time_and_one_more_is_refused() 
     rules_policy(10_000, &policy);
     let run = run_gate(&args(&[&"policy", &"check", &policy]));
     assert_eq!(run.code, 0, "{run}");
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(90));
     let b = ordinary(1).write(&dir.path().join("b/cpu.pb.gz"));
     let c = ordinary(1).write(&dir.path().join("c/cpu.pb.gz"));
     let run = run_gate(&args(&[&"diff", &"--policy", &policy, &b, &c]));
     assert_eq!(run.code, 0, "{run}");
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(90));
 
     rules_policy(10_001, &policy);
     let run = run_gate(&args(&[&"policy", &"check", &policy]));
@@ -637,7 +640,7 @@ fn catastrophic_globs_against_long_names_finish_quickly() {
     let c = side(1, &dir.path().join("c/cpu.pb.gz"));
     let run = run_gate(&args(&[&"diff", &"--policy", &policy, &b, &c]));
     assert_eq!(run.code, 0, "{run}");
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(30));
 }
 
 /// Lays out one archived nightly run by hand, with `archive.json` of this schema version.
@@ -738,7 +741,7 @@ fn a_label_with_too_many_values_to_split_by_is_refused_naming_the_flag() {
     let c = side(&dir.path().join("c/cpu.pb.gz"));
     let run = run_gate(&args(&[&"diff", &"--by-label", &"request", &b, &c]));
     assert_refused(&run, &["cpu.pb.gz", "label values", "--tag"]);
-    bounded(&run, Duration::from_secs(60));
+    bounded(&run, Duration::from_secs(90));
 }
 
 #[test]
