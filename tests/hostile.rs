@@ -542,7 +542,7 @@ fn sides_with_different_sample_types_are_refused_naming_both() {
 }
 
 #[test]
-fn a_policy_sample_type_missing_from_the_profiles_is_a_clear_skip_or_error() {
+fn a_policy_sample_type_missing_from_the_profiles_is_shown_skipped_with_the_reason() {
     let dir = tempfile::tempdir().unwrap();
     let b = ordinary(1).write(&dir.path().join("b/cpu.pb.gz"));
     let mut other = Pb::new(&[("cpu", "nanoseconds")]);
