@@ -456,10 +456,27 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {err:#}");
+            let _ = writeln!(stderr, "error: {}", error_message(&err));
             ExitCode::from(exit_code_for(&err))
         }
     }
+}
+
+/// The error and its causes, outermost first, joined by `: `; a cause whose text the message
+/// already holds (errors that print their source, as `"{path}: {source}"` does) is not repeated.
+pub fn error_message(err: &anyhow::Error) -> String {
+    let mut message = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if message.contains(&text) {
+            continue;
+        }
+        if !message.is_empty() {
+            message.push_str(": ");
+        }
+        message.push_str(&text);
+    }
+    message
 }
 
 /// Executes a parsed command; errors carry the context that names what was wrong.
@@ -1626,8 +1643,23 @@ fn one_sided_kinds(
 
 #[cfg(test)]
 mod tests {
-    use super::{verdict_exit_code, FailOn};
+    use super::{error_message, verdict_exit_code, FailOn};
+
     use crate::policy::Outcome;
+
+    #[test]
+    fn causes_already_in_the_message_are_not_repeated() {
+        let io = std::io::Error::other("disk on fire");
+        let err = anyhow::Error::new(crate::inputs::InputError::Io {
+            path: "a.pb.gz".into(),
+            source: io,
+        })
+        .context("reading the baseline");
+        assert_eq!(
+            error_message(&err),
+            "reading the baseline: a.pb.gz: cannot read (disk on fire); check the path"
+        );
+    }
 
     #[test]
     fn fail_on_maps_each_verdict_to_its_exit_code() {

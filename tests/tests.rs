@@ -7,6 +7,7 @@ mod capture;
 mod diff_cli;
 mod fuzz_corpus;
 mod github;
+mod hostile;
 mod k8s;
 mod labels;
 mod live_stats;

@@ -113,6 +113,17 @@ pub fn resolve(store: &Store, r: &ArchiveRef) -> Result<(RunEntry, String), Arch
     let mut incomplete = 0;
     let mut several: Vec<String> = Vec::new();
     for run in &matching {
+        if run.newer_index {
+            // Newest first: this run would be the one read, or is newer than it. Skipping it
+            // would silently give an older run than the one asked for.
+            return Err(ArchiveError::Newer(format!(
+                "{}: {}",
+                r.text,
+                run.index_error
+                    .as_deref()
+                    .unwrap_or("written by a newer gate")
+            )));
+        }
         if !run.complete() {
             incomplete += 1;
             continue;

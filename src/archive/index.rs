@@ -110,3 +110,73 @@ pub struct ArchiveIndex {
     #[serde(default)]
     pub missing: Vec<MissingObject>,
 }
+
+/// Why an `archive.json` could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IndexError {
+    /// Written by a newer gate, with a schema this one does not know: reading it by guess
+    /// could take an incomplete run for a complete one.
+    #[error("schema_version {found} is newer than this gate reads ({supported}); the run was written by gate {tool_version}: upgrade the gate to read it")]
+    Newer {
+        /// The version in the file.
+        found: u64,
+        /// [`INDEX_SCHEMA_VERSION`].
+        supported: u32,
+        /// The tool version recorded in the file.
+        tool_version: String,
+    },
+    /// Not JSON, or not an index of this schema.
+    #[error("not an archive index: {0}")]
+    Invalid(String),
+}
+
+impl IndexError {
+    /// True when the file is from a newer gate.
+    pub fn is_newer(&self) -> bool {
+        matches!(self, IndexError::Newer { .. })
+    }
+}
+
+/// Reads an `archive.json`, refusing a schema newer than [`INDEX_SCHEMA_VERSION`] before
+/// anything else is read from it.
+pub fn parse_index(bytes: &[u8]) -> Result<ArchiveIndex, IndexError> {
+    let value: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| IndexError::Invalid(e.to_string()))?;
+    let found = value
+        .get("schema_version")
+        .and_then(serde_json::Value::as_u64)
+        .ok_or_else(|| IndexError::Invalid("no schema_version field".to_owned()))?;
+    if found > u64::from(INDEX_SCHEMA_VERSION) {
+        return Err(IndexError::Newer {
+            found,
+            supported: INDEX_SCHEMA_VERSION,
+            tool_version: value
+                .get("tool_version")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("unknown")
+                .chars()
+                .take(64)
+                .collect(),
+        });
+    }
+    serde_json::from_value(value).map_err(|e| IndexError::Invalid(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_newer_schema_is_refused_before_its_fields_are_read() {
+        let newer = br#"{"schema_version": 2, "tool_version": "9.0.0", "whatever": []}"#;
+        let err = parse_index(newer).unwrap_err();
+        assert!(err.is_newer());
+        let text = err.to_string();
+        assert!(
+            text.contains("schema_version 2") && text.contains("9.0.0") && text.contains("upgrade"),
+            "{text}"
+        );
+        assert!(matches!(parse_index(b"{}"), Err(IndexError::Invalid(_))));
+        assert!(matches!(parse_index(b"\xff"), Err(IndexError::Invalid(_))));
+    }
+}

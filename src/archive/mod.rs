@@ -57,6 +57,10 @@ pub enum ArchiveError {
     /// No archived run matches a reference.
     #[error("{0}")]
     NotFound(String),
+    /// A run whose index was written by a newer gate (the message names the file and both
+    /// versions).
+    #[error("{0}")]
+    Newer(String),
     /// A store call failed (after its retries).
     #[error("cannot {op} {url}: {cause}")]
     Store {
@@ -110,6 +114,7 @@ impl ArchiveError {
                 | ArchiveError::BadKey { .. }
                 | ArchiveError::BadAge(_)
                 | ArchiveError::NotFound(_)
+                | ArchiveError::Newer(_)
         )
     }
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 
 use chrono::{DateTime, TimeZone, Utc};
 
-use super::index::{ArchiveIndex, IndexObject, IndexSide, MissingObject, INDEX_SCHEMA_VERSION};
+use super::index::{
+    parse_index, ArchiveIndex, IndexObject, IndexSide, MissingObject, INDEX_SCHEMA_VERSION,
+};
 use super::layout::{self, RunPath, INDEX};
 use super::{ArchiveError, RunKind, RunStatus, Store};
 
@@ -244,6 +246,9 @@ pub struct RunEntry {
     pub index: Option<ArchiveIndex>,
     /// Why the index could not be read, when there is one that does not.
     pub index_error: Option<String>,
+    /// True when the index was written by a newer gate (its schema is unknown here): the run
+    /// is neither used nor taken for incomplete.
+    pub newer_index: bool,
 }
 
 impl RunEntry {
@@ -266,8 +271,11 @@ impl RunEntry {
             .is_some_and(|i| i.status == RunStatus::Complete)
     }
 
-    /// `complete`, `incomplete` or `no index`.
+    /// `complete`, `incomplete`, `newer-gate` (an index this gate cannot read) or `no-index`.
     pub fn status(&self) -> &'static str {
+        if self.newer_index {
+            return "newer-gate";
+        }
         match &self.index {
             Some(i) if i.status == RunStatus::Complete => "complete",
             Some(_) => "incomplete",
@@ -300,6 +308,7 @@ pub fn list_runs(store: &Store, service: Option<&str>) -> Result<Vec<RunEntry>, 
             bytes: 0,
             index: None,
             index_error: None,
+            newer_index: false,
         });
         entry.objects += 1;
         entry.bytes += o.size;
@@ -313,9 +322,12 @@ pub fn list_runs(store: &Store, service: Option<&str>) -> Result<Vec<RunEntry>, 
         }
         let key = format!("{prefix}/{INDEX}");
         if let Some(bytes) = store.get(&key)? {
-            match serde_json::from_slice::<ArchiveIndex>(&bytes) {
+            match parse_index(&bytes) {
                 Ok(i) => entry.index = Some(i),
-                Err(e) => entry.index_error = Some(format!("{}: {e}", store.url_of(&key))),
+                Err(e) => {
+                    entry.newer_index = e.is_newer();
+                    entry.index_error = Some(format!("{}: {e}", store.url_of(&key)));
+                }
             }
         }
     }

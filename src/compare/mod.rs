@@ -18,6 +18,8 @@
 
 mod estimate;
 pub mod margin;
+#[cfg(test)]
+mod properties;
 pub mod stats;
 pub mod trend;
 
@@ -72,15 +74,19 @@ pub enum CompareError {
         side: &'static str,
     },
     /// Profiles of one kind that measure different things.
-    #[error("{kind} profiles measure different things: pod {pod} has sample types [{found}] where the others have [{expected}]; were they taken by different tools or Go versions?")]
+    #[error("{kind} profiles measure different things: {side} pod {pod} has sample types [{found}] where {first} has [{expected}]; were they taken by different tools or Go versions? Compare profiles taken the same way on both sides")]
     SampleTypes {
         /// The kind.
         kind: ProfileKind,
+        /// The side of the pod that differs: "baseline" or "candidate".
+        side: &'static str,
         /// The pod that differs.
         pod: String,
         /// Its sample types.
         found: String,
-        /// The first pod's sample types.
+        /// The first profile read, as "baseline pod NAME".
+        first: String,
+        /// The first profile's sample types.
         expected: String,
     },
 }
@@ -281,7 +287,13 @@ pub fn compare_kind(
     }
     let baseline: Vec<&PodProfiles> = baseline.iter().filter(|p| !p.windows.is_empty()).collect();
     let candidate: Vec<&PodProfiles> = candidate.iter().filter(|p| !p.windows.is_empty()).collect();
-    let sample_types = check_sample_types(kind, baseline.iter().chain(&candidate).copied())?;
+    let sample_types = check_sample_types(
+        kind,
+        baseline
+            .iter()
+            .map(|p| ("baseline", *p))
+            .chain(candidate.iter().map(|p| ("candidate", *p))),
+    )?;
 
     let names = FunctionNames::build(baseline.iter().chain(&candidate).copied());
     let snapshot = kind.is_snapshot();
@@ -324,24 +336,30 @@ fn side_facts(pods: &[PodData]) -> SideFacts {
 
 fn check_sample_types<'a>(
     kind: ProfileKind,
-    pods: impl Iterator<Item = &'a PodProfiles>,
+    pods: impl Iterator<Item = (&'static str, &'a PodProfiles)>,
 ) -> Result<Vec<SampleType>, CompareError> {
     let mut expected: Option<&Vec<SampleType>> = None;
+    let mut first = String::new();
     let list = |t: &[SampleType]| {
         t.iter()
             .map(|t| t.to_string())
             .collect::<Vec<_>>()
             .join(", ")
     };
-    for pod in pods {
+    for (side, pod) in pods {
         for w in &pod.windows {
             match expected {
-                None => expected = Some(&w.sample_types),
+                None => {
+                    expected = Some(&w.sample_types);
+                    first = format!("{side} pod {}", pod.pod);
+                }
                 Some(e) if *e != w.sample_types => {
                     return Err(CompareError::SampleTypes {
                         kind,
+                        side,
                         pod: pod.pod.clone(),
                         found: list(&w.sample_types),
+                        first,
                         expected: list(e),
                     })
                 }
@@ -616,6 +634,12 @@ fn compare_sample_type(
 
     let mut measured = Vec::new();
     let mut not_measured = Vec::new();
+    if let Some(untimed) = all.iter().find(|p| !kind.is_snapshot() && !timed(p)) {
+        not_measured.push(format!(
+            "rates per second: pod {} has no duration (duration_nanos 0), so totals are compared per pod, as if every window were as long",
+            untimed.name
+        ));
+    }
     match model {
         NoiseModel::BetweenPods => {
             measured.push(format!(
@@ -888,8 +912,11 @@ fn total_delta(
     load_factor: f64,
 ) -> Delta {
     let snapshot = kind.is_snapshot();
+    // Per second only when every pod has a duration: a rate on one side against a plain
+    // total on the other would compare numbers of different units.
+    let per_second = !snapshot && b.iter().chain(c).all(timed);
     let per_pod_rate = |p: &PodData| {
-        if snapshot || p.duration_seconds <= 0.0 {
+        if !per_second {
             p.totals[st]
         } else {
             p.totals[st] / p.duration_seconds
@@ -902,7 +929,9 @@ fn total_delta(
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     let (mb, mc) = (mean(&rb), mean(&rc));
     let ratio = mc / mb;
-    let estimate = if ratio.is_finite() && ratio > 0.0 {
+    // Totals of delta profiles can be negative (more freed than allocated in the window): a
+    // ratio of two negative totals is no growth factor, so none is estimated.
+    let estimate = if mb > 0.0 && mc > 0.0 && ratio.is_finite() {
         let noise = if b.len() >= 2 && c.len() >= 2 {
             let log = |v: &[f64]| v.iter().map(|x| x.max(1e-300).ln()).collect::<Vec<_>>();
             let floor = if ev.exact {
@@ -948,6 +977,11 @@ fn total_delta(
     }
 }
 
+/// Whether a pod's profiles say how long they cover (every window a positive duration).
+fn timed(p: &PodData) -> bool {
+    !p.window_seconds.is_empty() && p.window_seconds.iter().all(|&s| s > 0.0)
+}
+
 /// Size factors per pod (baseline pods first) for the asked method.
 fn normalize(
     method: Normalize,
@@ -961,19 +995,25 @@ fn normalize(
     let by_total = || geometric_normalised(&totals);
     let (used, factors, note) = match method {
         Normalize::Total => (Normalize::Total, by_total(), None),
-        Normalize::Rate => {
-            let f: Vec<f64> = pods
-                .iter()
-                .map(|p| {
-                    if kind.is_snapshot() || p.duration_seconds <= 0.0 {
-                        1.0
-                    } else {
-                        p.duration_seconds
-                    }
-                })
-                .collect();
-            (Normalize::Rate, geometric_normalised(&f), None)
+        Normalize::Rate if kind.is_snapshot() => {
+            (Normalize::Rate, vec![1.0; pods.len()], None)
         }
+        Normalize::Rate => match pods.iter().find(|p| !timed(p)) {
+            // A profile without a duration has no rate; dividing by zero (or by a stand-in
+            // of one second) would make up a ratio.
+            Some(untimed) => (
+                Normalize::Total,
+                by_total(),
+                Some(format!(
+                    "rate needs every profile's duration, but pod {} has none (duration_nanos 0); normalised by totals instead",
+                    untimed.name
+                )),
+            ),
+            None => {
+                let f: Vec<f64> = pods.iter().map(|p| p.duration_seconds).collect();
+                (Normalize::Rate, geometric_normalised(&f), None)
+            }
+        },
         Normalize::MedianRatio => match median_ratio(pods, st, flat_events) {
             Some(f) => (Normalize::MedianRatio, f, None),
             None => (

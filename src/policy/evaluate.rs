@@ -3,12 +3,14 @@
 //! Every per-function and total test of every rule sharing an FDR forms one Benjamini-Hochberg
 //! family (flat and cum together), so adding rules does not multiply false failures unnoticed.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::model::{Direction, InconclusiveAction, Metric, Normalize, Policy, Rule, Severity};
 use crate::compare::margin::{self, MarginAnswer, MarginQuestion, Status};
 use crate::compare::{self, stats, Delta, KindComparison, Presence, SampleTypeComparison};
-use crate::profile::ProfileKind;
+use crate::profile::{display_name, ProfileKind};
 
 /// The overall outcome of a gate run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -164,10 +166,11 @@ pub fn evaluate(
     comparisons: &[(compare::Normalize, Vec<KindComparison>)],
 ) -> Verdict {
     // Pass 1: collect each rule's questions; pass 2: judge them family by family.
+    let mut order = ShareOrder::default();
     let mut pending: Vec<PendingRule> = policy
         .rules
         .iter()
-        .map(|rule| collect(rule, comparisons))
+        .map(|rule| collect(rule, comparisons, &mut order))
         .collect();
 
     let mut fdrs: Vec<f64> = pending.iter().map(|p| p.fdr).collect();
@@ -284,7 +287,61 @@ fn find<'a>(
         .collect()
 }
 
-fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)]) -> PendingRule {
+/// Each comparison's functions ordered by share, largest first, computed once for all rules:
+/// a rule then visits only the functions above its minimum share, so ten thousand rules over a
+/// million functions do not cost ten billion steps.
+#[derive(Default)]
+struct ShareOrder {
+    /// Keyed by the comparison's address (they all outlive the evaluation) and flat/cum:
+    /// (larger share of the two sides, function index), by descending share.
+    orders: HashMap<(usize, bool), Vec<(f64, usize)>>,
+}
+
+impl ShareOrder {
+    /// Indices of the functions of `s` whose flat (or cum) share reaches `min_share` on
+    /// either side, in their order in `s`.
+    fn above(
+        &mut self,
+        s: &SampleTypeComparison,
+        cum: bool,
+        min_share: f64,
+    ) -> impl Iterator<Item = usize> {
+        let order = self
+            .orders
+            .entry((s as *const SampleTypeComparison as usize, cum))
+            .or_insert_with(|| {
+                let mut v: Vec<(f64, usize)> = s
+                    .functions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let d = if cum { &f.cum } else { &f.flat };
+                        let share = d.baseline_share.max(d.candidate_share);
+                        (
+                            if share.is_nan() {
+                                f64::NEG_INFINITY
+                            } else {
+                                share
+                            },
+                            i,
+                        )
+                    })
+                    .collect();
+                v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                v
+            });
+        let end = order.partition_point(|&(share, _)| share >= min_share);
+        let mut picked: Vec<usize> = order[..end].iter().map(|&(_, i)| i).collect();
+        picked.sort_unstable();
+        picked.into_iter()
+    }
+}
+
+fn collect(
+    rule: &Rule,
+    comparisons: &[(compare::Normalize, Vec<KindComparison>)],
+    order: &mut ShareOrder,
+) -> PendingRule {
     let fdr = rule.settings.fdr;
     let found = match find(rule, comparisons) {
         Ok(found) => found,
@@ -335,7 +392,8 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
                 label: label.map(str::to_owned),
             }),
             Metric::Flat | Metric::Cum => {
-                for f in &s.functions {
+                let cum = rule.metric == Metric::Cum;
+                for f in order.above(s, cum, min_share).map(|i| &s.functions[i]) {
                     let d = if rule.metric == Metric::Flat {
                         &f.flat
                     } else {
@@ -357,7 +415,8 @@ fn collect(rule: &Rule, comparisons: &[(compare::Normalize, Vec<KindComparison>)
             }
             Metric::New => {
                 let max_share = rule.max_new_share.unwrap_or(0.0);
-                for f in &s.functions {
+                let floor = min_share.min(max_share);
+                for f in order.above(s, true, floor).map(|i| &s.functions[i]) {
                     // A function is new by its cum value: flat may be zero for a new caller.
                     let d = &f.cum;
                     // The share floor never hides a new function the rule's own limit would catch.
@@ -620,10 +679,10 @@ fn describe_target(rule: &Rule) -> String {
 
 /// A finding in a few words: `main.f +52% [+31%, +76%]`.
 pub fn finding_words(f: &Finding) -> String {
-    let function = f.function.as_deref().unwrap_or("total");
+    let function = display_name(f.function.as_deref().unwrap_or("total"));
     let name = match &f.label {
         Some(label) => format!("{function} [{label}]"),
-        None => function.to_owned(),
+        None => function.into_owned(),
     };
     match f.metric {
         Metric::New => format!(

@@ -11,7 +11,7 @@ use super::decode::not_a_profile;
 use super::labels::LabelView;
 use super::proto;
 use super::wire::{self, RawLocation, RawProfile, RawValueType};
-use super::{ProfileError, ProfileKind};
+use super::{ProfileError, ProfileKind, MAX_TABLE_CELLS};
 
 /// What one value column of a profile measures, e.g. `cpu` in `nanoseconds`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -237,6 +237,20 @@ pub fn aggregate_view(
         })?;
 
     let n_names = names.len();
+    let too_many = |groups: usize, hint: &'static str| {
+        let cells = n_names as u128 * n_types as u128 * groups as u128;
+        (cells > MAX_TABLE_CELLS as u128).then_some(ProfileError::TooManyCells {
+            functions: n_names,
+            sample_types: n_types,
+            groups,
+            cells,
+            limit: MAX_TABLE_CELLS,
+            hint,
+        })
+    };
+    if let Some(e) = too_many(1, "") {
+        return Err(e);
+    }
     let table = || Table {
         flat: vec![0i64; n_names * n_types],
         cum: vec![0i64; n_names * n_types],
@@ -288,6 +302,12 @@ pub fn aggregate_view(
                 Some(Some(value)) => match group_of.get(value) {
                     Some(&g) => g,
                     None => {
+                        if let Some(e) = too_many(
+                            groups.len() + 1,
+                            "; split by a label with fewer values, or narrow the samples with --tag",
+                        ) {
+                            return Err(e);
+                        }
                         group_of.insert(value.to_owned(), groups.len());
                         groups.push((Some(value.to_owned()), table()));
                         groups.len() - 1

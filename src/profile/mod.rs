@@ -85,11 +85,59 @@ pub enum ProfileError {
         expected: usize,
     },
     /// Values whose sum does not fit 64 bits.
-    #[error("corrupt profile: the values of {sample_type} overflow a 64-bit sum")]
+    #[error("corrupt profile: the values of {sample_type} overflow a 64-bit sum; Go never writes such values, so the file is damaged or was not written by Go")]
     Overflow {
         /// The sample type that overflowed.
         sample_type: String,
     },
+    /// The per-function tables would be larger than [`MAX_TABLE_CELLS`].
+    #[error("the profile needs {cells} table cells ({functions} functions x {sample_types} sample types x {groups} label values), more than the limit of {limit}; a Go profile is far smaller, so the file is likely damaged{hint}")]
+    TooManyCells {
+        /// Distinct function names.
+        functions: usize,
+        /// Sample types.
+        sample_types: usize,
+        /// Label values split by (1 without a split).
+        groups: usize,
+        /// The product.
+        cells: u128,
+        /// [`MAX_TABLE_CELLS`].
+        limit: usize,
+        /// What to do when splitting by a label.
+        hint: &'static str,
+    },
+}
+
+/// Most cells (function x sample type x label value) the aggregated tables of one profile may
+/// hold: 2^26, 1 GiB of flat and cumulative values. A Go profile with a million functions and
+/// four sample types needs 4 million. The bound stops a small hostile file (a million sample
+/// types and a million functions, no samples) from asking for terabytes.
+pub const MAX_TABLE_CELLS: usize = 1 << 26;
+
+/// Longest function name reports show, in characters; longer names are shortened by
+/// [`display_name`]. Matching (policy globs, comparisons) always uses the whole name.
+pub const MAX_DISPLAY_NAME_CHARS: usize = 240;
+
+/// A function name as reports show it: whole when at most [`MAX_DISPLAY_NAME_CHARS`]
+/// characters, else its start and its end (where Go puts the method) around an ellipsis and
+/// the length, e.g. `main.xxxx…(1048581 chars)….End`.
+pub fn display_name(name: &str) -> std::borrow::Cow<'_, str> {
+    const HEAD: usize = 160;
+    const TAIL: usize = 60;
+    if name.len() <= MAX_DISPLAY_NAME_CHARS {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let chars = name.chars().count();
+    if chars <= MAX_DISPLAY_NAME_CHARS {
+        return std::borrow::Cow::Borrowed(name);
+    }
+    let head: String = name.chars().take(HEAD).collect();
+    let tail_start = name
+        .char_indices()
+        .rev()
+        .nth(TAIL - 1)
+        .map_or(0, |(i, _)| i);
+    std::borrow::Cow::Owned(format!("{head}…({chars} chars)…{}", &name[tail_start..]))
 }
 
 /// Decodes and aggregates a profile file's bytes (gzipped or raw) in one step.

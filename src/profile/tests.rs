@@ -1,6 +1,7 @@
 //! Property and edge-case tests of decoding and aggregation.
 
 use proptest::prelude::*;
+use proptest::test_runner::RngSeed;
 use prost::Message;
 
 use super::proto::{Function, Line, Location, Mapping, Profile, Sample, ValueType};
@@ -14,6 +15,7 @@ fn arb_profile() -> impl Strategy<Value = Profile> {
         let samples = prop::collection::vec(
             (
                 prop::collection::vec(0..n_locs as u64, 1..10),
+                // Go's delta profiles (allocs?seconds=N) hold negative in-use values.
                 prop::collection::vec(-5i64..1000, n_types),
             ),
             0..40,
@@ -94,14 +96,19 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
 }
 
 proptest! {
+    // A fixed seed: the same cases on every run, so a failure is a bug, never a fluke.
+    #![proptest_config(ProptestConfig { rng_seed: RngSeed::Fixed(7), ..ProptestConfig::default() })]
+
     #[test]
-    fn flat_sums_to_total_and_cum_is_at_least_flat(p in arb_profile()) {
+    fn flat_sums_to_total_and_cum_is_between_flat_and_total(p in arb_profile()) {
         let a = aggregate(&p).unwrap();
+        prop_assert_eq!(a.sample_count, p.sample.len());
         for st in 0..a.sample_types.len() {
             let flat_sum: i64 = (0..a.functions.len()).map(|f| a.flat(f, st)).sum();
             prop_assert_eq!(flat_sum, a.totals[st]);
-            // With non-negative values cum >= flat; with negative ones the relation is on
-            // absolute contributions, so compare the samples' positive parts separately.
+            let total: i64 = p.sample.iter().map(|s| s.value[st]).sum();
+            prop_assert_eq!(total, a.totals[st]);
+            // With negative values (delta profiles) a sample can lower a cum below the flat.
             if p.sample.iter().all(|s| s.value[st] >= 0) {
                 for f in 0..a.functions.len() {
                     prop_assert!(a.cum(f, st) >= a.flat(f, st));
@@ -109,6 +116,84 @@ proptest! {
                 }
             }
         }
+    }
+
+    #[test]
+    fn cum_is_the_sum_of_the_samples_a_function_is_on(p in arb_profile()) {
+        // The reference: for each sample, the distinct function names on its stack.
+        let name = |fid: u64| {
+            let f = p.function.iter().find(|f| f.id == fid).unwrap();
+            String::from_utf8_lossy(&p.string_table[f.name as usize]).into_owned()
+        };
+        let a = aggregate(&p).unwrap();
+        for (i, fname) in a.functions.iter().enumerate() {
+            for st in 0..a.sample_types.len() {
+                let expected: i64 = p
+                    .sample
+                    .iter()
+                    .filter(|s| {
+                        s.location_id.iter().any(|&l| {
+                            let loc = &p.location[l as usize - 1];
+                            if loc.line.is_empty() {
+                                *fname == format!("app+0x{:x}", loc.address - 0x1000)
+                            } else {
+                                loc.line.iter().any(|line| name(line.function_id) == *fname)
+                            }
+                        })
+                    })
+                    .map(|s| s.value[st])
+                    .sum();
+                prop_assert_eq!(a.cum(i, st), expected, "{}", fname);
+            }
+        }
+    }
+
+    #[test]
+    fn encode_decode_round_trips_and_sample_order_does_not_matter(p in arb_profile()) {
+        let bytes = p.encode_to_vec();
+        let back = decode(&gzip(&bytes), DecodeLimits::default()).unwrap();
+        prop_assert_eq!(&back, &p);
+        let a = aggregate(&p).unwrap();
+        let mut reversed = p.clone();
+        reversed.sample.reverse();
+        let r = aggregate(&reversed).unwrap();
+        prop_assert_eq!(&a.functions, &r.functions);
+        prop_assert_eq!(&a.totals, &r.totals);
+        for f in 0..a.functions.len() {
+            for st in 0..a.sample_types.len() {
+                prop_assert_eq!(a.flat(f, st), r.flat(f, st));
+                prop_assert_eq!(a.cum(f, st), r.cum(f, st));
+            }
+        }
+    }
+
+    #[test]
+    fn doubling_every_sample_doubles_every_value(p in arb_profile()) {
+        let a = aggregate(&p).unwrap();
+        let mut twice = p.clone();
+        twice.sample.extend(p.sample.iter().cloned());
+        let t = aggregate(&twice).unwrap();
+        prop_assert_eq!(t.sample_count, 2 * a.sample_count);
+        for st in 0..a.sample_types.len() {
+            prop_assert_eq!(t.totals[st], 2 * a.totals[st]);
+            for f in 0..a.functions.len() {
+                prop_assert_eq!(t.flat(f, st), 2 * a.flat(f, st));
+                prop_assert_eq!(t.cum(f, st), 2 * a.cum(f, st));
+            }
+        }
+    }
+
+    #[test]
+    fn truncated_or_corrupted_profiles_never_panic(p in arb_profile(), cut in any::<prop::sample::Index>(), flip in any::<(prop::sample::Index, u8)>()) {
+        let bytes = p.encode_to_vec();
+        prop_assume!(!bytes.is_empty());
+        let prefix = &bytes[..cut.index(bytes.len())];
+        let _ = read_profile(prefix, DecodeLimits::default());
+        let mut flipped = bytes.clone();
+        let at = flip.0.index(flipped.len());
+        flipped[at] ^= flip.1 | 1;
+        let _ = read_profile(&flipped, DecodeLimits::default());
+        let _ = read_profile(&gzip(&flipped), DecodeLimits::default());
     }
 
     #[test]
@@ -298,4 +383,56 @@ fn hostile_bytes_give_clear_errors() {
         read_profile(&bomb, small),
         Err(ProfileError::TooLarge { .. })
     ));
+}
+
+#[test]
+fn tables_beyond_the_cell_limit_are_refused_before_allocating() {
+    // 5,000 sample types and 20,000 functions, no samples: a few hundred kilobytes asking for
+    // 10^8 cells (1.6 GB of tables).
+    let mut p = Profile {
+        string_table: vec![b"".to_vec(), b"t".to_vec(), b"u".to_vec(), b"f".to_vec()],
+        ..Default::default()
+    };
+    p.sample_type = vec![ValueType { r#type: 1, unit: 2 }; 5_000];
+    for i in 0..20_000u64 {
+        p.string_table.push(format!("f{i}").into_bytes());
+        p.function.push(Function {
+            id: i + 1,
+            name: p.string_table.len() as i64 - 1,
+            ..Default::default()
+        });
+    }
+    match aggregate(&p) {
+        Err(e @ ProfileError::TooManyCells { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains("20000 functions x 5000 sample types"),
+                "{text}"
+            );
+            assert!(text.contains(&MAX_TABLE_CELLS.to_string()), "{text}");
+        }
+        other => panic!(
+            "expected TooManyCells, got {:?}",
+            other.map(|a| a.totals.len())
+        ),
+    }
+}
+
+#[test]
+fn long_names_are_shortened_for_display_only() {
+    assert_eq!(display_name("main.main"), "main.main");
+    let exact = "x".repeat(MAX_DISPLAY_NAME_CHARS);
+    assert_eq!(display_name(&exact), exact);
+    let long = format!("main.{}.End", "é".repeat(100_000));
+    let shown = display_name(&long);
+    assert!(
+        shown.chars().count() < MAX_DISPLAY_NAME_CHARS + 30,
+        "{}",
+        shown.len()
+    );
+    assert!(
+        shown.starts_with("main.éé") && shown.ends_with("éé.End"),
+        "{shown}"
+    );
+    assert!(shown.contains("…(100009 chars)…"), "{shown}");
 }

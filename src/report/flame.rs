@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::profile::proto;
-use crate::profile::ProfileKind;
+use crate::profile::{display_name, ProfileKind};
 
 /// Why a flame graph could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +20,22 @@ pub enum FlameError {
     /// inferno refused the folded stacks.
     #[error("drawing the flame graph failed: {0}")]
     Draw(String),
+    /// The folded stacks would exceed [`MAX_FOLDED_BYTES`].
+    #[error("the stacks fold to more than {limit} bytes, too many to draw; the comparison itself is unaffected")]
+    TooLarge {
+        /// [`MAX_FOLDED_BYTES`].
+        limit: usize,
+    },
 }
+
+/// Deepest stack drawn, in frames: deeper ones keep their root-most frames and end in a frame
+/// saying how many were cut (Go's own tracebacks stop at 100 frames; recursion in a hostile
+/// or odd profile can go a million deep).
+pub const MAX_FLAME_DEPTH: usize = 1024;
+
+/// Largest folded-stacks text of one side and kind, in bytes. Beyond it a flame graph is not
+/// drawn (a warning), so a profile of many deep stacks cannot exhaust memory.
+pub const MAX_FOLDED_BYTES: usize = 256 << 20;
 
 /// Folded stacks: `root;caller;leaf` to the summed value of one sample type.
 pub type Folded = BTreeMap<String, u64>;
@@ -60,7 +75,7 @@ pub fn fold_into(
         usize::try_from(i)
             .ok()
             .and_then(|i| profile.string_table.get(i))
-            .map(|b| clean(&String::from_utf8_lossy(b)))
+            .map(|b| clean(&display_name(&String::from_utf8_lossy(b))))
             .ok_or(FlameError::StringIndex(i))
     };
     let mut functions: BTreeMap<u64, String> = BTreeMap::new();
@@ -93,7 +108,9 @@ pub fn fold_into(
         };
         locations.insert(l.id, frames);
     }
+    let unknown = "unknown".to_owned();
     let mut stack: Vec<&str> = Vec::new();
+    let mut bytes: usize = into.keys().map(|k| k.len() + 24).sum();
     for s in &profile.sample {
         let Some(&value) = s.value.get(sample_index) else {
             continue;
@@ -102,18 +119,50 @@ pub fn fold_into(
             continue;
         }
         stack.clear();
-        // location_id[0] is the leaf: walk outwards, then reverse to put the root first.
-        for id in &s.location_id {
-            match locations.get(id) {
-                Some(frames) => stack.extend(frames.iter().map(String::as_str)),
-                None => stack.push("unknown"),
+        // location_id[0] is the leaf: walk from the root end inwards (each location's frames
+        // are innermost first, so they are walked backwards too), keeping at most
+        // MAX_FLAME_DEPTH - 1 frames and counting the rest.
+        let mut cut = 0usize;
+        for id in s.location_id.iter().rev() {
+            let frames: &[String] = match locations.get(id) {
+                Some(frames) => frames,
+                None => std::slice::from_ref(&unknown),
+            };
+            for frame in frames.iter().rev() {
+                if stack.len() < MAX_FLAME_DEPTH - 1 {
+                    stack.push(frame);
+                } else {
+                    cut += 1;
+                }
             }
         }
-        stack.reverse();
         if stack.is_empty() {
             stack.push("unknown");
         }
-        *into.entry(stack.join(";")).or_insert(0) += value as u64;
+        let mut key = stack.join(";");
+        match cut {
+            0 => {}
+            // One frame more fits as itself.
+            1 => {
+                let last = s.location_id.first().and_then(|id| locations.get(id));
+                key.push(';');
+                key.push_str(last.and_then(|f| f.first()).unwrap_or(&unknown));
+            }
+            n => key.push_str(&format!(";[{n} deeper frames cut]")),
+        }
+        key.shrink_to_fit();
+        match into.get_mut(&key) {
+            Some(total) => *total = total.saturating_add(value as u64),
+            None => {
+                bytes = bytes.saturating_add(key.len() + 24);
+                if bytes > MAX_FOLDED_BYTES {
+                    return Err(FlameError::TooLarge {
+                        limit: MAX_FOLDED_BYTES,
+                    });
+                }
+                into.insert(key, value as u64);
+            }
+        }
     }
     Ok(())
 }
@@ -292,5 +341,51 @@ mod tests {
         .collect();
         assert_eq!(f, expected);
         assert_eq!(sample_index(ProfileKind::Cpu, &profile()), Some(0));
+    }
+
+    #[test]
+    fn deep_stacks_are_cut_root_first_and_long_names_shortened() {
+        let mut p = profile();
+        let long = format!("main.{}", "y".repeat(100_000));
+        p.string_table[4] = long.clone().into_bytes();
+        // main.main at the root, then 5,000 frames of the long-named function.
+        let mut ids = vec![2u64; 5_000];
+        ids.push(1);
+        p.sample = vec![proto::Sample {
+            location_id: ids,
+            value: vec![7],
+            label: vec![],
+        }];
+        let mut f = Folded::new();
+        fold_into(&mut f, &p, 0).unwrap();
+        let (key, &value) = f.iter().next().unwrap();
+        assert_eq!(value, 7);
+        let frames: Vec<&str> = key.split(';').collect();
+        assert_eq!(frames.len(), MAX_FLAME_DEPTH);
+        assert_eq!(frames[0], "main.main");
+        assert_eq!(
+            frames[MAX_FLAME_DEPTH - 1],
+            format!("[{} deeper frames cut]", 5_001 - (MAX_FLAME_DEPTH - 1))
+        );
+        assert_eq!(frames[1], display_name(&long));
+        assert!(key.len() < MAX_FLAME_DEPTH * 300);
+        // Exactly one frame too many is shown as itself.
+        p.sample[0].location_id = vec![2u64; MAX_FLAME_DEPTH];
+        let mut f = Folded::new();
+        fold_into(&mut f, &p, 0).unwrap();
+        assert_eq!(f.keys().next().unwrap().split(';').count(), MAX_FLAME_DEPTH);
+        assert!(!f.keys().next().unwrap().contains("cut"));
+        // Values that overflow u64 when summed saturate instead of panicking.
+        p.sample = vec![
+            proto::Sample {
+                location_id: vec![1],
+                value: vec![i64::MAX],
+                label: vec![],
+            };
+            3
+        ];
+        let mut f = Folded::new();
+        fold_into(&mut f, &p, 0).unwrap();
+        assert_eq!(f.values().next(), Some(&u64::MAX));
     }
 }

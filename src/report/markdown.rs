@@ -11,6 +11,7 @@ use super::{
 use crate::compare::margin::Status;
 use crate::compare::Presence;
 use crate::policy::{Finding, Metric, Outcome, RuleOutcome, RuleStatus, Severity};
+use crate::profile::display_name;
 
 /// The Markdown template shipped in the binary.
 pub const MARKDOWN_TEMPLATE: &str = include_str!("templates/report.md.j2");
@@ -183,11 +184,11 @@ fn findings_table(rows: &[(&RuleOutcome, &Finding)], top: usize, detectable: boo
                     format_value(x, &f.unit)
                 }
             };
-            let function = f.function.as_deref().unwrap_or("total");
+            let function = display_name(f.function.as_deref().unwrap_or("total"));
             let mut cells = vec![
                 escape(&match &f.label {
                     Some(label) => format!("{function} [{label}]"),
-                    None => function.to_owned(),
+                    None => function.into_owned(),
                 }),
                 rule.profile.to_string(),
                 escape(&rule.rule),
@@ -230,7 +231,7 @@ fn details(report: &Report, options: &RenderOptions) -> Vec<Details> {
                     .into_iter()
                     .map(|f| {
                         vec![
-                            escape(&f.name),
+                            escape(&display_name(&f.name)),
                             format_signed(f.flat.change_per_pod(), unit),
                             relative(&f.flat),
                             format_signed(f.cum.change_per_pod(), unit),
@@ -295,7 +296,7 @@ fn new_and_vanished(report: &Report, options: &RenderOptions) -> Rows {
                 rows.push((
                     share,
                     vec![
-                        escape(&f.name),
+                        escape(&display_name(&f.name)),
                         profile_label(c.kind, &s.sample_type.name),
                         word.to_owned(),
                         format!("{:.2}%", share * 100.0),

@@ -300,7 +300,15 @@ pub fn cut_to_limit(text: &str, limit: usize) -> String {
 /// on. The long tail below the minimum share is left out; a large profile has tens of
 /// thousands of functions, and the JSON would be mostly noise.
 pub fn render_json(report: &Report) -> String {
-    let slim = Report {
+    let mut s = serde_json::to_string_pretty(&slim(report))
+        .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));
+    s.push('\n');
+    s
+}
+
+/// The report as report.json holds it: only tested functions in each comparison.
+pub(crate) fn slim(report: &Report) -> Report {
+    Report {
         schema_version: report.schema_version,
         tool_version: report.tool_version.clone(),
         baseline: report.baseline.clone(),
@@ -314,11 +322,7 @@ pub fn render_json(report: &Report) -> String {
         warnings: report.warnings.clone(),
         labels: report.labels.clone(),
         label_mix: report.label_mix.clone(),
-    };
-    let mut s = serde_json::to_string_pretty(&slim)
-        .unwrap_or_else(|e| format!("{{\"error\": \"report could not be serialised: {e}\"}}"));
-    s.push('\n');
-    s
+    }
 }
 
 /// A comparison with only its tested functions.

@@ -36,7 +36,9 @@ impl TemplateError {
     }
 }
 
-/// Renders `source` (named `name` in errors) with `view` and the raw `report` in scope.
+/// Renders `source` (named `name` in errors) with `view` and the raw `report` in scope, as
+/// report.json holds it (tested functions only: a profile of a million functions would
+/// otherwise be copied whole into the template engine, gigabytes of it).
 ///
 /// Filters besides minijinja's built-ins: `md_escape` (Markdown table-cell escaping, for
 /// text taken from `report`).
@@ -63,7 +65,7 @@ pub fn render<V: Serialize>(
     template
         .render(minijinja::context! {
             view => Value::from(minijinja::value::Serde(view)),
-            report => Value::from(minijinja::value::Serde(report)),
+            report => Value::from(minijinja::value::Serde(&super::slim(report))),
         })
         .map_err(err)
 }

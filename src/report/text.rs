@@ -8,6 +8,7 @@ use super::{
     shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::policy::{finding_words, RuleStatus};
+use crate::profile::display_name;
 use serde::Serialize;
 
 /// The text template shipped in the binary.
@@ -159,7 +160,7 @@ pub fn text_view(report: &Report, options: &RenderOptions) -> TextView {
                         num(format_value(f.cum.candidate_per_pod, unit)),
                         num(format_signed(f.cum.change_per_pod(), unit)),
                         num(relative(&f.cum)),
-                        Cell::new(sanitize(&f.name)),
+                        Cell::new(sanitize(&display_name(&f.name))),
                     ]);
                 }
                 t.to_string()
