@@ -753,6 +753,17 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
             Outcome::Warn,
             format!("passed with warnings: {}", names(&warned)),
         )
+    } else if rules.iter().all(|r| r.status == RuleStatus::Skipped) {
+        // Nothing was judged: a pass here would be a gate that silently checks nothing (a
+        // policy for profiles that were not captured, a sample type the profiles lack).
+        let why = rules
+            .first()
+            .map(|r| format!(" ({}: {})", r.rule, r.explanation))
+            .unwrap_or_default();
+        (
+            Outcome::Inconclusive,
+            format!("inconclusive: no rule could be applied to these profiles{why}"),
+        )
     } else {
         let held = rules
             .iter()

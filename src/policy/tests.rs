@@ -704,6 +704,42 @@ mod new_functions {
     }
 
     #[test]
+    fn a_policy_that_judges_nothing_is_inconclusive_not_a_pass() {
+        let cmp = || {
+            compare::compare_kind(
+                ProfileKind::Cpu,
+                &side(100, 100),
+                &side(100, 100),
+                &CompareOptions::default(),
+            )
+            .expect("comparable")
+        };
+        // Only a heap rule: the CPU comparison gives it nothing to judge.
+        let heap_only = parse("version: 1\nrules:\n  - { name: heap, profile: heap, metric: total, max_increase: 10% }\n")
+            .expect("policy parses");
+        let verdict = evaluate(&heap_only, &[(compare::Normalize::Total, vec![cmp()])]);
+        assert_eq!(verdict.rules[0].status, RuleStatus::Skipped);
+        assert_eq!(
+            verdict.outcome,
+            Outcome::Inconclusive,
+            "{}",
+            verdict.summary
+        );
+        assert!(
+            verdict.summary.contains("no rule could be applied"),
+            "{}",
+            verdict.summary
+        );
+        // With one rule that applies, the skipped one does not matter.
+        let both = parse(&format!(
+            "{POLICY}  - {{ name: heap, profile: heap, metric: total, max_increase: 10% }}\n"
+        ))
+        .expect("policy parses");
+        let verdict = evaluate(&both, &[(compare::Normalize::Total, vec![cmp()])]);
+        assert_eq!(verdict.outcome, Outcome::Pass, "{}", verdict.summary);
+    }
+
+    #[test]
     fn a_function_absent_from_many_baseline_samples_and_big_in_the_candidate_is_new() {
         // 2 x 4,000 samples a side, none of them in pkg.fresh; the candidate spends 10% there.
         assert_eq!(fresh_status(0, 450, 100), RuleStatus::Broken);
