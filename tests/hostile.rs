@@ -20,7 +20,7 @@ use prost::Message;
 
 use profile_gate::profile::proto;
 
-use crate::support::{run_gate, Run};
+use crate::support::{exclusive_cpu, run_gate, Run};
 
 /// A pprof profile built by hand, with strings and functions interned.
 struct Pb {
@@ -173,6 +173,8 @@ fn bounded(run: &Run, limit: Duration) {
 
 #[test]
 fn a_deep_stack_is_compared_and_drawn_within_bounds() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     // One sample 20,000 distinct frames deep (each frame then holds 40% of the profile, so
     // every one is tested and listed in report.json: output grows linearly with depth), and
@@ -243,6 +245,8 @@ fn many_functions(n: usize, path: &Path) -> PathBuf {
 
 #[test]
 fn a_hundred_thousand_functions_are_compared_in_bounded_time() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     // 10^6 functions take a few seconds in a release build (see the report of issue 10);
     // 10^5 keeps a debug test quick while showing nothing is quadratic.
     let dir = tempfile::tempdir().unwrap();
@@ -301,6 +305,8 @@ fn non_utf8_function_names_are_compared_and_shown_replaced() {
 
 #[test]
 fn an_enormous_function_name_is_shortened_in_reports_but_matched_whole() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     // 1 MiB name, ending in what tells it apart; it triples in the candidate.
     let mut name = b"main.".to_vec();
@@ -583,6 +589,8 @@ fn rules_policy(n: usize, path: &Path) {
 
 #[test]
 fn ten_thousand_rules_check_and_judge_in_bounded_time_and_one_more_is_refused() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     let policy = dir.path().join("many.yaml");
     rules_policy(10_000, &policy);
@@ -602,6 +610,8 @@ fn ten_thousand_rules_check_and_judge_in_bounded_time_and_one_more_is_refused() 
 
 #[test]
 fn catastrophic_globs_against_long_names_finish_quickly() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     // `*a*a*...*a*b` (a backtracking matcher's worst case) against names of 20,000 `a`s.
     let evil = format!("{}b", "*a".repeat(450));
@@ -691,6 +701,8 @@ fn an_archive_index_from_a_newer_gate_is_refused_not_misread() {
 
 #[test]
 fn a_small_file_asking_for_huge_tables_is_refused_naming_the_limit() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     // 5,000 sample types and 20,000 functions, no samples: 10^8 table cells from ~300 KB.
     let types: Vec<(String, String)> = (0..5_000)
@@ -720,6 +732,8 @@ fn a_small_file_asking_for_huge_tables_is_refused_naming_the_limit() {
 
 #[test]
 fn a_label_with_too_many_values_to_split_by_is_refused_naming_the_flag() {
+    // CPU-heavy: not beside the tests whose example-service processes measure CPU.
+    let _cpu = exclusive_cpu();
     let dir = tempfile::tempdir().unwrap();
     // 20,000 functions and a request-id label with 2,000 values: split by it, the tables
     // would need 20,000 x 2 x 2,000 = 8 * 10^7 cells.
