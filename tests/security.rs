@@ -159,6 +159,11 @@ fn markdown_is_inert(what: &str, md: &str) {
     for link in ["](javascript", "](https://evil"] {
         assert!(!unescaped.contains(link), "{what}: a link formed:\n{md}");
     }
+    // GitHub links a bare URL by itself, brackets or not.
+    assert!(
+        !md.contains("://evil"),
+        "{what}: a bare URL would link:\n{md}"
+    );
     for mention in ["@octocat", "@org"] {
         assert!(!md.contains(mention), "{what}: {mention} pings:\n{md}");
     }

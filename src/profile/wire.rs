@@ -201,7 +201,9 @@ pub(crate) fn read_profile(buf: &[u8]) -> Result<RawProfile<'_>, WireError> {
     let mut p = RawProfile::default();
     for_each_field(buf, |field, v, at| {
         match field {
-            1 => p.sample_types.push(value_type(v.bytes(at)?)?),
+            1 => p
+                .sample_types
+                .push(value_type(v.bytes(at)?, RawValueType::default())?),
             2 => p.samples.push(v.bytes(at)?),
             3 => p.mappings.push(mapping(v.bytes(at)?)?),
             4 => {
@@ -212,7 +214,10 @@ pub(crate) fn read_profile(buf: &[u8]) -> Result<RawProfile<'_>, WireError> {
             6 => p.strings.push(v.bytes(at)?),
             9 => p.time_nanos = v.int(at)? as i64,
             10 => p.duration_nanos = v.int(at)? as i64,
-            11 => p.period_type = Some(value_type(v.bytes(at)?)?),
+            11 => {
+                let seen = p.period_type.take().unwrap_or_default();
+                p.period_type = Some(value_type(v.bytes(at)?, seen)?);
+            }
             12 => p.period = v.int(at)? as i64,
             14 => p.default_sample_type = v.int(at)? as i64,
             // drop_frames, keep_frames, comments, doc_url and unknown fields do not matter here.
@@ -223,8 +228,9 @@ pub(crate) fn read_profile(buf: &[u8]) -> Result<RawProfile<'_>, WireError> {
     Ok(p)
 }
 
-fn value_type(buf: &[u8]) -> Result<RawValueType, WireError> {
-    let mut t = RawValueType::default();
+/// Reads a ValueType over `t`: protobuf merges a singular message field that appears twice
+/// (fields present in the later one win, the others stay), as prost does for `period_type`.
+fn value_type(buf: &[u8], mut t: RawValueType) -> Result<RawValueType, WireError> {
     for_each_field(buf, |field, v, at| {
         match field {
             1 => t.r#type = v.int(at)? as i64,

@@ -396,7 +396,23 @@ pub fn escape(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
+    // GitHub turns bare `https://...` and `www....` into links; a zero-width joiner inside the
+    // pattern keeps a name that holds one as plain text.
+    let out = out.replace("://", ":\u{200d}//");
+    let lower = out.to_ascii_lowercase();
+    if !lower.contains("www.") {
+        return out;
+    }
+    // Lowercasing ASCII keeps byte offsets, so matches in `lower` are places in `out`.
+    let mut defused = String::with_capacity(out.len() + 8);
+    let mut from = 0;
+    for (at, _) in lower.match_indices("www.") {
+        defused.push_str(&out[from..at + 3]);
+        defused.push('\u{200d}');
+        from = at + 3;
+    }
+    defused.push_str(&out[from..]);
+    defused
 }
 
 /// Text for inside a code span: backticks cannot be escaped there, so they are replaced.
@@ -420,6 +436,15 @@ mod tests {
         assert_eq!(
             m.replace('\u{200d}', ""),
             "main.(\\*T).ping@octocat @org/team"
+        );
+        let l = escape("pkg.Fetch https://evil.example/x www.evil.example WwW.x");
+        assert!(
+            !l.contains("://") && !l.to_ascii_lowercase().contains("www."),
+            "a link could form: {l}"
+        );
+        assert_eq!(
+            l.replace('\u{200d}', ""),
+            "pkg.Fetch https://evil.example/x www.evil.example WwW.x"
         );
     }
 }
