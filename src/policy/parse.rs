@@ -393,7 +393,12 @@ impl Validator<'_> {
             return Some(key);
         }
         let prefix = before.trim_end().strip_suffix(':')?;
-        let start = prefix.rfind(|c: char| !is_key_char(c)).map_or(0, |i| i + 1);
+        // Past the last character that cannot be in a key, however many bytes it takes.
+        let start = prefix
+            .char_indices()
+            .rev()
+            .find(|&(_, c)| !is_key_char(c))
+            .map_or(0, |(i, c)| i + c.len_utf8());
         let key = &prefix[start..];
         known(key).then_some(key)
     }
