@@ -493,6 +493,25 @@ pub fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// `first` when no earlier name took it, else the first free of `{stem}-2{ending}`,
+/// `{stem}-3{ending}`, ...; recorded in `taken`. Names that meet (once made safe, or derived
+/// alike) get numbers rather than one overwriting the other's files.
+pub(crate) fn first_free(
+    first: String,
+    stem: &str,
+    ending: &str,
+    taken: &mut HashSet<String>,
+) -> String {
+    let mut name = first;
+    let mut n = 2;
+    while taken.contains(&name) {
+        name = format!("{stem}-{n}{ending}");
+        n += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
 /// A safe path component derived from any text: unsafe characters become `_`, a leading `.`
 /// gets a `_` before it, and the result is cut to [`MAX_NAME_LEN`] characters.
 pub fn safe_name(text: &str) -> String {
@@ -550,13 +569,7 @@ pub fn side_targets(
             }
             None => {
                 let base = pod_name(url);
-                let mut candidate = base.clone();
-                let mut i = 2;
-                while used.contains(&candidate) {
-                    candidate = format!("{base}-{i}");
-                    i += 1;
-                }
-                candidate
+                first_free(base.clone(), &base, "", &mut used)
             }
         };
         used.insert(name.clone());

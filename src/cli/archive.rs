@@ -270,14 +270,7 @@ fn unique_segment(name: &str, taken: &mut HashSet<String>) -> String {
         Some(stem) if !stem.is_empty() => (stem.to_owned(), ".pb.gz"),
         _ => (safe.clone(), ""),
     };
-    let mut segment = safe;
-    let mut n = 2;
-    while taken.contains(&segment) {
-        segment = format!("{stem}-{n}{ending}");
-        n += 1;
-    }
-    taken.insert(segment.clone());
-    segment
+    crate::capture::plan::first_free(safe, &stem, ending, taken)
 }
 
 fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {

@@ -12,7 +12,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
-use crate::capture::plan::{pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN};
+use crate::capture::plan::{
+    first_free, pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN,
+};
 use crate::capture::Capture;
 
 use super::cluster::{Cluster, KubeOptions, Resolved};
@@ -40,13 +42,7 @@ fn pod_dir(namespace: &str, name: &str, taken: &mut HashSet<String>) -> String {
         dir = safe_name(&format!("{namespace}.{name}"));
     }
     let stem: String = dir.chars().take(MAX_NAME_LEN - 8).collect();
-    let mut n = 2;
-    while taken.contains(&dir) {
-        dir = format!("{stem}-{n}");
-        n += 1;
-    }
-    taken.insert(dir.clone());
-    dir
+    first_free(dir, &stem, "", taken)
 }
 
 struct SessionSide {
