@@ -166,41 +166,36 @@ fn share_below(ps: &[f64], alpha: f64) -> f64 {
     ps.iter().filter(|&&p| p <= alpha).count() as f64 / ps.len() as f64
 }
 
-#[test]
-fn aa_p_values_between_pods_are_roughly_uniform() {
-    let mut ps = aa_p_values(4, 0..400);
-    assert!(ps.len() >= 390, "{} estimates", ps.len());
-    let d = ks_uniform(&mut ps);
+/// No excess of small A/A p-values (they would be false failures) and, by the KS distance, a
+/// distribution close to uniform; `what` names the case in failures.
+fn assert_roughly_uniform(ps: &mut [f64], what: &str) {
+    assert!(ps.len() >= 390, "{what}: {} estimates", ps.len());
     // The 1% critical value for n = 400 is 0.082; the noise model may be a little
     // conservative (p-values pulled to the middle), never anti-conservative.
-    assert!(d < 0.12, "KS distance {d:.3} from uniform");
+    let d = ks_uniform(ps);
+    assert!(d < 0.12, "{what}: KS distance {d:.3} from uniform");
     for alpha in [0.01, 0.05, 0.1] {
-        let seen = share_below(&ps, alpha);
+        let seen = share_below(ps, alpha);
         assert!(
             seen <= 1.6 * alpha + 0.01,
-            "{:.1}% of A/A p-values below {alpha}",
+            "{what}: {:.1}% of A/A p-values below {alpha}",
             seen * 100.0
         );
     }
+}
+
+#[test]
+fn aa_p_values_between_pods_are_roughly_uniform() {
+    let mut ps = aa_p_values(4, 0..400);
+    assert_roughly_uniform(&mut ps, "4 pods a side");
     // ... and not so conservative that nothing is ever small.
     assert!(share_below(&ps, 0.2) > 0.08, "{:.3}", share_below(&ps, 0.2));
 }
 
 #[test]
 fn aa_p_values_with_one_pod_a_side_are_roughly_uniform_too() {
-    let mut ps = aa_p_values(1, 1000..1400);
-    assert!(ps.len() >= 390, "{} estimates", ps.len());
     // Exact binomial p-values are discrete and a little conservative, but still close.
-    let d = ks_uniform(&mut ps);
-    assert!(d < 0.12, "KS distance {d:.3} from uniform");
-    for alpha in [0.01, 0.05, 0.1] {
-        let seen = share_below(&ps, alpha);
-        assert!(
-            seen <= 1.6 * alpha + 0.01,
-            "{:.1}% of one-pod A/A p-values below {alpha}",
-            seen * 100.0
-        );
-    }
+    assert_roughly_uniform(&mut aa_p_values(1, 1000..1400), "1 pod a side");
 }
 
 /// Function 0's margin answer against +20% (with the rest of the family, as the policy asks).
