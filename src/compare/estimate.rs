@@ -126,21 +126,37 @@ impl Estimate {
     /// flag against `theta0` four times out of five: what the data could have detected.
     pub fn minimum_detectable_ratio(&self, theta0: f64, alpha: f64) -> f64 {
         const POWER: f64 = 0.8;
-        let se = match self.noise {
-            Noise::LogT { se, .. } => se,
+        let (se, df) = self.log_se();
+        let z = stats::t_quantile(1.0 - alpha, df) + stats::t_quantile(POWER, df);
+        theta0 * (z * se).exp()
+    }
+
+    /// How many times the data (pods a side, each captured as now) it would take for a
+    /// one-sided bound at level `1 - alpha` to leave `theta0` on the far side, if the ratio
+    /// stayed where it is. `None` when the ratio sits on `theta0` (no amount of data would
+    /// settle it by this estimate) or the noise is unknown.
+    ///
+    /// Both parts of the noise, sampling and pod-to-pod spread, shrink in proportion to the
+    /// pods added; longer windows shrink only the first, so pods are the honest unit.
+    pub fn data_to_settle(&self, theta0: f64, alpha: f64) -> Option<f64> {
+        let (se, _) = self.log_se();
+        let distance = (self.ratio.ln() - theta0.ln()).abs();
+        let z = stats::normal_quantile(1.0 - alpha);
+        let factor = (z * se / distance).powi(2);
+        (factor.is_finite() && se > 0.0).then_some(factor)
+    }
+
+    /// The standard error of log(theta) and its degrees of freedom.
+    fn log_se(&self) -> (f64, f64) {
+        match self.noise {
+            Noise::LogT { se, df } => (se, df),
             // The binomial's log-ratio standard error: 1/k + 1/(n - k) on the event counts.
             Noise::Binomial { k, n, .. } => {
                 let kc = (k as f64).max(0.5);
                 let kb = (n.saturating_sub(k) as f64).max(0.5);
-                (1.0 / kc + 1.0 / kb).sqrt()
+                ((1.0 / kc + 1.0 / kb).sqrt(), f64::INFINITY)
             }
-        };
-        let df = match self.noise {
-            Noise::LogT { df, .. } => df,
-            Noise::Binomial { .. } => f64::INFINITY,
-        };
-        let z = stats::t_quantile(1.0 - alpha, df) + stats::t_quantile(POWER, df);
-        theta0 * (z * se).exp()
+        }
     }
 }
 

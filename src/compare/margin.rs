@@ -68,6 +68,11 @@ pub struct MarginAnswer {
     pub level: f64,
     /// The smallest ratio these data would flag four times out of five.
     pub minimum_detectable_ratio: Option<f64>,
+    /// For an inconclusive answer: how many times the pods a side it would take to settle
+    /// it (regressed when the estimate is past the margin, within when it is inside), if the
+    /// estimate held. What "more pods" means in numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pods_factor_to_decide: Option<f64>,
 }
 
 /// Judges a family of questions together, controlling the false discovery rate at `fdr`.
@@ -104,6 +109,7 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
                     upper: None,
                     level: 1.0 - alpha,
                     minimum_detectable_ratio: None,
+                    pods_factor_to_decide: None,
                 };
             };
             let grew = q.share_change > q.min_abs_change;
@@ -141,9 +147,31 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
                 upper: Some(e.upper(alpha)),
                 level: 1.0 - alpha,
                 minimum_detectable_ratio: Some(mdr),
+                // More data cannot settle what is already certain but held back by the
+                // share floor (a root's cum when every function slowed alike).
+                pods_factor_to_decide: (status == Status::Inconclusive)
+                    .then(|| to_decide(q, &e, fdr, fdr / m))
+                    .flatten()
+                    .filter(|&k| k > 1.0),
             }
         })
         .collect()
+}
+
+/// How many times the data would settle an inconclusive question, if the estimate held: past
+/// a margin it must clear that margin at the level a lone regression is held to (`strict`);
+/// inside, its bounds must clear the margins at the marginal level `within` uses.
+fn to_decide(q: &MarginQuestion, e: &Estimate, fdr: f64, strict: f64) -> Option<f64> {
+    let (up, down) = (q.theta0, 1.0 / q.theta0);
+    match q.direction {
+        Direction::Increase if e.ratio > up => e.data_to_settle(up, strict),
+        Direction::Increase => e.data_to_settle(up, fdr),
+        Direction::Decrease if e.ratio < down => e.data_to_settle(down, strict),
+        Direction::Decrease => e.data_to_settle(down, fdr),
+        Direction::Either if e.ratio > up => e.data_to_settle(up, strict / 2.0),
+        Direction::Either if e.ratio < down => e.data_to_settle(down, strict / 2.0),
+        Direction::Either => Some(e.data_to_settle(up, fdr)?.max(e.data_to_settle(down, fdr)?)),
+    }
 }
 
 /// Within: the bound on the breaking side is confidently inside the margin (marginal level:
@@ -229,6 +257,37 @@ mod tests {
     fn improvements_are_mirrored() {
         let answers = judge(&[q(0.5, 0.05, -0.05)], 0.05);
         assert_eq!(answers[0].status, Status::Improved);
+    }
+
+    #[test]
+    fn pods_to_decide_is_the_data_that_would_settle_the_estimate() {
+        // theta_hat 1.3, se 0.1, alone: lower bound exp(ln 1.3 - 1.6449 * 0.1) = 1.102 < 1.2.
+        // Settling needs se = ln(1.3 / 1.2) / 1.6449 = 0.04866: (0.1 / 0.04866)^2 = 4.22 times
+        // the pods. Past the margin it settles as regressed, inside it as within.
+        for (ratio, settles_as, by_hand) in [
+            (1.3, Status::Regressed, 4.223),
+            (1.1, Status::Within, 3.577),
+        ] {
+            let [a] = judge(&[q(ratio, 0.1, 0.02)], 0.05)[..] else {
+                panic!("one answer")
+            };
+            assert_eq!(a.status, Status::Inconclusive);
+            let k = a
+                .pods_factor_to_decide
+                .expect("inconclusive answers say what they need");
+            assert!((k - by_hand).abs() < 0.01, "{ratio}: {k}");
+            let with = |more: f64| judge(&[q(ratio, 0.1 / (k * more).sqrt(), 0.02)], 0.05)[0];
+            assert_eq!(with(1.02).status, settles_as, "{ratio}");
+            assert_eq!(with(0.98).status, Status::Inconclusive, "{ratio}");
+            assert_eq!(with(1.02).pods_factor_to_decide, None);
+        }
+        // An estimate sitting on the threshold cannot be settled by more of the same data,
+        // nor can one held back only by the share floor (certain, but the share did not move).
+        for (ratio, se, share_change) in [(1.2, 0.1, 0.02), (1.5, 0.01, 0.0)] {
+            let a = judge(&[q(ratio, se, share_change)], 0.05)[0];
+            assert_eq!(a.status, Status::Inconclusive, "{ratio}");
+            assert_eq!(a.pods_factor_to_decide, None, "{ratio}");
+        }
     }
 
     #[test]

@@ -478,6 +478,7 @@ fn judge_new_share(d: &Delta, s: &SampleTypeComparison, max_share: f64, fdr: f64
         upper: Some(upper),
         level: 1.0 - fdr,
         minimum_detectable_ratio: None,
+        pods_factor_to_decide: None,
     }
 }
 

@@ -160,10 +160,10 @@ pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
         label_mix: label_mix_lines(report).iter().map(|l| escape(l)).collect(),
         rules,
         warnings: report.warnings.iter().map(|w| escape(w)).collect(),
-        regressions: findings_table(&with_status(Status::Regressed), options.top, false),
-        improvements: findings_table(&with_status(Status::Improved), options.top, false),
+        regressions: findings_table(&with_status(Status::Regressed), options.top, None),
+        improvements: findings_table(&with_status(Status::Improved), options.top, None),
         new_and_vanished: new_and_vanished(report, options),
-        inconclusive: findings_table(&inconclusive(v), options.top, true),
+        inconclusive: findings_table(&inconclusive(v), options.top, Some(report)),
         run_facts: run_facts(report, options),
         capture: report.capture_facts.as_deref().map(escape),
         details: details(report, options),
@@ -171,8 +171,13 @@ pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
     }
 }
 
-/// Findings as table rows, `top` at most; inconclusive rows add the detectable change.
-fn findings_table(rows: &[(&RuleOutcome, &Finding)], top: usize, detectable: bool) -> Rows {
+/// Findings as table rows, `top` at most. Inconclusive rows (given their `report`, for its pod
+/// counts) add the detectable change and the pods that would settle them.
+fn findings_table(
+    rows: &[(&RuleOutcome, &Finding)],
+    top: usize,
+    undecided: Option<&Report>,
+) -> Rows {
     let shown = rows
         .iter()
         .take(top)
@@ -201,8 +206,14 @@ fn findings_table(rows: &[(&RuleOutcome, &Finding)], top: usize, detectable: boo
                 ratio_words(f.ratio()),
                 interval(f),
             ];
-            if detectable {
+            if let Some(report) = undecided {
                 cells.push(ratio_words(f.answer.minimum_detectable_ratio));
+                let pods = report
+                    .comparisons
+                    .iter()
+                    .find(|c| c.kind == rule.profile)
+                    .map(|c| (c.baseline.pods.len(), c.candidate.pods.len()));
+                cells.push(pods_words(f.answer.pods_factor_to_decide, pods));
             }
             cells
         })
@@ -351,6 +362,25 @@ fn run_facts(report: &Report, options: &RenderOptions) -> Vec<Vec<String>> {
         }
     }
     rows
+}
+
+/// What would settle an inconclusive finding, in pods: "~40 pods a side", "~12 + 4 pods"
+/// (baseline + candidate when the sides differ).
+fn pods_words(factor: Option<f64>, pods: Option<(usize, usize)>) -> String {
+    const MOST: f64 = 100.0;
+    match (factor, pods) {
+        (Some(k), _) if k > MOST => format!("over {MOST:.0}× the pods"),
+        (Some(k), Some((b, c))) => {
+            let more = |n: usize| ((n as f64 * k).ceil() as usize).max(n + 1);
+            if b == c {
+                format!("~{} pods a side", more(b))
+            } else {
+                format!("~{} + {} pods", more(b), more(c))
+            }
+        }
+        (Some(k), None) => format!("~{:.0}× the pods", k.ceil()),
+        (None, _) => "–".to_owned(),
+    }
 }
 
 fn ratio_words(r: Option<f64>) -> String {
