@@ -399,6 +399,9 @@ struct Replay {
     oracle: f64,
     phi_hat: f64,
     window_factor: f64,
+    /// Pods a side the report said would settle the planted function's flat finding, when it
+    /// was inconclusive (NaN otherwise).
+    planted_pods_to_decide: f64,
 }
 
 fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
@@ -440,11 +443,18 @@ fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
         .collect();
     let mut r = Replay {
         outcome: Some(verdict.outcome),
+        planted_pods_to_decide: f64::NAN,
         ..Replay::default()
     };
     for rule in &verdict.rules {
         r.tests += rule.tested;
         for f in &rule.findings {
+            let planted = f.function.is_some() && f.function.as_deref() == planted_name;
+            if planted && f.metric == Metric::Flat {
+                if let Some(k) = f.answer.pods_factor_to_decide {
+                    r.planted_pods_to_decide = k * pods as f64;
+                }
+            }
             if f.answer.status != compare::margin::Status::Regressed {
                 continue;
             }
@@ -675,6 +685,21 @@ fn main() {
         ),
         (
             scenario(
+                "  same, phi=0.005",
+                10,
+                ratio(0.02, 1.5),
+                (0.005, 0.005),
+                400,
+                13,
+            ),
+            vec![(Detect, Target::None)],
+        ),
+        (
+            scenario("  same, 30 pods", 30, ratio(0.02, 1.5), PHI_RANGE, 200, 14),
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
+        ),
+        (
+            scenario(
                 "new at 0.5%",
                 10,
                 Plant::New { share: 0.005 },
@@ -694,6 +719,10 @@ fn main() {
         ),
         (
             scenario("theta=2 at 2%", 1, ratio(0.02, 2.0), PHI_RANGE, 400, 9),
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
+        ),
+        (
+            scenario("  same, 5 pods", 5, ratio(0.02, 2.0), PHI_RANGE, 200, 15),
             vec![(Detect, Target::None), (Other, AtMost(0.02))],
         ),
     ];
@@ -754,6 +783,21 @@ fn main() {
                     _ => "NO",
                 }
             );
+        }
+        let to_decide: Vec<f64> = v
+            .iter()
+            .map(|r| r.planted_pods_to_decide)
+            .filter(|k| k.is_finite())
+            .collect();
+        if matches!(s.plant, Plant::Ratio { theta, .. } if theta > MARGIN) && !to_decide.is_empty()
+        {
+            notes.push(format!(
+                "{} ({} pods): planted inconclusive {} times; the report said ~{:.0} pods a side would settle it (median)",
+                s.label.trim(),
+                s.pods,
+                to_decide.len(),
+                profile_gate::compare::stats::median(&to_decide).unwrap_or(f64::NAN)
+            ));
         }
         if matches!(s.plant, Plant::None) && s.phi == PHI_RANGE {
             notes.push(format!(

@@ -48,6 +48,10 @@ fn deserialize_df<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Erro
     Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
 }
 
+/// The power behind "detectable" and "to settle": four times out of five, as power analyses
+/// conventionally ask.
+const POWER: f64 = 0.8;
+
 /// An estimated ratio theta (candidate over baseline, after normalisation) and its noise.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
@@ -125,23 +129,22 @@ impl Estimate {
     /// The smallest true ratio that this estimate's noise would let a test at level `alpha`
     /// flag against `theta0` four times out of five: what the data could have detected.
     pub fn minimum_detectable_ratio(&self, theta0: f64, alpha: f64) -> f64 {
-        const POWER: f64 = 0.8;
         let (se, df) = self.log_se();
         let z = stats::t_quantile(1.0 - alpha, df) + stats::t_quantile(POWER, df);
         theta0 * (z * se).exp()
     }
 
     /// How many times the data (pods a side, each captured as now) it would take for a
-    /// one-sided bound at level `1 - alpha` to leave `theta0` on the far side, if the ratio
-    /// stayed where it is. `None` when the ratio sits on `theta0` (no amount of data would
-    /// settle it by this estimate) or the noise is unknown.
+    /// one-sided bound at level `1 - alpha` to leave `theta0` on the far side four times out
+    /// of five, were the true ratio what this estimate says. `None` when the ratio sits on
+    /// `theta0` (no amount of data would settle it) or the noise is unknown.
     ///
     /// Both parts of the noise, sampling and pod-to-pod spread, shrink in proportion to the
     /// pods added; longer windows shrink only the first, so pods are the honest unit.
     pub fn data_to_settle(&self, theta0: f64, alpha: f64) -> Option<f64> {
         let (se, _) = self.log_se();
         let distance = (self.ratio.ln() - theta0.ln()).abs();
-        let z = stats::normal_quantile(1.0 - alpha);
+        let z = stats::normal_quantile(1.0 - alpha) + stats::normal_quantile(POWER);
         let factor = (z * se / distance).powi(2);
         (factor.is_finite() && se > 0.0).then_some(factor)
     }

@@ -69,8 +69,8 @@ pub struct MarginAnswer {
     /// The smallest ratio these data would flag four times out of five.
     pub minimum_detectable_ratio: Option<f64>,
     /// For an inconclusive answer: how many times the pods a side it would take to settle
-    /// it (regressed when the estimate is past the margin, within when it is inside), if the
-    /// estimate held. What "more pods" means in numbers.
+    /// it four times out of five (regressed when the estimate is past the margin, within
+    /// when it is inside), were the true ratio the estimate. What "more pods" means in numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pods_factor_to_decide: Option<f64>,
 }
@@ -262,11 +262,12 @@ mod tests {
     #[test]
     fn pods_to_decide_is_the_data_that_would_settle_the_estimate() {
         // theta_hat 1.3, se 0.1, alone: lower bound exp(ln 1.3 - 1.6449 * 0.1) = 1.102 < 1.2.
-        // Settling needs se = ln(1.3 / 1.2) / 1.6449 = 0.04866: (0.1 / 0.04866)^2 = 4.22 times
-        // the pods. Past the margin it settles as regressed, inside it as within.
+        // Settling four times out of five at 5% needs se = ln(1.3 / 1.2) / (1.6449 + 0.8416)
+        // = 0.03219: (0.1 / 0.03219)^2 = 9.650 times the pods; inside the margin, at 1.1,
+        // (0.1 * 2.4865 / ln(1.2 / 1.1))^2 = 8.175.
         for (ratio, settles_as, by_hand) in [
-            (1.3, Status::Regressed, 4.223),
-            (1.1, Status::Within, 3.577),
+            (1.3, Status::Regressed, 9.650),
+            (1.1, Status::Within, 8.175),
         ] {
             let [a] = judge(&[q(ratio, 0.1, 0.02)], 0.05)[..] else {
                 panic!("one answer")
@@ -276,10 +277,18 @@ mod tests {
                 .pods_factor_to_decide
                 .expect("inconclusive answers say what they need");
             assert!((k - by_hand).abs() < 0.01, "{ratio}: {k}");
-            let with = |more: f64| judge(&[q(ratio, 0.1 / (k * more).sqrt(), 0.02)], 0.05)[0];
-            assert_eq!(with(1.02).status, settles_as, "{ratio}");
-            assert_eq!(with(0.98).status, Status::Inconclusive, "{ratio}");
-            assert_eq!(with(1.02).pods_factor_to_decide, None);
+            // With k times the pods, the estimate as measured settles, and sits where the
+            // test has its 80% power: at the minimum detectable ratio (past the margin).
+            let settled = judge(&[q(ratio, 0.1 / k.sqrt(), 0.02)], 0.05)[0];
+            assert_eq!(settled.status, settles_as, "{ratio}");
+            assert_eq!(settled.pods_factor_to_decide, None);
+            if settles_as == Status::Regressed {
+                let mdr = settled.minimum_detectable_ratio.unwrap();
+                assert!((mdr - ratio).abs() < 1e-3, "{mdr}");
+            }
+            // With a third of that, the same estimate stays undecided.
+            let short = judge(&[q(ratio, 0.1 / (k / 3.0).sqrt(), 0.02)], 0.05)[0];
+            assert_eq!(short.status, Status::Inconclusive, "{ratio}");
         }
         // An estimate sitting on the threshold cannot be settled by more of the same data,
         // nor can one held back only by the share floor (certain, but the share did not move).
