@@ -456,7 +456,10 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {}", error_message(&err));
+            // Errors quote what the apiserver, a pprof endpoint or a file said: hostile
+            // control characters in them must not drive the terminal.
+            let message = error_message(&err);
+            let _ = writeln!(stderr, "error: {}", report::terminal_safe(&message, true));
             ExitCode::from(exit_code_for(&err))
         }
     }

@@ -524,6 +524,31 @@ fn pods_not_ready_are_not_used_and_none_ready_exits_3() {
 }
 
 #[test]
+fn hostile_pod_names_in_errors_cannot_drive_the_terminal() {
+    // An apiserver (not a real one: those validate names) names a pod with a screen-clearing
+    // escape, a bell and a carriage return that would overwrite the error line.
+    let c = Cluster::new();
+    c.dead_pods("stable", 1);
+    let mut pod = FakePod::new("canary-\u{1b}[2J\u{7}\rall good", "canary", &refused_addr());
+    pod.ready = false;
+    c.fake.add_pod(pod);
+    let run = c.run(
+        "svc/stable",
+        "svc/canary",
+        &["--duration", "2s", "--windows", "1"],
+    );
+    assert_eq!(run.code, 3, "{run}");
+    assert!(
+        run.stderr
+            .contains("canary-\u{fffd}[2J\u{fffd}\u{fffd}all good: Running, not Ready"),
+        "{run}"
+    );
+    for c in ['\u{1b}', '\u{7}', '\r'] {
+        assert!(!run.stderr.contains(c), "{c:?} reached the terminal: {run}");
+    }
+}
+
+#[test]
 fn a_pod_restarted_mid_run_is_dropped_with_a_warning() {
     let _cpu = exclusive_cpu();
     let mut c = Cluster::new();

@@ -20,7 +20,9 @@ pub use markdown::{
     escape as escape_markdown, markdown_view, render_markdown, render_markdown_with, MarkdownView,
     MARKDOWN_TEMPLATE,
 };
-pub use text::{colour_text, render_text, render_text_with, text_view, TextView, TEXT_TEMPLATE};
+pub use text::{
+    colour_text, render_text, render_text_with, terminal_safe, text_view, TextView, TEXT_TEMPLATE,
+};
 
 /// Version of the `report.json` schema; bumped on any incompatible change.
 pub const SCHEMA_VERSION: u32 = 1;

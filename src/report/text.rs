@@ -236,14 +236,44 @@ pub fn colour_text(text: &str) -> String {
 
 /// Keeps control characters in hostile function names from driving the terminal.
 fn sanitize(name: &str) -> String {
-    name.chars()
-        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
-        .collect()
+    terminal_safe(name, false).into_owned()
+}
+
+/// Text as it can be printed on a terminal: control characters from hostile input (escape
+/// sequences, a carriage return that overwrites the line) become U+FFFD; line breaks and tabs
+/// survive when `lines` is set, for messages that span lines.
+pub fn terminal_safe(text: &str, lines: bool) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && !(lines && matches!(c, '\n' | '\t'));
+    if !text.chars().any(unsafe_char) {
+        return text.into();
+    }
+    text.chars()
+        .map(|c| if unsafe_char(c) { '\u{fffd}' } else { c })
+        .collect::<String>()
+        .into()
 }
 
 #[cfg(test)]
 mod tests {
-    use super::colour_text;
+    use super::{colour_text, terminal_safe};
+
+    #[test]
+    fn terminal_safe_text_drives_nothing() {
+        // ESC (a CSI that clears the screen), BEL, CR (overwrites the line), C1 CSI.
+        let hostile = "pod-\u{1b}[2J\u{7}\rfake ok\u{9b}31m\nnext\tcolumn";
+        assert_eq!(
+            terminal_safe(hostile, true),
+            "pod-\u{fffd}[2J\u{fffd}\u{fffd}fake ok\u{fffd}31m\nnext\tcolumn"
+        );
+        assert_eq!(
+            terminal_safe(hostile, false),
+            "pod-\u{fffd}[2J\u{fffd}\u{fffd}fake ok\u{fffd}31m\u{fffd}next\u{fffd}column"
+        );
+        assert!(matches!(
+            terminal_safe("plain: ünïcode", false),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
 
     #[test]
     fn colour_marks_the_verdict_and_broken_rules_only() {
