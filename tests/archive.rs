@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use profile_gate::archive::{self, ArchiveObject, IndexSide, Payload, RunArchive, RunKind, Store};
 
 use crate::support::moto::Moto;
-use crate::support::{exclusive_cpu, gate, refused_addr, repo, GoService};
+use crate::support::{exclusive_cpu, gate, refused_addr, repo, FakeServer, GoService};
 
 fn examples() -> PathBuf {
     repo().join("examples/profiles")
@@ -194,11 +194,15 @@ fn run_archives_every_profile_and_report_and_history_diff_equals_direct_diff() {
     assert_eq!(json["comparisons"], direct["comparisons"]);
 }
 
-/// Archives a small old run through the library, as if it had been stored on `day`.
-fn plant_run(store: &Store, service: &str, run_id: &str, day: (i32, u32, u32)) {
-    let at = Utc.with_ymd_and_hms(day.0, day.1, day.2, 3, 0, 0).unwrap();
+/// A nightly run of one pod of the example's stable side: `files` of `stable/pod-1`.
+fn nightly_run(
+    service: &str,
+    run_id: &str,
+    at: chrono::DateTime<Utc>,
+    files: &[&str],
+) -> RunArchive {
     let pod = examples().join("stable/pod-1");
-    let run = RunArchive {
+    RunArchive {
         service: service.into(),
         run_id: run_id.into(),
         started_at: at,
@@ -211,14 +215,20 @@ fn plant_run(store: &Store, service: &str, run_id: &str, day: (i32, u32, u32)) {
         }],
         verdict: None,
         policy: None,
-        objects: ["cpu-1.pb.gz", "heap-1.pb.gz"]
+        objects: files
             .iter()
             .map(|f| ArchiveObject {
                 key: format!("nightly/pod-1/{f}"),
                 payload: Payload::File(pod.join(f)),
             })
             .collect(),
-    };
+    }
+}
+
+/// Archives a small old run through the library, as if it had been stored on `day`.
+fn plant_run(store: &Store, service: &str, run_id: &str, day: (i32, u32, u32)) {
+    let at = Utc.with_ymd_and_hms(day.0, day.1, day.2, 3, 0, 0).unwrap();
+    let run = nightly_run(service, run_id, at, &["cpu-1.pb.gz", "heap-1.pb.gz"]);
     let outcome = archive::archive_run(store, &run);
     assert!(outcome.complete(), "{}", outcome.shortfall());
 }
@@ -726,6 +736,49 @@ fn s3_refusing_or_unreachable_store_warns_and_exits_3_only_when_required() {
             stderr(&a)
         );
     }
+}
+
+#[test]
+fn a_store_that_never_answers_costs_one_timeout_not_one_per_object() {
+    // Accepts every connection and never answers: each write waits out its timeout (a
+    // second here, a minute in a real run), and every object more would wait again.
+    let silent = FakeServer::stalled();
+    let options: Vec<(String, String)> = [
+        ("aws_endpoint", silent.url()),
+        ("aws_allow_http", "true".into()),
+        ("aws_access_key_id", "test".into()),
+        ("aws_secret_access_key", "test".into()),
+        ("aws_region", "us-east-1".into()),
+        ("timeout", "1s".into()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let store = Store::open_with_options("s3://gate/archive", &options).unwrap();
+    let files = ["cpu-1.pb.gz", "cpu-2.pb.gz", "heap-1.pb.gz", "heap-2.pb.gz"];
+    let run = nightly_run("api", "silent", Utc::now(), &files);
+    let outcome = archive::archive_run(&store, &run);
+    assert!(!outcome.complete() && outcome.stored.is_empty());
+    assert_eq!(
+        outcome.missing.len(),
+        files.len(),
+        "{}",
+        outcome.shortfall()
+    );
+    // The first write (the index marked incomplete) timed out: nothing more was attempted,
+    // neither the objects nor the final index.
+    for m in &outcome.missing {
+        assert!(
+            m.error
+                .starts_with("not attempted: the store did not answer a write within"),
+            "{}: {}",
+            m.key,
+            m.error
+        );
+    }
+    let index_error = outcome.index_error.as_deref().unwrap_or_default();
+    assert!(index_error.starts_with("not attempted"), "{index_error}");
+    assert!(!outcome.index_written);
 }
 
 #[test]

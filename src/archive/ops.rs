@@ -164,12 +164,24 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     };
 
     index.note = Some("being written: the objects are stored before this index is rewritten; if this note stays, the run was cut short".into());
+    // A store that accepts and never answers costs a full timeout per write: after the first
+    // such write nothing more is attempted, not even the final index, so a silent store costs
+    // one timeout, not one per object.
+    let mut gave_up: Option<String> = None;
     if let Err(e) = store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
         failures_in_a_row += 1;
+        gave_up = silence(&e);
         tracing::debug!("archive: first index: {e}");
     }
 
     for object in &run.objects {
+        if let Some(why) = &gave_up {
+            outcome.missing.push(MissingObject {
+                key: object.key.clone(),
+                error: why.clone(),
+            });
+            continue;
+        }
         if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES {
             outcome.missing.push(MissingObject {
                 key: object.key.clone(),
@@ -206,6 +218,7 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
                 } else {
                     failures_in_a_row += 1;
                 }
+                gave_up = silence(&e);
                 outcome.missing.push(MissingObject {
                     key: object.key.clone(),
                     error: e.to_string(),
@@ -226,11 +239,26 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
             run.objects.len()
         ));
     }
+    if let Some(why) = gave_up {
+        outcome.index_error = Some(why);
+        return outcome;
+    }
     match store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
         Ok(()) => outcome.index_written = true,
         Err(e) => outcome.index_error = Some(e.to_string()),
     }
     outcome
+}
+
+/// Why the rest of a run is not attempted, when a write failed because the store never
+/// answered it.
+fn silence(e: &ArchiveError) -> Option<String> {
+    match e {
+        ArchiveError::Timeout { seconds, .. } => Some(format!(
+            "not attempted: the store did not answer a write within {seconds} s"
+        )),
+        _ => None,
+    }
 }
 
 /// One run found in the store.

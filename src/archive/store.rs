@@ -148,11 +148,18 @@ impl Store {
         key: &str,
         fut: impl std::future::Future<Output = object_store::Result<T>>,
     ) -> Result<T, ArchiveError> {
+        let started = std::time::Instant::now();
         match self
             .runtime
             .block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await })
         {
             Ok(Ok(v)) => Ok(v),
+            // Requests that waited out their timeout: the store accepted and never answered.
+            Ok(Err(source)) if unanswered(&source) => Err(ArchiveError::Timeout {
+                op,
+                url: self.url_of(key),
+                seconds: started.elapsed().as_secs(),
+            }),
             Ok(Err(source)) => Err(ArchiveError::Store {
                 op,
                 url: self.url_of(key),
@@ -232,6 +239,26 @@ impl Store {
             }
         })
     }
+}
+
+/// True when a cloud request failed by timing out (object_store's `HttpErrorKind::Timeout`
+/// somewhere in the error's causes), as opposed to being refused or answered with an error.
+fn unanswered(e: &object_store::Error) -> bool {
+    #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
+    {
+        use object_store::client::{HttpError, HttpErrorKind};
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+        while let Some(c) = cause {
+            if c.downcast_ref::<HttpError>()
+                .is_some_and(|h| h.kind() == HttpErrorKind::Timeout)
+            {
+                return true;
+            }
+            cause = c.source();
+        }
+    }
+    let _ = e;
+    false
 }
 
 /// A local folder, created when missing; empty folders are removed as objects are deleted.
