@@ -457,9 +457,11 @@ pub fn main() -> ExitCode {
         Err(err) => {
             let mut stderr = std::io::stderr().lock();
             // Errors quote what the apiserver, a pprof endpoint or a file said: hostile
-            // control characters in them must not drive the terminal.
+            // control characters in them must not drive the terminal, and a line break in a
+            // quoted name must not start a line that passes for one of ours.
             let message = error_message(&err);
-            let _ = writeln!(stderr, "error: {}", report::terminal_safe(&message, true));
+            let message = report::terminal_safe(&message, true).replace('\n', "\n  ");
+            let _ = writeln!(stderr, "error: {message}");
             ExitCode::from(exit_code_for(&err))
         }
     }

@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use profile_gate::archive::{self, ArchiveObject, IndexSide, Payload, RunArchive, RunKind, Store};
 
 use crate::support::moto::Moto;
-use crate::support::{exclusive_cpu, gate, refused_addr, repo, FakeServer, GoService};
+use crate::support::{exclusive_cpu, gate, refused_addr, repo, FakeServer, GoService, Reply};
 
 fn examples() -> PathBuf {
     repo().join("examples/profiles")
@@ -738,13 +738,11 @@ fn s3_refusing_or_unreachable_store_warns_and_exits_3_only_when_required() {
     }
 }
 
-#[test]
-fn a_store_that_never_answers_costs_one_timeout_not_one_per_object() {
-    // Accepts every connection and never answers: each write waits out its timeout (a
-    // second here, a minute in a real run), and every object more would wait again.
-    let silent = FakeServer::stalled();
-    let options: Vec<(String, String)> = [
-        ("aws_endpoint", silent.url()),
+/// Store options for an S3 endpoint played by `server`, with a 1 s request timeout (a minute
+/// in a real run).
+fn fake_s3(server: &FakeServer) -> Vec<(String, String)> {
+    [
+        ("aws_endpoint", server.url()),
         ("aws_allow_http", "true".into()),
         ("aws_access_key_id", "test".into()),
         ("aws_secret_access_key", "test".into()),
@@ -753,8 +751,15 @@ fn a_store_that_never_answers_costs_one_timeout_not_one_per_object() {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    let store = Store::open_with_options("s3://gate/archive", &options).unwrap();
+    .collect()
+}
+
+#[test]
+fn a_store_that_never_answers_costs_one_timeout_not_one_per_object() {
+    // Accepts every connection and never answers: each write waits out its timeout (a
+    // second here, a minute in a real run), and every object more would wait again.
+    let silent = FakeServer::stalled();
+    let store = Store::open_with_options("s3://gate/archive", &fake_s3(&silent)).unwrap();
     let files = ["cpu-1.pb.gz", "cpu-2.pb.gz", "heap-1.pb.gz", "heap-2.pb.gz"];
     let run = nightly_run("api", "silent", Utc::now(), &files);
     let outcome = archive::archive_run(&store, &run);
@@ -779,6 +784,51 @@ fn a_store_that_never_answers_costs_one_timeout_not_one_per_object() {
     let index_error = outcome.index_error.as_deref().unwrap_or_default();
     assert!(index_error.starts_with("not attempted"), "{index_error}");
     assert!(!outcome.index_written);
+}
+
+#[test]
+fn a_store_that_goes_silent_mid_run_keeps_what_it_stored_and_is_given_up_after_two_timeouts() {
+    // Answers the first two writes (the index marked incomplete, then cpu-1), then never
+    // again. One slow write is not silence; the second in a row is.
+    let stalling = FakeServer::start(|n, _| {
+        if n < 2 {
+            Reply::Bytes(
+                b"HTTP/1.1 200 OK\r\nETag: \"1\"\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    .to_vec(),
+            )
+        } else {
+            Reply::Stall
+        }
+    });
+    let store = Store::open_with_options("s3://gate/archive", &fake_s3(&stalling)).unwrap();
+    let files = ["cpu-1.pb.gz", "cpu-2.pb.gz", "heap-1.pb.gz", "heap-2.pb.gz"];
+    let run = nightly_run("api", "stalls", Utc::now(), &files);
+    let outcome = archive::archive_run(&store, &run);
+    let stored: Vec<&str> = outcome.stored.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(
+        stored,
+        ["nightly/pod-1/cpu-1.pb.gz"],
+        "{}",
+        outcome.shortfall()
+    );
+    let missing: Vec<(&str, &str)> = outcome
+        .missing
+        .iter()
+        .map(|m| (m.key.as_str(), m.error.as_str()))
+        .collect();
+    assert_eq!(missing.len(), 3, "{missing:?}");
+    for (key, error) in &missing[..2] {
+        assert!(error.contains("no answer within"), "{key}: {error}");
+    }
+    assert!(
+        missing[2]
+            .1
+            .starts_with("not attempted: the store did not answer"),
+        "{missing:?}"
+    );
+    // The final index was still tried, once: it too went unanswered.
+    let index_error = outcome.index_error.as_deref().unwrap_or_default();
+    assert!(index_error.contains("no answer within"), "{index_error}");
 }
 
 #[test]

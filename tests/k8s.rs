@@ -445,6 +445,56 @@ fn a_stalled_pod_is_left_out_and_the_others_still_compare() {
 }
 
 #[test]
+fn hostile_pod_names_in_warnings_cannot_drive_the_terminal() {
+    // The pod left out is named with a screen-clearing escape and a carriage return that
+    // would overwrite the warning line; the warning must still name it, harmlessly.
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 1, "0.15", &[]);
+    c.pods("canary", 1, "0.15", &[]);
+    let hostile = "stable-\u{1b}[2J\rall good";
+    let p = GoService::start(&["-rate", &rate("0.15")]);
+    c.fake.add_pod(FakePod::new(hostile, "stable", &p.addr));
+    c.processes.push(p);
+    c.fake.set_fault(hostile, Fault::StallUpgrade);
+    let run = c.run(
+        "svc/stable",
+        "svc/canary",
+        &[
+            "--duration",
+            "2s",
+            "--windows",
+            "1",
+            "--profiles",
+            "goroutine",
+            "--timeout-margin",
+            "2s",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stderr.contains("[2J\u{fffd}all good left out"), "{run}");
+    assert!(
+        !run.stderr.contains('\r'),
+        "a carriage return reached the terminal: {run}"
+    );
+    assert!(
+        !run.stderr.contains("\u{1b}[2J"),
+        "an escape reached the terminal: {run}"
+    );
+    // report.json keeps the name exactly; the Markdown report escapes it.
+    let report = std::fs::read_to_string(c.out().join("report.json")).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
+    assert!(
+        json["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap().contains(hostile)),
+        "{report}"
+    );
+}
+
+#[test]
 fn connections_dropped_mid_response_are_retried_then_reported_missing() {
     let _cpu = exclusive_cpu();
     let mut c = Cluster::new();

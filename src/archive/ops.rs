@@ -164,18 +164,21 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     };
 
     index.note = Some("being written: the objects are stored before this index is rewritten; if this note stays, the run was cut short".into());
-    // A store that accepts and never answers costs a full timeout per write: after the first
-    // such write nothing more is attempted, not even the final index, so a silent store costs
-    // one timeout, not one per object.
-    let mut gave_up: Option<String> = None;
+    // A store that never answers costs a full timeout per write. Silent from the first write,
+    // nothing more is attempted, not even the final index: one timeout, not one per object.
+    // Once it has answered, one slow write (a large profile on a slow link) is not taken for
+    // silence; two timeouts in a row are, and the final index is still tried once.
+    let mut silence = Silence::default();
     if let Err(e) = store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
         failures_in_a_row += 1;
-        gave_up = silence(&e);
+        silence.failed(&e);
         tracing::debug!("archive: first index: {e}");
+    } else {
+        silence.answered();
     }
 
     for object in &run.objects {
-        if let Some(why) = &gave_up {
+        if let Some(why) = &silence.gave_up {
             outcome.missing.push(MissingObject {
                 key: object.key.clone(),
                 error: why.clone(),
@@ -207,6 +210,7 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
         match result {
             Ok(bytes) => {
                 failures_in_a_row = 0;
+                silence.answered();
                 outcome.stored.push(IndexObject {
                     key: object.key.clone(),
                     bytes,
@@ -218,7 +222,7 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
                 } else {
                     failures_in_a_row += 1;
                 }
-                gave_up = silence(&e);
+                silence.failed(&e);
                 outcome.missing.push(MissingObject {
                     key: object.key.clone(),
                     error: e.to_string(),
@@ -239,8 +243,8 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
             run.objects.len()
         ));
     }
-    if let Some(why) = gave_up {
-        outcome.index_error = Some(why);
+    if let (Some(why), false) = (&silence.gave_up, silence.ever_answered) {
+        outcome.index_error = Some(why.clone());
         return outcome;
     }
     match store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
@@ -250,14 +254,37 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     outcome
 }
 
-/// Why the rest of a run is not attempted, when a write failed because the store never
-/// answered it.
-fn silence(e: &ArchiveError) -> Option<String> {
-    match e {
-        ArchiveError::Timeout { seconds, .. } => Some(format!(
-            "not attempted: the store did not answer a write within {seconds} s"
-        )),
-        _ => None,
+/// How a store has answered the writes of one run, to tell a silent store from a slow write.
+#[derive(Default)]
+struct Silence {
+    /// Some write of this run got an answer (stored, or refused).
+    ever_answered: bool,
+    /// Writes in a row that waited out their timeout.
+    timeouts_in_a_row: usize,
+    /// Why the rest of the run is not attempted, once the store is taken for silent.
+    gave_up: Option<String>,
+}
+
+impl Silence {
+    fn answered(&mut self) {
+        self.ever_answered = true;
+        self.timeouts_in_a_row = 0;
+    }
+
+    fn failed(&mut self, e: &ArchiveError) {
+        match e {
+            ArchiveError::Timeout { seconds, .. } => {
+                self.timeouts_in_a_row += 1;
+                if !self.ever_answered || self.timeouts_in_a_row >= 2 {
+                    self.gave_up = Some(format!(
+                        "not attempted: the store did not answer a write within {seconds} s"
+                    ));
+                }
+            }
+            // A local file that could not be read says nothing about the store.
+            ArchiveError::Io { .. } => {}
+            _ => self.answered(),
+        }
     }
 }
 

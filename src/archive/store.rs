@@ -154,7 +154,8 @@ impl Store {
             .block_on(async { tokio::time::timeout(CALL_TIMEOUT, fut).await })
         {
             Ok(Ok(v)) => Ok(v),
-            // Requests that waited out their timeout: the store accepted and never answered.
+            // Requests that waited out their timeout: the store never answered (a connection
+            // never accepted, or accepted and left without a reply).
             Ok(Err(source)) if unanswered(&source) => Err(ArchiveError::Timeout {
                 op,
                 url: self.url_of(key),

@@ -143,6 +143,27 @@ impl Drop for BarProgress {
     }
 }
 
+/// Log output as it may reach a terminal: C0 control characters other than line feed, tab
+/// and escape become U+FFFD, so a carriage return in a hostile pod name cannot overwrite the
+/// line. Escape stays for the formatter's own colours; the formatter already escapes it (and
+/// bell, backspace, C1 controls) inside messages. C0 bytes never occur inside a multi-byte
+/// UTF-8 character, so bytes can be mapped one by one.
+fn printable_log(buf: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    let unsafe_byte = |b: u8| b < 0x20 && !matches!(b, b'\n' | b'\t' | 0x1b);
+    if !buf.iter().any(|&b| unsafe_byte(b)) {
+        return buf.into();
+    }
+    let mut out = Vec::with_capacity(buf.len() + 8);
+    for &b in buf {
+        if unsafe_byte(b) {
+            out.extend_from_slice("\u{fffd}".as_bytes());
+        } else {
+            out.push(b);
+        }
+    }
+    out.into()
+}
+
 /// A `tracing_subscriber` writer to standard error that suspends the progress bar while a
 /// line is written.
 #[derive(Debug, Clone, Copy, Default)]
@@ -159,14 +180,34 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for StderrWriter {
 impl Write for StderrWriter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let bar = ACTIVE_BAR.lock().ok().and_then(|b| b.clone());
+        let line = printable_log(buf);
         match bar {
-            Some(bar) => bar.suspend(|| std::io::stderr().lock().write_all(buf))?,
-            None => std::io::stderr().lock().write_all(buf)?,
+            Some(bar) => bar.suspend(|| std::io::stderr().lock().write_all(&line))?,
+            None => std::io::stderr().lock().write_all(&line)?,
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         std::io::stderr().flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::printable_log;
+
+    #[test]
+    fn log_lines_keep_colours_and_line_breaks_but_not_carriage_returns() {
+        let line = b"\x1b[33m WARN\x1b[0m pod web-\r\x0b\x00ok\tleft out\n";
+        assert_eq!(
+            String::from_utf8(printable_log(line).into_owned()).unwrap(),
+            "\x1b[33m WARN\x1b[0m pod web-\u{fffd}\u{fffd}\u{fffd}ok\tleft out\n"
+        );
+        let plain = "ünïcode stays whole\n".as_bytes();
+        assert!(matches!(
+            printable_log(plain),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 }

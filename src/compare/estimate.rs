@@ -134,19 +134,52 @@ impl Estimate {
         theta0 * (z * se).exp()
     }
 
-    /// How many times the data (pods a side, each captured as now) it would take for a
-    /// one-sided bound at level `1 - alpha` to leave `theta0` on the far side four times out
-    /// of five, were the true ratio what this estimate says. `None` when the ratio sits on
-    /// `theta0` (no amount of data would settle it) or the noise is unknown.
+    /// How many times the data (pods a side, each captured as now) it would take for
+    /// one-sided bounds at level `1 - alpha` to clear every threshold in `thresholds` (all at
+    /// once) four times out of five, were the true ratio what this estimate says. `None` when
+    /// the ratio sits on a threshold (no amount of data would settle it), the estimate is not
+    /// finite, or the noise is unknown.
     ///
     /// Both parts of the noise, sampling and pod-to-pod spread, shrink in proportion to the
-    /// pods added; longer windows shrink only the first, so pods are the honest unit.
-    pub fn data_to_settle(&self, theta0: f64, alpha: f64) -> Option<f64> {
-        let (se, _) = self.log_se();
-        let distance = (self.ratio.ln() - theta0.ln()).abs();
-        let z = stats::normal_quantile(1.0 - alpha) + stats::normal_quantile(POWER);
-        let factor = (z * se / distance).powi(2);
-        (factor.is_finite() && se > 0.0).then_some(factor)
+    /// pods added, and degrees of freedom grow with them; longer windows shrink only the
+    /// first part, so pods are the honest unit. For binomial noise the log ratio's normal
+    /// approximation stands in for the exact test (slightly optimistic for few events).
+    pub fn data_to_settle(&self, thresholds: &[f64], alpha: f64) -> Option<f64> {
+        let (se, df) = self.log_se();
+        let distances: Vec<f64> = thresholds
+            .iter()
+            .map(|t| (self.ratio.ln() - t.ln()).abs())
+            .collect();
+        let usable = |x: f64| x.is_finite() && x > 0.0;
+        if !usable(se) || distances.is_empty() || !distances.iter().all(|&d| usable(d)) {
+            return None;
+        }
+        // P(every bound clears | k times the data): one minus the chance that any misses.
+        let power = |k: f64| {
+            let df = df * k;
+            let critical = stats::t_quantile(1.0 - alpha, df);
+            1.0 - distances
+                .iter()
+                .map(|d| 1.0 - stats::t_sf(critical - d * k.sqrt() / se, df))
+                .sum::<f64>()
+        };
+        let (mut lo, mut hi) = (1e-6_f64, 1e9_f64);
+        if power(hi) < POWER {
+            return None;
+        }
+        if power(lo) >= POWER {
+            return Some(lo);
+        }
+        // Power grows with k: bisect on log k to a relative precision of about 1e-6.
+        for _ in 0..64 {
+            let mid = (lo * hi).sqrt();
+            if power(mid) >= POWER {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        Some(hi)
     }
 
     /// The standard error of log(theta) and its degrees of freedom.

@@ -147,12 +147,9 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
                 upper: Some(e.upper(alpha)),
                 level: 1.0 - alpha,
                 minimum_detectable_ratio: Some(mdr),
-                // More data cannot settle what is already certain but held back by the
-                // share floor (a root's cum when every function slowed alike).
                 pods_factor_to_decide: (status == Status::Inconclusive)
-                    .then(|| to_decide(q, &e, fdr, fdr / m))
-                    .flatten()
-                    .filter(|&k| k > 1.0),
+                    .then(|| to_decide(q, &e, moved_breaking, fdr, fdr / m))
+                    .flatten(),
             }
         })
         .collect()
@@ -160,17 +157,23 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
 
 /// How many times the data would settle an inconclusive question, if the estimate held: past
 /// a margin it must clear that margin at the level a lone regression is held to (`strict`);
-/// inside, its bounds must clear the margins at the marginal level `within` uses.
-fn to_decide(q: &MarginQuestion, e: &Estimate, fdr: f64, strict: f64) -> Option<f64> {
+/// inside, its bounds must clear the margins at the marginal level `within` uses. `None` past
+/// the margin when the share did not move (`moved` false): the share floor holds it back, and
+/// more pods would not change that (a root's cum when every function slowed alike).
+fn to_decide(q: &MarginQuestion, e: &Estimate, moved: bool, fdr: f64, strict: f64) -> Option<f64> {
     let (up, down) = (q.theta0, 1.0 / q.theta0);
-    match q.direction {
-        Direction::Increase if e.ratio > up => e.data_to_settle(up, strict),
-        Direction::Increase => e.data_to_settle(up, fdr),
-        Direction::Decrease if e.ratio < down => e.data_to_settle(down, strict),
-        Direction::Decrease => e.data_to_settle(down, fdr),
-        Direction::Either if e.ratio > up => e.data_to_settle(up, strict / 2.0),
-        Direction::Either if e.ratio < down => e.data_to_settle(down, strict / 2.0),
-        Direction::Either => Some(e.data_to_settle(up, fdr)?.max(e.data_to_settle(down, fdr)?)),
+    let past = match q.direction {
+        Direction::Increase => (e.ratio > up).then_some((up, strict)),
+        Direction::Decrease => (e.ratio < down).then_some((down, strict)),
+        Direction::Either if e.ratio > up => Some((up, strict / 2.0)),
+        Direction::Either => (e.ratio < down).then_some((down, strict / 2.0)),
+    };
+    match (past, q.direction) {
+        (Some(_), _) if !moved => None,
+        (Some((margin, level)), _) => e.data_to_settle(&[margin], level),
+        (None, Direction::Increase) => e.data_to_settle(&[up], fdr),
+        (None, Direction::Decrease) => e.data_to_settle(&[down], fdr),
+        (None, Direction::Either) => e.data_to_settle(&[up, down], fdr),
     }
 }
 
@@ -291,12 +294,47 @@ mod tests {
             assert_eq!(short.status, Status::Inconclusive, "{ratio}");
         }
         // An estimate sitting on the threshold cannot be settled by more of the same data,
-        // nor can one held back only by the share floor (certain, but the share did not move).
-        for (ratio, se, share_change) in [(1.2, 0.1, 0.02), (1.5, 0.01, 0.0)] {
+        // nor can one held back only by the share floor (the share did not move), whether
+        // certain already (d/se = 22) or not yet (d/se = 2.0, between 1.64 and 1.64 + 0.84).
+        for (ratio, se, share_change) in [(1.2, 0.1, 0.02), (1.5, 0.01, 0.0), (1.5, 0.1116, 0.0)] {
             let a = judge(&[q(ratio, se, share_change)], 0.05)[0];
             assert_eq!(a.status, Status::Inconclusive, "{ratio}");
             assert_eq!(a.pods_factor_to_decide, None, "{ratio}");
         }
+    }
+
+    #[test]
+    fn pods_to_decide_counts_both_margins_and_the_degrees_of_freedom_pods_bring() {
+        // Either way breaks, estimate 1.0, se 0.12 (upper bound 1.218), margins 1.2 and 1/1.2:
+        // both bounds must clear at once, 2 Phi(a sqrt(k) - 1.6449) - 1 = 0.8 with
+        // a = ln 1.2 / 0.12 = 1.5193, so sqrt(k) = (1.6449 + 1.2816) / 1.5193 and k = 3.7098
+        // (each margin alone would say 2.68).
+        let either = MarginQuestion {
+            direction: Direction::Either,
+            ..q(1.0, 0.12, 0.0)
+        };
+        let a = judge(&[either], 0.05)[0];
+        assert_eq!(a.status, Status::Inconclusive);
+        let k = a.pods_factor_to_decide.unwrap();
+        assert!((k - 3.7098).abs() < 1e-3, "{k}");
+
+        // Welch's test on 3 + 3 pods (df 4): t quantiles, and df growing with the pods. The
+        // answer must settle at k times the pods (df 4k) and not at a third of that.
+        let welch = |ratio: f64, se: f64, df: f64| MarginQuestion {
+            estimate: Some(Estimate {
+                ratio,
+                noise: Noise::LogT { se, df },
+            }),
+            ..q(ratio, se, 0.02)
+        };
+        let a = judge(&[welch(1.5, 0.14, 4.0)], 0.05)[0];
+        assert_eq!(a.status, Status::Inconclusive);
+        let k = a.pods_factor_to_decide.unwrap();
+        let normal = judge(&[q(1.5, 0.14, 0.02)], 0.05)[0];
+        assert!(k > normal.pods_factor_to_decide.unwrap(), "{k}");
+        let at = |k: f64| judge(&[welch(1.5, 0.14 / k.sqrt(), 4.0 * k)], 0.05)[0].status;
+        assert_eq!(at(k), Status::Regressed, "{k}");
+        assert_eq!(at(k / 3.0), Status::Inconclusive, "{k}");
     }
 
     #[test]

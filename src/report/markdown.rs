@@ -370,7 +370,7 @@ fn pods_words(factor: Option<f64>, pods: Option<(usize, usize)>) -> String {
     const MOST: f64 = 100.0;
     match (factor, pods) {
         (Some(k), _) if k > MOST => format!("over {MOST:.0}× the pods"),
-        (Some(k), Some((b, c))) => {
+        (Some(k), Some((b, c))) if b + c > 0 => {
             let more = |n: usize| ((n as f64 * k).ceil() as usize).max(n + 1);
             if b == c {
                 format!("~{} pods a side", more(b))
@@ -378,7 +378,7 @@ fn pods_words(factor: Option<f64>, pods: Option<(usize, usize)>) -> String {
                 format!("~{} + {} pods", more(b), more(c))
             }
         }
-        (Some(k), None) => format!("~{:.0}× the pods", k.ceil()),
+        (Some(k), _) => format!("~{:.0}× the pods", k.ceil()),
         (None, _) => "–".to_owned(),
     }
 }

@@ -211,9 +211,7 @@ impl KubeSession {
                         continue; // named by two targets of this side
                     }
                     if let Some(e) = failed.remove(&(si, ri, pi)) {
-                        // The name and the reason come from the apiserver: printable only.
                         let msg = format!("{} pod {} left out: {e}", spec.side, pod.name);
-                        let msg = crate::report::terminal_safe(&msg, false).into_owned();
                         tracing::debug!("{msg}");
                         reasons.push(e.to_string());
                         self.warnings.push(msg);

@@ -314,6 +314,16 @@ impl FakeServer {
                         }
                         let line = String::from_utf8_lossy(&head).into_owned();
                         let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                        // Read a request's body (an upload) before answering: a reply to a
+                        // half-read request would end in a reset, not in the reply.
+                        let length: u64 = line
+                            .lines()
+                            .filter_map(|l| l.split_once(':'))
+                            .find(|(k, _)| k.trim().eq_ignore_ascii_case("content-length"))
+                            .and_then(|(_, v)| v.trim().parse().ok())
+                            .unwrap_or(0);
+                        let _ =
+                            std::io::copy(&mut (&mut stream).take(length), &mut std::io::sink());
                         match reply(n, &path) {
                             Reply::Bytes(bytes) => {
                                 let _ = stream.write_all(&bytes);
