@@ -122,6 +122,21 @@ impl Cluster {
         self.gate(&args)
     }
 
+    /// `gate run svc/stable svc/canary` with one 2 s window and a 2 s timeout margin, so that
+    /// a pod that stalls is given up on quickly, plus `extra`.
+    fn run_one_short_window(&self, extra: &[&str]) -> Run {
+        let mut args = vec![
+            "--duration",
+            "2s",
+            "--windows",
+            "1",
+            "--timeout-margin",
+            "2s",
+        ];
+        args.extend_from_slice(extra);
+        self.run("svc/stable", "svc/canary", &args)
+    }
+
     fn manifest(&self) -> serde_json::Value {
         manifest(&self.out())
     }
@@ -392,18 +407,7 @@ fn an_upgrade_that_never_completes_is_abandoned_in_bounded_time() {
     for pod in ["stable-1", "canary-1", "canary-2"] {
         c.fake.set_fault(pod, Fault::StallUpgrade);
     }
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "2s",
-            "--windows",
-            "1",
-            "--timeout-margin",
-            "2s",
-        ],
-    );
+    let run = c.run_one_short_window(&[]);
     assert_eq!(run.code, 3, "{run}");
     assert!(run.stderr.contains("did not open within 1s"), "{run}");
     assert!(
@@ -420,20 +424,7 @@ fn a_stalled_pod_is_left_out_and_the_others_still_compare() {
     c.pods("stable", 2, "0.15", &[]);
     c.pods("canary", 1, "0.15", &[]);
     c.fake.set_fault("stable-2", Fault::StallUpgrade);
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "2s",
-            "--windows",
-            "1",
-            "--profiles",
-            "goroutine",
-            "--timeout-margin",
-            "2s",
-        ],
-    );
+    let run = c.run_one_short_window(&["--profiles", "goroutine"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(
         run.stderr.contains("baseline pod stable-2 left out")
@@ -457,20 +448,7 @@ fn hostile_pod_names_in_warnings_cannot_drive_the_terminal() {
     c.fake.add_pod(FakePod::new(hostile, "stable", &p.addr));
     c.processes.push(p);
     c.fake.set_fault(hostile, Fault::StallUpgrade);
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "2s",
-            "--windows",
-            "1",
-            "--profiles",
-            "goroutine",
-            "--timeout-margin",
-            "2s",
-        ],
-    );
+    let run = c.run_one_short_window(&["--profiles", "goroutine"]);
     assert_eq!(run.code, 0, "{run}");
     assert!(run.stderr.contains("[2J\u{fffd}all good left out"), "{run}");
     assert!(
