@@ -304,12 +304,20 @@ fn new_and_vanished(report: &Report, options: &RenderOptions) -> Rows {
                     Presence::Vanished => ("vanished", f.cum.baseline_share),
                     Presence::Both | Presence::Neither => continue,
                 };
+                // The amount per pod says what a share hides: a "new" goroutine stack at
+                // 2.5% can be one goroutine seen in one snapshot of one pod.
+                let unit = &s.sample_type.unit;
                 rows.push((
                     share,
                     vec![
                         escape(&display_name(&f.name)),
                         profile_label(c.kind, &s.sample_type.name),
                         word.to_owned(),
+                        format!(
+                            "{} → {}",
+                            format_value(f.cum.baseline_per_pod, unit),
+                            format_value(f.cum.candidate_per_pod, unit)
+                        ),
                         format!("{:.2}%", share * 100.0),
                     ],
                 ));
