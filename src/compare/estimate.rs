@@ -154,6 +154,11 @@ impl Estimate {
         if !usable(se) || distances.is_empty() || !distances.iter().all(|&d| usable(d)) {
             return None;
         }
+        if let ([d], true) = (distances.as_slice(), df == f64::INFINITY) {
+            // Normal noise and one margin: k = ((z_alpha + z_power) se / d)^2 outright.
+            let z = stats::normal_quantile(1.0 - alpha) + stats::normal_quantile(POWER);
+            return Some((z * se / d).powi(2));
+        }
         // P(every bound clears | k times the data): one minus the chance that any misses.
         let power = |k: f64| {
             let df = df * k;
@@ -252,6 +257,39 @@ mod tests {
         // theta = 2.5: pi0 = 5/7, mean 178.6 of 250, sd 7.1: 150 is 4 sd below.
         assert!(e.p_below(2.5) < 0.001);
         assert!(e.p_below(2.0) > 0.005);
+    }
+
+    #[test]
+    fn data_to_settle_by_search_agrees_with_the_normal_closed_form() {
+        // Infinite df takes the closed form ((z_a + z_p) se / d)^2; a huge finite df takes the
+        // search, which must land on the same answer.
+        let with_df = |df: f64| Estimate {
+            ratio: 1.4,
+            noise: Noise::LogT { se: 0.15, df },
+        };
+        for alpha in [0.05, 0.001] {
+            let exact = with_df(f64::INFINITY)
+                .data_to_settle(&[1.2], alpha)
+                .unwrap();
+            let searched = with_df(1e12).data_to_settle(&[1.2], alpha).unwrap();
+            assert!(
+                (searched / exact - 1.0).abs() < 1e-4,
+                "{alpha}: {exact} {searched}"
+            );
+            // Few degrees of freedom (heavier tails) ask for more data.
+            let few = with_df(3.0).data_to_settle(&[1.2], alpha).unwrap();
+            assert!(few > exact, "{alpha}: {few} {exact}");
+        }
+        // On the threshold, or with no noise estimate, there is no answer.
+        assert_eq!(with_df(f64::INFINITY).data_to_settle(&[1.4], 0.05), None);
+        let unknown = Estimate {
+            ratio: 1.4,
+            noise: Noise::LogT {
+                se: f64::NAN,
+                df: f64::INFINITY,
+            },
+        };
+        assert_eq!(unknown.data_to_settle(&[1.2], 0.05), None);
     }
 
     #[test]
