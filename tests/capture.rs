@@ -173,8 +173,14 @@ fn a_a_run_passes_and_writes_reports_profiles_and_manifest() {
 #[test]
 fn a_planted_cpu_regression_fails_and_names_the_function() {
     let _cpu = exclusive_cpu();
+    // Ten times, not five: at this light load six seconds hold about 25 samples of the
+    // function per pod, and when other tests load the machine the windows disagree. At 5x it
+    // came out inconclusive (+84% [-1%, +240%]) in three full local CI runs over two sessions.
+    // This test is about the capture path naming a real regression; the gate's power is
+    // measured elsewhere with enough data for it: 3x live in live_stats, 1.5x simulated in
+    // the statistics bench.
     let a = start(3, &[]);
-    let b = start(3, &["-cpu-regress", "computeChecksum=5"]);
+    let b = start(3, &["-cpu-regress", "computeChecksum=10"]);
     let dir = tempfile::tempdir().unwrap();
     let run = run_live(
         &urls(&a),
