@@ -20,6 +20,8 @@ mod estimate;
 pub mod margin;
 #[cfg(test)]
 mod properties;
+#[cfg(test)]
+pub(crate) mod simulation;
 pub mod stats;
 pub mod trend;
 
@@ -1179,16 +1181,7 @@ mod tests {
 
     /// One CPU window of 60 s with these per-function sample counts.
     fn window(counts: &[i64]) -> FunctionProfile {
-        let types = vec![
-            SampleType {
-                name: "samples".into(),
-                unit: "count".into(),
-            },
-            SampleType {
-                name: "cpu".into(),
-                unit: "nanoseconds".into(),
-            },
-        ];
+        let types = super::simulation::cpu_sample_types();
         let names = (0..counts.len()).map(|i| format!("pkg.f{i}")).collect();
         let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
         FunctionProfile::from_values(

@@ -9,75 +9,13 @@ use proptest::prelude::*;
 use proptest::test_runner::RngSeed;
 
 use super::margin::{self, Direction, MarginQuestion, Status};
+use super::simulation::{cpu_sample_types, SplitMix};
 use super::*;
-
-/// splitmix64: small, deterministic, good enough for simulations.
-struct Rng(u64);
-
-impl Rng {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform on (0, 1).
-    fn uniform(&mut self) -> f64 {
-        ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-    }
-
-    fn normal(&mut self) -> f64 {
-        let (u, v) = (self.uniform(), self.uniform());
-        (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-    }
-
-    /// Gamma(shape, 1), shape >= 1 (Marsaglia-Tsang).
-    fn gamma(&mut self, shape: f64) -> f64 {
-        let d = shape - 1.0 / 3.0;
-        let c = 1.0 / (9.0 * d).sqrt();
-        loop {
-            let z = self.normal();
-            let v = (1.0 + c * z).powi(3);
-            if v > 0.0 && self.uniform().ln() < 0.5 * z * z + d - d * v + d * v.ln() {
-                return d * v;
-            }
-        }
-    }
-
-    /// Poisson(lambda): the normal approximation above 500, Knuth's method below.
-    fn poisson(&mut self, lambda: f64) -> i64 {
-        if lambda > 500.0 {
-            return (lambda + lambda.sqrt() * self.normal()).round().max(0.0) as i64;
-        }
-        let limit = (-lambda).exp();
-        let (mut k, mut product) = (0, self.uniform());
-        while product > limit {
-            k += 1;
-            product *= self.uniform();
-        }
-        k
-    }
-}
 
 const FUNCTIONS: usize = 30;
 /// Pod-to-pod dispersion of every function (a 14% coefficient of variation).
 const PHI: f64 = 0.02;
 const PERIOD: i64 = 10_000_000;
-
-fn cpu_types() -> Vec<SampleType> {
-    vec![
-        SampleType {
-            name: "samples".into(),
-            unit: "count".into(),
-        },
-        SampleType {
-            name: "cpu".into(),
-            unit: "nanoseconds".into(),
-        },
-    ]
-}
 
 fn names() -> Vec<String> {
     (0..FUNCTIONS).map(|f| format!("pkg.f{f}")).collect()
@@ -99,7 +37,7 @@ fn side(counts: &[Vec<i64>], prefix: &str) -> Vec<PodProfiles> {
                 pod: format!("{prefix}-{p}"),
                 windows: vec![FunctionProfile::from_values(
                     ProfileKind::Cpu,
-                    cpu_types(),
+                    cpu_sample_types(),
                     names(),
                     values.clone(),
                     values,
@@ -114,7 +52,7 @@ fn side(counts: &[Vec<i64>], prefix: &str) -> Vec<PodProfiles> {
 
 /// Counts for `pods` pods: per pod a load factor, per function and pod a Gamma dispersion
 /// factor, then Poisson sampling; `theta` multiplies function 0's rate.
-fn draw(rng: &mut Rng, pods: usize, theta: f64) -> Vec<Vec<i64>> {
+fn draw(rng: &mut SplitMix, pods: usize, theta: f64) -> Vec<Vec<i64>> {
     (0..pods)
         .map(|_| {
             let load = 0.8 + 0.4 * rng.uniform();
@@ -122,7 +60,7 @@ fn draw(rng: &mut Rng, pods: usize, theta: f64) -> Vec<Vec<i64>> {
                 .map(|f| {
                     let spread = rng.gamma(1.0 / PHI) * PHI;
                     let planted = if f == 0 { theta } else { 1.0 };
-                    rng.poisson(rate(f) * load * spread * planted)
+                    rng.poisson_approx(rate(f) * load * spread * planted)
                 })
                 .collect()
         })
@@ -139,7 +77,7 @@ fn cpu(b: &[PodProfiles], c: &[PodProfiles]) -> SampleTypeComparison {
 fn aa_p_values(pods: usize, seeds: std::ops::Range<u64>) -> Vec<f64> {
     let mut ps = Vec::new();
     for seed in seeds {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix(seed);
         let b = side(&draw(&mut rng, pods, 1.0), "b");
         let c = side(&draw(&mut rng, pods, 1.0), "c");
         let s = cpu(&b, &c);
@@ -231,7 +169,7 @@ proptest! {
     /// p-value can wobble by one count's worth; its verdict is tested below.)
     #[test]
     fn a_bigger_effect_never_gives_a_larger_p_value(seed in 0u64..1_000_000, pods in 2usize..4) {
-        let mut rng = Rng(seed);
+        let mut rng = SplitMix(seed);
         let base = draw(&mut rng, pods, 1.0);
         let cand = draw(&mut rng, pods, 1.0);
         let b = side(&base, "b");
@@ -261,7 +199,7 @@ proptest! {
 
 /// Function 0's verdicts as its candidate count grows 1x to 3x, with one pod a side.
 fn one_pod_verdicts(seed: u64) -> Vec<Status> {
-    let mut rng = Rng(seed);
+    let mut rng = SplitMix(seed);
     let base = draw(&mut rng, 1, 1.0);
     let cand = draw(&mut rng, 1, 1.0);
     let b = side(&base, "b");

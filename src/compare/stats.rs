@@ -771,6 +771,7 @@ fn beta_inv_small(a: f64, b: f64, q: f64, tail: Tail) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::compare::simulation::SplitMix;
 
     /// Asserts a relative error of at most `rel` (absolute when `expected` is 0).
     fn close(actual: f64, expected: f64, rel: f64) {
@@ -1141,63 +1142,6 @@ mod tests {
         };
         let est = pooled_dispersion(&[calm], f64::NAN).expect("usable group");
         assert_eq!((est.phi, est.df, est.functions), (0.0, 2.0, 1));
-    }
-
-    /// A tiny deterministic generator for the simulation tests (splitmix64).
-    struct SplitMix(u64);
-
-    impl SplitMix {
-        fn next_u64(&mut self) -> u64 {
-            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = self.0;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^ (z >> 31)
-        }
-
-        /// Uniform on (0, 1).
-        fn uniform(&mut self) -> f64 {
-            ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        }
-
-        /// Standard normal (Box–Muller).
-        fn normal(&mut self) -> f64 {
-            let (u, v) = (self.uniform(), self.uniform());
-            (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-        }
-
-        /// Gamma(shape, 1) for shape >= 1 (Marsaglia–Tsang).
-        fn gamma(&mut self, shape: f64) -> f64 {
-            let d = shape - 1.0 / 3.0;
-            let c = 1.0 / (9.0 * d).sqrt();
-            loop {
-                let z = self.normal();
-                let v = (1.0 + c * z).powi(3);
-                if v <= 0.0 {
-                    continue;
-                }
-                if self.uniform().ln() < 0.5 * z * z + d - d * v + d * v.ln() {
-                    return d * v;
-                }
-            }
-        }
-
-        /// Poisson(lambda): Knuth's product method on chunks of at most 30.
-        fn poisson(&mut self, lambda: f64) -> f64 {
-            let mut total = 0.0;
-            let mut left = lambda;
-            while left > 0.0 {
-                let chunk = left.min(30.0);
-                left -= chunk;
-                let limit = (-chunk).exp();
-                let mut product = self.uniform();
-                while product > limit {
-                    total += 1.0;
-                    product *= self.uniform();
-                }
-            }
-            total
-        }
     }
 
     /// Simulated negative-binomial counts: `functions` groups over `pods` pods with varying

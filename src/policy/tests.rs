@@ -640,7 +640,7 @@ mod new_functions {
     use super::*;
     use crate::compare::{self, CompareOptions};
     use crate::inputs::PodProfiles;
-    use crate::profile::{FunctionProfile, SampleType};
+    use crate::profile::FunctionProfile;
 
     const POLICY: &str = "version: 1\nrules:\n  - { name: fresh, profile: cpu, metric: new, max_new_share: 2%, severity: warn }\n";
 
@@ -652,16 +652,7 @@ mod new_functions {
         let mut counts = vec![per_function; 40];
         counts.push(fresh);
         let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
-        let types = vec![
-            SampleType {
-                name: "samples".into(),
-                unit: "count".into(),
-            },
-            SampleType {
-                name: "cpu".into(),
-                unit: "nanoseconds".into(),
-            },
-        ];
+        let types = crate::compare::simulation::cpu_sample_types();
         (0..2)
             .map(|p| PodProfiles {
                 pod: format!("pod-{p}"),
