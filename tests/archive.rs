@@ -65,11 +65,24 @@ fn run_archived(
     extra: &[&str],
     env: &[(&'static str, String)],
 ) -> assert_cmd::assert::Assert {
+    let (baseline, candidate) = (examples().join("stable"), examples().join("canary"));
+    run_archived_sides(&baseline, &candidate, archive, out, extra, env)
+}
+
+/// `gate run` on two saved sides, archived.
+fn run_archived_sides(
+    baseline: &Path,
+    candidate: &Path,
+    archive: &str,
+    out: &Path,
+    extra: &[&str],
+    env: &[(&'static str, String)],
+) -> assert_cmd::assert::Assert {
     gate()
         .args(["run", "--baseline"])
-        .arg(examples().join("stable"))
+        .arg(baseline)
         .arg("--candidate")
-        .arg(examples().join("canary"))
+        .arg(candidate)
         .arg("--out")
         .arg(out)
         .args(["--archive", archive])
@@ -339,23 +352,15 @@ fn hostile_service_run_and_pod_names_stay_inside_the_archive() {
         side.join("..evil pod/cpu-1.pb.gz"),
     )
     .unwrap();
-    gate()
-        .args(["run", "--baseline"])
-        .arg(&side)
-        .arg("--candidate")
-        .arg(&side)
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .args([
-            "--archive",
-            arch.to_str().unwrap(),
-            "--service",
-            "../../../escape",
-            "--run-id",
-            "/etc/x",
-        ])
-        .assert()
-        .code(0);
+    run_archived_sides(
+        &side,
+        &side,
+        arch.to_str().unwrap(),
+        &tmp.path().join("out"),
+        &["--service", "../../../escape", "--run-id", "/etc/x"],
+        &[],
+    )
+    .code(0);
     // Nothing was written outside the archive folder.
     let outside: Vec<String> = files(tmp.path())
         .into_iter()
@@ -390,25 +395,17 @@ fn pod_folders_whose_names_meet_once_made_safe_keep_one_object_each() {
         std::fs::copy(&src, side.join(pod).join("cpu-1.pb.gz")).unwrap();
         originals.push(std::fs::read(src).unwrap());
     }
-    let code = gate()
-        .args(["run", "--baseline"])
-        .arg(&side)
-        .arg("--candidate")
-        .arg(examples().join("canary"))
-        .arg("--out")
-        .arg(tmp.path().join("out"))
-        .args([
-            "--archive",
-            arch.to_str().unwrap(),
-            "--service",
-            "svc",
-            "--run-id",
-            "r1",
-        ])
-        .output()
-        .unwrap()
-        .status
-        .code();
+    let code = run_archived_sides(
+        &side,
+        &examples().join("canary"),
+        arch.to_str().unwrap(),
+        &tmp.path().join("out"),
+        &["--service", "svc", "--run-id", "r1"],
+        &[],
+    )
+    .get_output()
+    .status
+    .code();
     assert!(matches!(code, Some(0 | 1)), "{code:?}");
     let run = run_dir(&arch, "svc", "r1");
     let mut stored: Vec<String> = files(&run.join("baseline"));

@@ -137,6 +137,13 @@ fn ordinary(load: i64) -> Pb {
     pb
 }
 
+/// Writes `policy.yaml` in `dir`: `version: 1`, then `body` (defaults and rules).
+fn policy_file(dir: &Path, body: &str) -> PathBuf {
+    let path = dir.join("policy.yaml");
+    std::fs::write(&path, format!("version: 1\n{body}")).unwrap();
+    path
+}
+
 fn args(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<String> {
     parts
         .iter()
@@ -321,12 +328,10 @@ fn an_enormous_function_name_is_shortened_in_reports_but_matched_whole() {
         c.write(&dir.path().join("c/cpu.pb.gz")),
     );
     // A policy that selects the function by the end of its full name.
-    let policy = dir.path().join("policy.yaml");
-    std::fs::write(
-        &policy,
-        "version: 1\nrules:\n  - { name: long, profile: cpu, metric: flat, functions: ['main.*.End'], max_increase: 20% }\n",
-    )
-    .unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "rules:\n  - { name: long, profile: cpu, metric: flat, functions: ['main.*.End'], max_increase: 20% }\n",
+    );
     let out = dir.path().join("out");
     let run = run_gate(&args(&[
         &"diff",
@@ -393,12 +398,10 @@ fn negative_values_of_delta_profiles_are_judged_without_nan() {
     let dir = tempfile::tempdir().unwrap();
     let b = delta_allocs(1, -1).write(&dir.path().join("b/pod-1/allocs-1.pb.gz"));
     let c = delta_allocs(2, -1).write(&dir.path().join("c/pod-1/allocs-1.pb.gz"));
-    let policy = dir.path().join("inuse.yaml");
-    std::fs::write(
-        &policy,
-        "version: 1\nrules:\n  - { name: inuse, profile: allocs, sample: inuse_space, metric: flat, max_increase: 20% }\n  - { name: inuse-total, profile: allocs, sample: inuse_space, metric: total, max_increase: 20% }\n  - { name: alloc, profile: allocs, metric: flat, max_increase: 20% }\n",
-    )
-    .unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "rules:\n  - { name: inuse, profile: allocs, sample: inuse_space, metric: flat, max_increase: 20% }\n  - { name: inuse-total, profile: allocs, sample: inuse_space, metric: total, max_increase: 20% }\n  - { name: alloc, profile: allocs, metric: flat, max_increase: 20% }\n",
+    );
     let out = dir.path().join("out");
     let run = run_gate(&args(&[
         &"diff",
@@ -485,12 +488,10 @@ fn zero_duration_under_rate_normalisation_falls_back_to_totals_and_says_so() {
     b.p.duration_nanos = 0;
     let b = b.write(&dir.path().join("b/cpu.pb.gz"));
     let c = ordinary(2).write(&dir.path().join("c/cpu.pb.gz"));
-    let policy = dir.path().join("rate.yaml");
-    std::fs::write(
-        &policy,
-        "version: 1\ndefaults: { normalize: rate }\nrules:\n  - { name: cpu, profile: cpu, metric: flat, max_increase: 20% }\n",
-    )
-    .unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "defaults: { normalize: rate }\nrules:\n  - { name: cpu, profile: cpu, metric: flat, max_increase: 20% }\n",
+    );
     let run = run_gate(&args(&[
         &"diff",
         &"--policy",
@@ -555,12 +556,10 @@ fn a_policy_sample_type_missing_from_the_profiles_is_shown_skipped_with_the_reas
     other.p.duration_nanos = 10_000_000_000;
     other.sample(&[b"main.work1"], &[1_000_000_000]);
     let c = ordinary(1).write(&dir.path().join("c/cpu.pb.gz"));
-    let policy = dir.path().join("p.yaml");
-    std::fs::write(
-        &policy,
-        "version: 1\nrules:\n  - { name: wall, profile: cpu, sample: samples, metric: total, max_increase: 20% }\n",
-    )
-    .unwrap();
+    let policy = policy_file(
+        dir.path(),
+        "rules:\n  - { name: wall, profile: cpu, sample: samples, metric: total, max_increase: 20% }\n",
+    );
     // Both sides have samples/count: judged.
     let run = run_gate(&args(&[&"diff", &"--policy", &policy, &b, &c]));
     assert_judged(&run);
@@ -622,14 +621,12 @@ fn catastrophic_globs_against_long_names_finish_quickly() {
             .collect::<Vec<_>>()
             .join(",")
     );
-    let policy = dir.path().join("evil.yaml");
-    std::fs::write(
-        &policy,
-        format!(
-            "version: 1\ndefaults: {{ min_share: 0% }}\nrules:\n  - {{ name: evil, profile: cpu, metric: flat, functions: ['{evil}', '{alternates}', '*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b'], max_increase: 20% }}\n"
+    let policy = policy_file(
+        dir.path(),
+        &format!(
+            "defaults: {{ min_share: 0% }}\nrules:\n  - {{ name: evil, profile: cpu, metric: flat, functions: ['{evil}', '{alternates}', '*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b'], max_increase: 20% }}\n"
         ),
-    )
-    .unwrap();
+    );
     let run = run_gate(&args(&[&"policy", &"check", &policy]));
     assert_eq!(run.code, 0, "{run}");
     let long: Vec<Vec<u8>> = (0..20)

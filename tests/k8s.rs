@@ -83,6 +83,14 @@ impl Cluster {
         }
     }
 
+    /// A cluster with one example-service pod a side at a light load (`stable-1`, `canary-1`).
+    fn one_pod_a_side() -> Cluster {
+        let mut c = Cluster::new();
+        c.pods("stable", 1, "0.1", &[]);
+        c.pods("canary", 1, "0.1", &[]);
+        c
+    }
+
     /// Pods whose backends refuse connections (for tests that never reach a pod).
     fn dead_pods(&self, track: &str, n: usize) {
         for i in 1..=n {
@@ -1133,9 +1141,7 @@ fn window_1_kept_window_2_named(c: &Cluster, run: &Run) {
 #[test]
 fn the_apiserver_going_down_after_the_first_window_keeps_it_and_names_what_is_missing() {
     let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.1", &[]);
-    c.pods("canary", 1, "0.1", &[]);
+    let c = Cluster::one_pod_a_side();
     // Window 2's first port-forward finds the apiserver gone: refused from then on, and every
     // connection it had open cut.
     c.fake
@@ -1155,9 +1161,7 @@ fn the_apiserver_going_down_after_the_first_window_keeps_it_and_names_what_is_mi
 #[test]
 fn an_apiserver_that_stops_answering_mid_run_ends_in_bounded_time_with_what_was_captured() {
     let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.1", &[]);
-    c.pods("canary", 1, "0.1", &[]);
+    let c = Cluster::one_pod_a_side();
     // A partition: connections accepted, never answered; open port-forwards carry nothing.
     c.fake
         .go_away_at_forward(FORWARDS_BEFORE_WINDOW_2 + 1, Outage::Blackhole);
@@ -1170,9 +1174,7 @@ fn an_apiserver_that_stops_answering_mid_run_ends_in_bounded_time_with_what_was_
 #[test]
 fn the_apiserver_going_down_before_any_window_exits_3_naming_each_side() {
     let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.1", &[]);
-    c.pods("canary", 1, "0.1", &[]);
+    let c = Cluster::one_pod_a_side();
     // Probes and reachability checks pass (forwards 1-4); then the apiserver is gone.
     c.fake.go_away_at_forward(5, Outage::Down);
     let run = two_window_run(&c);
