@@ -148,13 +148,13 @@ fn index_bytes(index: &ArchiveIndex) -> Vec<u8> {
 /// whole, by a single put), then `archive.json` again, complete only if everything was
 /// stored. Failures of single objects are collected, not returned: the caller decides whether
 /// an incomplete archive is a warning or an error. After [`MAX_CONSECUTIVE_FAILURES`] failed
-/// writes in a row the rest is not attempted.
+/// writes in a row, or once the store is taken for silent (see [`StoreHealth`]), the rest is
+/// not attempted.
 pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     let service = layout::safe_segment(&run.service);
     let run_id = layout::safe_segment(&run.run_id);
     let prefix = layout::run_prefix(&service, run.started_at, &run_id);
     let mut index = index_for(run, &service, &run_id);
-    let mut failures_in_a_row = 0;
     let mut outcome = ArchiveOutcome {
         location: store.url_of(&prefix),
         stored: Vec::new(),
@@ -164,33 +164,20 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     };
 
     index.note = Some("being written: the objects are stored before this index is rewritten; if this note stays, the run was cut short".into());
-    // A store that never answers costs a full timeout per write. Silent from the first write,
-    // nothing more is attempted, not even the final index: one timeout, not one per object.
-    // Once it has answered, one slow write (a large profile on a slow link) is not taken for
-    // silence; two timeouts in a row are, and the final index is still tried once.
-    let mut silence = Silence::default();
-    if let Err(e) = store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
-        failures_in_a_row += 1;
-        silence.failed(&e);
-        tracing::debug!("archive: first index: {e}");
-    } else {
-        silence.answered();
+    let mut health = StoreHealth::default();
+    match store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
+        Ok(()) => health.stored(),
+        Err(e) => {
+            health.failed(&e);
+            tracing::debug!("archive: first index: {e}");
+        }
     }
 
     for object in &run.objects {
-        if let Some(why) = &silence.gave_up {
+        if let Some(why) = health.why_not_attempted() {
             outcome.missing.push(MissingObject {
                 key: object.key.clone(),
-                error: why.clone(),
-            });
-            continue;
-        }
-        if failures_in_a_row >= MAX_CONSECUTIVE_FAILURES {
-            outcome.missing.push(MissingObject {
-                key: object.key.clone(),
-                error: format!(
-                    "not attempted after {MAX_CONSECUTIVE_FAILURES} failed writes in a row"
-                ),
+                error: why,
             });
             continue;
         }
@@ -209,20 +196,14 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
         });
         match result {
             Ok(bytes) => {
-                failures_in_a_row = 0;
-                silence.answered();
+                health.stored();
                 outcome.stored.push(IndexObject {
                     key: object.key.clone(),
                     bytes,
                 });
             }
             Err(e) => {
-                if matches!(e, ArchiveError::Io { .. }) {
-                    failures_in_a_row = 0;
-                } else {
-                    failures_in_a_row += 1;
-                }
-                silence.failed(&e);
+                health.failed(&e);
                 outcome.missing.push(MissingObject {
                     key: object.key.clone(),
                     error: e.to_string(),
@@ -243,8 +224,9 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
             run.objects.len()
         ));
     }
-    if let (Some(why), false) = (&silence.gave_up, silence.ever_answered) {
-        outcome.index_error = Some(why.clone());
+    // A store silent from its first write is not asked again, even for the final index.
+    if health.silent() && !health.ever_answered {
+        outcome.index_error = health.why_not_attempted();
         return outcome;
     }
     match store.put(&format!("{prefix}/{INDEX}"), index_bytes(&index)) {
@@ -254,36 +236,67 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     outcome
 }
 
-/// How a store has answered the writes of one run, to tell a silent store from a slow write.
+/// How a store has answered the writes of one run: when to stop asking it.
+///
+/// A store that never answers costs a full timeout per write. Silent from the first write,
+/// nothing more is attempted, not even the final index: one timeout, not one per object. Once
+/// it has answered, one slow write (a large profile on a slow link) is not taken for silence;
+/// two timeouts in a row are, and the final index is still tried once. Apart from silence,
+/// [`MAX_CONSECUTIVE_FAILURES`] refused writes in a row stop the run too.
 #[derive(Default)]
-struct Silence {
+struct StoreHealth {
     /// Some write of this run got an answer (stored, or refused).
     ever_answered: bool,
+    /// Failed writes in a row (a local file that could not be read resets the count).
+    failures_in_a_row: usize,
     /// Writes in a row that waited out their timeout.
     timeouts_in_a_row: usize,
-    /// Why the rest of the run is not attempted, once the store is taken for silent.
-    gave_up: Option<String>,
+    /// How long the last of those waited.
+    timeout_seconds: u64,
 }
 
-impl Silence {
-    fn answered(&mut self) {
+impl StoreHealth {
+    fn stored(&mut self) {
         self.ever_answered = true;
+        self.failures_in_a_row = 0;
         self.timeouts_in_a_row = 0;
     }
 
     fn failed(&mut self, e: &ArchiveError) {
         match e {
-            ArchiveError::Timeout { seconds, .. } => {
-                self.timeouts_in_a_row += 1;
-                if !self.ever_answered || self.timeouts_in_a_row >= 2 {
-                    self.gave_up = Some(format!(
-                        "not attempted: the store did not answer a write within {seconds} s"
-                    ));
-                }
-            }
             // A local file that could not be read says nothing about the store.
-            ArchiveError::Io { .. } => {}
-            _ => self.answered(),
+            ArchiveError::Io { .. } => self.failures_in_a_row = 0,
+            ArchiveError::Timeout { seconds, .. } => {
+                self.failures_in_a_row += 1;
+                self.timeouts_in_a_row += 1;
+                self.timeout_seconds = *seconds;
+            }
+            _ => {
+                self.failures_in_a_row += 1;
+                self.ever_answered = true;
+                self.timeouts_in_a_row = 0;
+            }
+        }
+    }
+
+    /// The store is taken for one that does not answer.
+    fn silent(&self) -> bool {
+        self.timeouts_in_a_row >= 2 || (self.timeouts_in_a_row == 1 && !self.ever_answered)
+    }
+
+    /// Why the next write is not attempted, if it is not.
+    fn why_not_attempted(&self) -> Option<String> {
+        if self.silent() {
+            Some(format!(
+                "not attempted: the store did not answer a write within {} s",
+                self.timeout_seconds
+            ))
+        } else if self.failures_in_a_row >= MAX_CONSECUTIVE_FAILURES {
+            Some(format!(
+                "not attempted after {MAX_CONSECUTIVE_FAILURES} failed writes in a row"
+            ))
+        } else {
+            None
         }
     }
 }
