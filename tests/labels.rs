@@ -85,9 +85,17 @@ fn a_regression_in_one_route_is_found_and_attributed_to_that_route() {
     );
     // CPU function findings belong to the route that changed; renderTemplate also serves
     // /checkout, unchanged there. (Memory profiles carry no labels: they are judged whole.)
+    // One exception is in the shipped data itself: in /search, main.sortInventory has 17, 20
+    // and 22 samples on the stable pods and 36, 33 and 38 on the canary pods (`go tool pprof
+    // -tagfocus=route=/search`): a consistent change on every pod, found once the family
+    // counts each question once.
     for (rule, label, function) in &findings {
         if rule.starts_with("cpu-") && !rule.ends_with("-total") {
-            assert_eq!(label, "route=/browse", "{rule}: {function}");
+            assert!(
+                label == "route=/browse"
+                    || (label == "route=/search" && function == "main.sortInventory"),
+                "{rule}: {label} {function}"
+            );
         }
     }
     let browse = cum_ratio(&report, Some("route=/browse"), "main.renderTemplate").unwrap();

@@ -8,7 +8,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{stats, Estimate};
+use super::{stats, Estimate, Noise};
 
 /// Which way a change must go to break a rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +35,11 @@ pub struct MarginQuestion {
     pub share_change: f64,
     /// The absolute floor on the share change (e.g. 0.001 for 0.1 percentage points).
     pub min_abs_change: f64,
+    /// The mean of the two sides' shares (1 for a total): what the question weighs in its
+    /// family, since regressions of big functions are the ones that matter. The mean, like
+    /// the events of both sides that the exact conditional test conditions on, says how big a
+    /// function is and next to nothing about which way it moved.
+    pub share: f64,
 }
 
 /// The outcome of a margin test.
@@ -79,39 +84,55 @@ pub struct MarginAnswer {
 ///
 /// Regressions are one family, improvements another: improvements never fail a build, so they
 /// do not spend the regressions' error budget.
+///
+/// The family follows the structure of a profile rather than counting every row:
+/// - one question asked twice is one hypothesis: a leaf's cum is its flat, and a chain of
+///   callers whose cum is all the same callee's time carries the same numbers at every frame;
+///   counted once each, a big function's regression no longer pays for a hundred copies;
+/// - the hypotheses are weighted by share (weighted Benjamini-Hochberg, Genovese, Roeder and
+///   Wasserman 2006: p / w with weights averaging 1 keeps the false discovery rate): a
+///   function holding a quarter of the CPU is asked at a less severe level than one at 0.5%,
+///   which is where regressions that matter are, and where the data to see them is. The
+///   weights come from shares, not from the changes, so they favour no outcome.
+///
+/// Intervals are reported at the selection-adjusted level of Benjamini and Yekutieli
+/// (1 - fdr R w / m, R rejections among m hypotheses), so a regressed question's lower bound
+/// clears its threshold.
 pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
-    let m = questions.len().max(1) as f64;
-    let breaking: Vec<f64> = questions
-        .iter()
-        .map(|q| breaking_p(q).unwrap_or(1.0))
-        .collect();
-    let improving: Vec<f64> = questions
-        .iter()
-        .map(|q| improving_p(q).unwrap_or(1.0))
-        .collect();
-    let adj_break = stats::benjamini_hochberg(&breaking);
-    let adj_improve = stats::benjamini_hochberg(&improving);
+    let family = Family::of(questions);
+    let m = family.members.len().max(1) as f64;
+    let p_over_weight = |p: fn(&MarginQuestion) -> Option<f64>| -> Vec<f64> {
+        family
+            .members
+            .iter()
+            .zip(&family.weights)
+            .map(|(&i, w)| p(&questions[i]).unwrap_or(1.0) / w)
+            .collect()
+    };
+    let adj_break = stats::benjamini_hochberg(&p_over_weight(breaking_p));
+    let adj_improve = stats::benjamini_hochberg(&p_over_weight(improving_p));
     let rejected = adj_break.iter().filter(|&&p| p <= fdr).count().max(1) as f64;
-    // Benjamini-Yekutieli: intervals for selected effects at level 1 - q R / m keep the
-    // false coverage rate at q.
-    let alpha = (fdr * rejected / m).clamp(1e-12, 0.5);
 
     questions
         .iter()
         .enumerate()
         .map(|(i, q)| {
-            let Some(e) = q.estimate else {
+            let (Some(e), Some(h)) = (q.estimate, family.hypothesis[i]) else {
                 return MarginAnswer {
                     status: Status::Inconclusive,
                     p_value: None,
                     p_adjusted: None,
                     lower: None,
                     upper: None,
-                    level: 1.0 - alpha,
+                    level: 1.0 - (fdr / m).clamp(1e-12, 0.5),
                     minimum_detectable_ratio: None,
                     pods_factor_to_decide: None,
                 };
             };
+            let weight = family.weights[h];
+            // Benjamini-Yekutieli, weighted: intervals for selected effects at level
+            // 1 - q R w / m keep the false coverage rate at q.
+            let alpha = (fdr * rejected * weight / m).clamp(1e-12, 0.5);
             let grew = q.share_change > q.min_abs_change;
             let shrank = q.share_change < -q.min_abs_change;
             let moved_breaking = match q.direction {
@@ -124,17 +145,19 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
                 Direction::Decrease => grew,
                 Direction::Either => false,
             };
-            let status = if adj_break[i] <= fdr && moved_breaking {
+            let status = if adj_break[h] <= fdr && moved_breaking {
                 Status::Regressed
-            } else if adj_improve[i] <= fdr && moved_improving {
+            } else if adj_improve[h] <= fdr && moved_improving {
                 Status::Improved
             } else if within(q, &e, fdr) {
                 Status::Within
             } else {
                 Status::Inconclusive
             };
+            // The level a lone regression of this weight is held to.
+            let strict = (fdr * weight / m).clamp(1e-12, 0.5);
             // How far beyond a threshold the truth must sit to be caught: exp(z * se).
-            let reach = e.minimum_detectable_ratio(1.0, fdr / m);
+            let reach = e.minimum_detectable_ratio(1.0, strict);
             let mdr = match q.direction {
                 Direction::Decrease => 1.0 / q.theta0 / reach,
                 _ => q.theta0 * reach,
@@ -142,17 +165,93 @@ pub fn judge(questions: &[MarginQuestion], fdr: f64) -> Vec<MarginAnswer> {
             MarginAnswer {
                 status,
                 p_value: breaking_p(q),
-                p_adjusted: Some(adj_break[i]),
+                p_adjusted: Some(adj_break[h].min(1.0)),
                 lower: Some(e.lower(alpha)),
                 upper: Some(e.upper(alpha)),
                 level: 1.0 - alpha,
                 minimum_detectable_ratio: Some(mdr),
                 pods_factor_to_decide: (status == Status::Inconclusive)
-                    .then(|| to_decide(q, &e, moved_breaking, fdr, fdr / m))
+                    .then(|| to_decide(q, &e, moved_breaking, fdr, strict))
                     .flatten(),
             }
         })
         .collect()
+}
+
+/// The distinct hypotheses of a family and their weights.
+struct Family {
+    /// For each question, its hypothesis; `None` for a question without an estimate, which
+    /// tests nothing and so is not counted.
+    hypothesis: Vec<Option<usize>>,
+    /// For each hypothesis, the first question asking it.
+    members: Vec<usize>,
+    /// For each hypothesis, its weight (they average 1).
+    weights: Vec<f64>,
+}
+
+/// The smallest share a weight is computed from: below the usual minimum share nothing is
+/// tested, and a floor keeps a tiny function's weight from vanishing altogether.
+const WEIGHT_SHARE_FLOOR: f64 = 0.005;
+
+impl Family {
+    fn of(questions: &[MarginQuestion]) -> Family {
+        let mut seen: std::collections::HashMap<[u64; 8], usize> = Default::default();
+        let mut hypothesis = Vec::with_capacity(questions.len());
+        let mut members = Vec::new();
+        let mut raw = Vec::new();
+        for (i, q) in questions.iter().enumerate() {
+            let Some(key) = question_key(q) else {
+                hypothesis.push(None);
+                continue;
+            };
+            let h = *seen.entry(key).or_insert_with(|| {
+                members.push(i);
+                raw.push(0.0_f64);
+                members.len() - 1
+            });
+            // The square root of the share: a function at 25% weighs seven times one at 0.5%,
+            // enough to see it sooner, not so much that small functions go untested.
+            let share = if q.share.is_finite() { q.share } else { 0.0 };
+            raw[h] = f64::max(raw[h], share.clamp(WEIGHT_SHARE_FLOOR, 1.0).sqrt());
+            hypothesis.push(Some(h));
+        }
+        let mean = raw.iter().sum::<f64>() / raw.len().max(1) as f64;
+        let weights = raw.iter().map(|w| w / mean).collect();
+        Family {
+            hypothesis,
+            members,
+            weights,
+        }
+    }
+}
+
+/// What makes two questions the same: the same estimate judged against the same margin, with
+/// the same share movement. `None` without an estimate.
+fn question_key(q: &MarginQuestion) -> Option<[u64; 8]> {
+    let e = q.estimate?;
+    let (tag, a, b, c) = match e.noise {
+        Noise::LogT { se, df } => (0, se.to_bits(), df.to_bits(), 0),
+        Noise::Binomial {
+            k,
+            n,
+            exposure_ratio,
+        } => (1, k, n, exposure_ratio.to_bits()),
+    };
+    let direction = match q.direction {
+        Direction::Increase => 0,
+        Direction::Decrease => 1,
+        Direction::Either => 2,
+    };
+    Some([
+        e.ratio.to_bits(),
+        tag | direction << 2,
+        a,
+        b,
+        c,
+        q.theta0.to_bits(),
+        q.share_change.to_bits(),
+        q.min_abs_change.to_bits(),
+    ])
 }
 
 /// How many times the data would settle an inconclusive question, if the estimate held: past
@@ -212,7 +311,6 @@ fn improving_p(q: &MarginQuestion) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare::Noise;
 
     fn q(ratio: f64, se: f64, share_change: f64) -> MarginQuestion {
         MarginQuestion {
@@ -227,6 +325,7 @@ mod tests {
             direction: Direction::Increase,
             share_change,
             min_abs_change: 0.001,
+            share: 0.01,
         }
     }
 
@@ -340,12 +439,75 @@ mod tests {
     #[test]
     fn multiplicity_raises_the_bar() {
         // p = P(Z > (ln 1.5 - ln 1.2)/0.1 = 2.23) = 0.0129: alone it is rejected at 5%,
-        // among 99 null functions (p = 0.5) it is not (BH: 0.0129 * 100 > 0.05).
+        // among 99 other null functions (p about 0.5) it is not (BH: 0.0129 * 100 > 0.05).
         let alone = judge(&[q(1.5, 0.1, 0.02)], 0.05);
         assert_eq!(alone[0].status, Status::Regressed);
-        let mut many = vec![q(1.5, 0.1, 0.02)];
-        many.extend((0..99).map(|_| q(1.2, 0.1, 0.0)));
-        let crowd = judge(&many, 0.05);
+        let crowd = judge(&with_nulls(q(1.5, 0.1, 0.02), 99, 0.01), 0.05);
         assert_ne!(crowd[0].status, Status::Regressed);
+        assert!(crowd[0].p_adjusted.unwrap() > 0.05);
+    }
+
+    /// `first`, then `n` different null questions (ratios just around 1.2) at `share`.
+    fn with_nulls(first: MarginQuestion, n: usize, share: f64) -> Vec<MarginQuestion> {
+        let mut v = vec![first];
+        v.extend((0..n).map(|i| MarginQuestion {
+            share,
+            ..q(1.2 + i as f64 * 1e-4, 0.1, 0.0)
+        }));
+        v
+    }
+
+    #[test]
+    fn a_question_asked_many_times_is_one_hypothesis() {
+        // The same numbers at 99 frames of a call chain (and a leaf's cum beside its flat)
+        // count once: the family is that question and one other, so BH multiplies by 2.
+        let mut chain = vec![q(1.5, 0.1, 0.02); 99];
+        chain.push(q(1.0, 0.1, 0.0));
+        let answers = judge(&chain, 0.05);
+        // p = 0.0129 (see above); two hypotheses of equal weight: adjusted 0.0258.
+        for a in &answers[..99] {
+            assert_eq!(a.status, Status::Regressed);
+            assert!((a.p_adjusted.unwrap() - 2.0 * 0.012_874).abs() < 1e-4);
+        }
+        // Questions without an estimate test nothing and are not counted.
+        let mut with_unknown = vec![q(1.5, 0.1, 0.02)];
+        with_unknown.extend((0..50).map(|_| MarginQuestion {
+            estimate: None,
+            ..q(1.0, 0.1, 0.0)
+        }));
+        assert_eq!(judge(&with_unknown, 0.05)[0].status, Status::Regressed);
+    }
+
+    #[test]
+    fn big_functions_weigh_more_and_the_weights_average_one() {
+        // One function at 25% among 99 at 1%: raw weights sqrt(0.25) = 0.5 and 0.1, mean
+        // (0.5 + 9.9) / 100 = 0.104, so w = 4.808 for the big one and 0.9615 for the rest.
+        // Its p = 0.0129 becomes 0.0129 / 4.808 = 0.002678; at rank one BH multiplies by 100:
+        // 0.2678, still above 5%; with p = 1e-4 (z 3.72): 1e-4 / 4.808 * 100 = 0.00208.
+        let big = |ratio: f64| MarginQuestion {
+            share: 0.25,
+            ..q(ratio, 0.1, 0.02)
+        };
+        let answers = judge(&with_nulls(big(1.5), 99, 0.01), 0.05);
+        let adjusted = answers[0].p_adjusted.unwrap();
+        assert!(
+            (adjusted - 0.012_874 / 4.8077 * 100.0).abs() < 1e-3,
+            "{adjusted}"
+        );
+        // ln(1.2) + 3.719 * 0.1 = 0.5542: ratio 1.7407 has p = 1e-4.
+        let answers = judge(&with_nulls(big(1.7407), 99, 0.01), 0.05);
+        let adjusted = answers[0].p_adjusted.unwrap();
+        assert!(
+            (adjusted - 1e-4 / 4.8077 * 100.0).abs() < 2e-5,
+            "{adjusted}"
+        );
+        assert_eq!(answers[0].status, Status::Regressed);
+        // The same p at 1% share, among the same crowd: 1e-4 * 100 = 0.01 (weight 1), also
+        // rejected, but five times closer to the bar.
+        let small = judge(&with_nulls(q(1.7407, 0.1, 0.02), 99, 0.01), 0.05);
+        assert!((small[0].p_adjusted.unwrap() - 0.01).abs() < 2e-4);
+        // Its interval is at the weighted level: 1 - 0.05 * 1 * 4.808 / 100.
+        assert!((answers[0].level - (1.0 - 0.05 * 4.8077 / 100.0)).abs() < 1e-6);
+        assert!(answers[0].lower.unwrap() > 1.2);
     }
 }

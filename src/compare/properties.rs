@@ -105,13 +105,13 @@ fn share_below(ps: &[f64], alpha: f64) -> f64 {
 }
 
 /// No excess of small A/A p-values (they would be false failures) and, by the KS distance, a
-/// distribution close to uniform; `what` names the case in failures.
-fn assert_roughly_uniform(ps: &mut [f64], what: &str) {
+/// distribution within `max_ks` of uniform; `what` names the case in failures.
+fn assert_roughly_uniform(ps: &mut [f64], what: &str, max_ks: f64) {
     assert!(ps.len() >= 390, "{what}: {} estimates", ps.len());
     // The 1% critical value for n = 400 is 0.082; the noise model may be a little
     // conservative (p-values pulled to the middle), never anti-conservative.
     let d = ks_uniform(ps);
-    assert!(d < 0.12, "{what}: KS distance {d:.3} from uniform");
+    assert!(d < max_ks, "{what}: KS distance {d:.3} from uniform");
     for alpha in [0.01, 0.05, 0.1] {
         let seen = share_below(ps, alpha);
         assert!(
@@ -125,15 +125,20 @@ fn assert_roughly_uniform(ps: &mut [f64], what: &str) {
 #[test]
 fn aa_p_values_between_pods_are_roughly_uniform() {
     let mut ps = aa_p_values(4, 0..400);
-    assert_roughly_uniform(&mut ps, "4 pods a side");
+    assert_roughly_uniform(&mut ps, "4 pods a side", 0.12);
     // ... and not so conservative that nothing is ever small.
     assert!(share_below(&ps, 0.2) > 0.08, "{:.3}", share_below(&ps, 0.2));
 }
 
 #[test]
 fn aa_p_values_with_one_pod_a_side_are_roughly_uniform_too() {
-    // Exact binomial p-values are discrete and a little conservative, but still close.
-    assert_roughly_uniform(&mut aa_p_values(1, 1000..1400), "1 pod a side");
+    // Exact binomial p-values are discrete and a little conservative. With one pod a side the
+    // pooled dispersion is also doubled, to cover functions noisier than the typical one
+    // (`BLIND_HETEROGENEITY`): here, where every function is equally noisy, that pulls the
+    // p-values towards the middle (KS 0.12 at seeds 1000..1400), never towards zero.
+    let mut ps = aa_p_values(1, 1000..1400);
+    assert_roughly_uniform(&mut ps, "1 pod a side", 0.2);
+    assert!(share_below(&ps, 0.2) > 0.05, "{:.3}", share_below(&ps, 0.2));
 }
 
 /// Function 0's margin answer against +20% (with the rest of the family, as the policy asks).
@@ -148,6 +153,7 @@ fn judged(s: &SampleTypeComparison) -> (f64, Status) {
             direction: Direction::Increase,
             share_change: f.flat.share_change(),
             min_abs_change: 0.001,
+            share: (f.flat.baseline_share + f.flat.candidate_share) / 2.0,
         })
         .collect();
     let answers = margin::judge(&questions, 0.05);
@@ -252,6 +258,7 @@ proptest! {
             direction: Direction::Increase,
             share_change: 0.01,
             min_abs_change: 0.001,
+            share: 0.01,
         };
         let a = margin::judge(&[q(r1)], 0.05)[0];
         let b = margin::judge(&[q(r1 * grow)], 0.05)[0];

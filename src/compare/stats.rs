@@ -170,6 +170,41 @@ pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     })
 }
 
+/// Welch's comparison of the log of two means: `mean_diff` = ln(mean(b) / mean(a)), with the
+/// delta method's standard error sqrt(var_a / (n_a mean_a^2) + var_b / (n_b mean_b^2)).
+///
+/// For per-pod values where some pod has none at all (no contention in the window): the log of
+/// a zero is no number, and a stand-in for it (a tiny floor) made the spread of the logs so
+/// wide that a 550-fold rise read as undecided. Means are finite whenever the values are.
+/// `None` when either side has fewer than two finite values or a non-positive mean.
+pub fn welch_log_of_means(a: &[f64], b: &[f64]) -> Option<Welch> {
+    let (na, ma, va) = mean_var(a)?;
+    let (nb, mb, vb) = mean_var(b)?;
+    if ma <= 0.0 || mb <= 0.0 {
+        return None;
+    }
+    let (sa, sb) = (va / (na * ma * ma), vb / (nb * mb * mb));
+    let se2 = sa + sb;
+    let mean_diff = (mb / ma).ln();
+    if !se2.is_finite() || !mean_diff.is_finite() {
+        return None;
+    }
+    if se2 <= 0.0 {
+        return Some(Welch {
+            mean_diff,
+            se: 0.0,
+            df: na + nb - 2.0,
+        });
+    }
+    let (fa, fb) = (sa / se2, sb / se2);
+    let df = 1.0 / (fa * fa / (na - 1.0) + fb * fb / (nb - 1.0));
+    Some(Welch {
+        mean_diff,
+        se: se2.sqrt(),
+        df,
+    })
+}
+
 /// Upper tail P(T > t) of Student's t with `df` degrees of freedom.
 ///
 /// `df = +inf` is the standard normal. Relative error about 1e-14 for small df, growing to
@@ -393,6 +428,130 @@ pub fn pooled_dispersion(
         df,
         functions,
     })
+}
+
+/// A dispersion phi that a minority of groups cannot move: the `quantile` of the groups' own
+/// quantile-unbiased estimates (0.5: the median).
+///
+/// Each group g (one function on one side, or one function across the two pods of a one-pod
+/// comparison) has Pearson's statistic X2_g(phi) = sum_p (x_p - mu_p)^2 / (mu_p + phi mu_p^2)
+/// around its fitted rate, about chi-squared with (pods - 1) degrees of freedom when phi is
+/// right. Its own estimate phi_g solves X2_g(phi_g) = the chi-squared `quantile` (0 when even
+/// phi = 0 leaves X2_g below it), so P(phi_g > phi) = 1 - quantile whatever the group's size.
+/// The `quantile` of the phi_g is then consistent for a common phi, and groups with real
+/// changes (a regressed function and its callers in a one-pod comparison, where the two pods
+/// are taken as replicates) move it only by their rank, not by their size: with the median,
+/// fewer than half the groups can never carry it. The moment estimate
+/// ([`pooled_dispersion`]) weighs groups by their counts, so one big changed function
+/// dominated it.
+///
+/// Groups are filtered as in [`pooled_dispersion`] (`min_mean`, invalid pods). `df` is the sum
+/// of (pods - 1) over used groups. `None` when no group is usable or `quantile` is not in
+/// (0, 1).
+pub fn robust_dispersion(
+    groups: &[DispersionGroup<'_>],
+    min_mean: f64,
+    quantile: f64,
+) -> Option<DispersionEstimate> {
+    if !(quantile > 0.0 && quantile < 1.0) {
+        return None;
+    }
+    let min_mean = if min_mean.is_nan() { 0.0 } else { min_mean };
+    let mut own: Vec<f64> = Vec::new();
+    let mut df = 0.0;
+    // Chi-squared quantiles by degrees of freedom: most groups share a handful of pod counts.
+    let mut critical: Vec<(usize, f64)> = Vec::new();
+    for g in groups {
+        let pods = valid_pairs(g.counts, g.exposures);
+        let n = pods.len();
+        if n < 2 {
+            continue;
+        }
+        let total: f64 = pods.iter().map(|&(x, _)| x).sum();
+        let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
+        if total <= 0.0
+            || !total.is_finite()
+            || !exposure.is_finite()
+            || total / (n as f64) < min_mean
+        {
+            continue;
+        }
+        let rate = total / exposure;
+        let fitted: Vec<(f64, f64)> = pods.iter().map(|&(x, e)| (x, e * rate)).collect();
+        let q = match critical.iter().find(|(d, _)| *d == n - 1) {
+            Some(&(_, q)) => q,
+            None => {
+                let q = chi_squared_quantile(quantile, (n - 1) as f64);
+                critical.push((n - 1, q));
+                q
+            }
+        };
+        if let Some(phi) = group_dispersion(&fitted, q) {
+            own.push(phi);
+            df += (n - 1) as f64;
+        }
+    }
+    if own.is_empty() {
+        return None;
+    }
+    own.sort_by(f64::total_cmp);
+    // The lower of the two order statistics around the quantile: with an even count the
+    // median is the lower middle one, which is what "half the groups lie above" needs.
+    let index = ((own.len() as f64 * quantile).ceil() as usize).clamp(1, own.len()) - 1;
+    Some(DispersionEstimate {
+        phi: own[index],
+        df,
+        functions: own.len(),
+    })
+}
+
+/// The phi at which one group's Pearson statistic around its fitted means equals `target`:
+/// 0 when it is already at most `target` with Poisson noise alone. `None` when the statistic
+/// is not finite.
+fn group_dispersion(fitted: &[(f64, f64)], target: f64) -> Option<f64> {
+    let pearson = |phi: f64| -> f64 {
+        fitted
+            .iter()
+            .filter(|&&(_, mu)| mu > 0.0)
+            .map(|&(x, mu)| (x - mu).powi(2) / (mu + phi * mu * mu))
+            .sum()
+    };
+    let at_zero = pearson(0.0);
+    if !at_zero.is_finite() {
+        return None;
+    }
+    if at_zero <= target {
+        return Some(0.0);
+    }
+    // The statistic falls from above `target` towards 0 as phi grows: bisect on log phi.
+    let (mut lo, mut hi) = (1e-12_f64, 1.0_f64);
+    while pearson(hi) > target {
+        hi *= 16.0;
+        if hi > 1e12 {
+            return Some(hi);
+        }
+    }
+    for _ in 0..80 {
+        let mid = (lo * hi).sqrt();
+        if pearson(mid) > target {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+        if hi / lo < 1.0 + 1e-9 {
+            break;
+        }
+    }
+    Some((lo * hi).sqrt())
+}
+
+/// The `p` quantile of the chi-squared distribution with `df` degrees of freedom (NaN for
+/// `p` outside (0, 1) or a non-positive `df`).
+pub fn chi_squared_quantile(p: f64, df: f64) -> f64 {
+    match ChiSquared::new(df) {
+        Ok(d) if p > 0.0 && p < 1.0 => d.inverse_cdf(p),
+        _ => f64::NAN,
+    }
 }
 
 /// Pearson's chi-squared statistic of one function's counts across the windows of one pod,
@@ -1296,5 +1455,99 @@ mod tests {
         // mu^2 of the pod with exposure 1e-300 underflows: the group's statistic is not
         // finite, so the group is skipped.
         assert_eq!(pooled_dispersion(&[group], 0.0), None);
+    }
+
+    #[test]
+    fn robust_dispersion_hand_example() {
+        // Two pods of equal exposure. (100, 140): mu = 120, X2(phi) = 800 / (120 + 14400 phi),
+        // equal to the chi-squared(1) median 0.454936 at phi = (1758.487 - 120) / 14400
+        // = 0.113784. (200, 260): mu = 230, X2 = 1800 / (230 + 52900 phi): phi = 0.070446.
+        // (100, 100): X2 = 0 already, phi = 0. The median of the three is 0.070446.
+        let one = [1.0, 1.0];
+        let groups = [
+            DispersionGroup {
+                counts: &[100.0, 140.0],
+                exposures: &one,
+            },
+            DispersionGroup {
+                counts: &[200.0, 260.0],
+                exposures: &one,
+            },
+            DispersionGroup {
+                counts: &[100.0, 100.0],
+                exposures: &one,
+            },
+        ];
+        let median = robust_dispersion(&groups, 0.0, 0.5).expect("three groups");
+        assert!((median.phi - 0.070_446).abs() < 1e-5, "{}", median.phi);
+        assert_eq!((median.functions, median.df), (3, 3.0));
+        // The upper quartile is the largest of three: (100, 140) against the chi-squared(1)
+        // 75th percentile 1.323304: (800 / 1.323304 - 120) / 14400 = 0.033650.
+        let top = robust_dispersion(&groups, 0.0, 0.75).expect("three groups");
+        assert!((top.phi - 0.033_650).abs() < 1e-5, "{}", top.phi);
+        // A group of one pod, or below the minimum mean, is not used; nor is a bad quantile.
+        assert_eq!(robust_dispersion(&groups, 115.0, 0.5).unwrap().functions, 2);
+        assert_eq!(robust_dispersion(&groups, 0.0, 1.0), None);
+        assert_eq!(
+            robust_dispersion(
+                &[DispersionGroup {
+                    counts: &[5.0],
+                    exposures: &[1.0]
+                }],
+                0.0,
+                0.5
+            ),
+            None
+        );
+    }
+
+    #[test]
+    fn a_few_changed_groups_do_not_move_the_robust_dispersion() {
+        // 40 groups with phi about 0.01 (pods 5-9% either side of a common rate), then one
+        // huge group 3x apart (a regression spread between two "replicate" pods). The moment
+        // estimate doubles with the one big group; the median moves by one rank.
+        let one = [1.0, 1.0];
+        let counts: Vec<[f64; 2]> = (0..40)
+            .map(|i| {
+                let mu = 400.0 + 50.0 * i as f64;
+                let d = 0.05 + 0.001 * i as f64;
+                [mu * (1.0 - d), mu * (1.0 + d)]
+            })
+            .chain(std::iter::once([10_000.0, 30_000.0]))
+            .collect();
+        let groups: Vec<DispersionGroup<'_>> = counts
+            .iter()
+            .map(|c| DispersionGroup {
+                counts: c,
+                exposures: &one,
+            })
+            .collect();
+        let calm = robust_dispersion(&groups[..40], 0.0, 0.5).unwrap().phi;
+        let with = robust_dispersion(&groups, 0.0, 0.5).unwrap().phi;
+        let moment = pooled_dispersion(&groups, 0.0).unwrap().phi;
+        let moment_calm = pooled_dispersion(&groups[..40], 0.0).unwrap().phi;
+        assert!(with < calm * 1.1, "{calm} -> {with}");
+        assert!(moment > moment_calm * 2.0, "{moment_calm} -> {moment}");
+    }
+
+    #[test]
+    fn welch_log_of_means_hand_example() {
+        // a = [0, 2, 4]: mean 2, variance 4; b = [100, 120, 140]: mean 120, variance 400.
+        // se^2 = 4 / (3 * 4) + 400 / (3 * 14400) = 0.342593, se = 0.585314;
+        // ln(120 / 2) = 4.094345; df = 1 / (0.97297^2 / 2 + 0.027027^2 / 2) = 2.111025.
+        let w = welch_log_of_means(&[0.0, 2.0, 4.0], &[100.0, 120.0, 140.0]).unwrap();
+        assert!((w.mean_diff - 4.094_345).abs() < 1e-6, "{}", w.mean_diff);
+        assert!((w.se - 0.585_314).abs() < 1e-6, "{}", w.se);
+        assert!((w.df - 2.111_025).abs() < 1e-5, "{}", w.df);
+        assert_eq!(welch_log_of_means(&[0.0, 0.0], &[1.0, 2.0]), None);
+        assert_eq!(welch_log_of_means(&[1.0], &[1.0, 2.0]), None);
+    }
+
+    #[test]
+    fn chi_squared_quantiles_match_tables() {
+        assert!((chi_squared_quantile(0.5, 1.0) - 0.454_936).abs() < 1e-6);
+        assert!((chi_squared_quantile(0.75, 1.0) - 1.323_304).abs() < 1e-6);
+        assert!((chi_squared_quantile(0.5, 4.0) - 3.356_694).abs() < 1e-6);
+        assert!(chi_squared_quantile(1.0, 4.0).is_nan());
     }
 }

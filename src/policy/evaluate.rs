@@ -2,6 +2,8 @@
 //!
 //! Every per-function and total test of every rule sharing an FDR forms one Benjamini-Hochberg
 //! family (flat and cum together), so adding rules does not multiply false failures unnoticed.
+//! Within it a question asked twice (a leaf's cum beside its flat, callers with the same cum)
+//! counts once, and questions weigh by share (see [`margin::judge`]).
 
 use std::collections::HashMap;
 
@@ -82,6 +84,13 @@ pub struct RuleOutcome {
     pub explanation: String,
     /// How many functions (or totals) were tested.
     pub tested: usize,
+    /// How many of them were decided: regressed, improved, or confidently within the threshold.
+    #[serde(default)]
+    pub decided: usize,
+    /// How many the data could not decide either way: "verified within" and "could not see"
+    /// are different answers, and the count keeps them apart.
+    #[serde(default)]
+    pub undecided: usize,
     /// The tested items, most damning first.
     pub findings: Vec<Finding>,
 }
@@ -367,6 +376,7 @@ fn collect(
             direction,
             share_change: d.share_change(),
             min_abs_change: rule.settings.min_abs_change,
+            share: (d.baseline_share + d.candidate_share) / 2.0,
         })
     };
     let min_share = rule.settings.min_share;
@@ -540,6 +550,12 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
     findings.sort_by(|a, b| {
         rank(a.answer.status)
             .cmp(&rank(b.answer.status))
+            // Among regressions, the service's own functions first: the user wants to read
+            // `main.hashRecord`, not the `crypto/sha256.block` its time lands in.
+            .then_with(|| match a.answer.status {
+                Status::Regressed => own_code(b).cmp(&own_code(a)),
+                _ => std::cmp::Ordering::Equal,
+            })
             .then_with(|| {
                 a.answer
                     .p_value
@@ -571,7 +587,12 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         })
         .map(|(f, _)| f)
         .collect();
+    let undecided: Vec<&Finding> = findings
+        .iter()
+        .filter(|f| f.answer.status == Status::Inconclusive)
+        .collect();
     let what = describe_target(rule);
+    let (n_undecided, decided) = (undecided.len(), tested - undecided.len());
     let (status, explanation) = if let Some(why) = p.skipped {
         (RuleStatus::Skipped, format!("skipped: {why}"))
     } else if !broken.is_empty() {
@@ -601,10 +622,44 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
             RuleStatus::Held,
             format!("{what}: nothing above the minimum share to test"),
         )
-    } else {
+    } else if undecided.is_empty() {
         (
             RuleStatus::Held,
-            format!("{what}: {tested} tested, none beyond the threshold"),
+            format!("{what}: {tested} tested, all within the threshold"),
+        )
+    } else {
+        // Held, because nothing confidently moved the breaking way; but what could not be
+        // seen is said, with the largest of it, so that it never reads as verified.
+        let past: Vec<&&Finding> = undecided
+            .iter()
+            .filter(|f| points_to_breach(rule, f))
+            .collect();
+        let largest = past
+            .iter()
+            .copied()
+            .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
+            .or_else(|| {
+                undecided
+                    .iter()
+                    .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
+            })
+            .map(|f| finding_words(f))
+            .unwrap_or_default();
+        let n = undecided.len();
+        let which = match (n, past.len()) {
+            (1, 0) => format!("1 undecided: {largest}"),
+            (1, _) => format!("1 undecided, past the threshold by its estimate alone: {largest}"),
+            (_, 0) => format!("{n} undecided, the largest {largest}"),
+            (_, k) => format!(
+                "{n} undecided, {k} of them past the threshold by the estimate alone, the largest {largest}"
+            ),
+        };
+        (
+            RuleStatus::Held,
+            format!(
+                "{what}: {tested} tested, {} decided within the threshold, {which}",
+                tested - n
+            ),
         )
     };
     RuleOutcome {
@@ -616,8 +671,49 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         status,
         explanation,
         tested,
+        decided,
+        undecided: n_undecided,
         findings,
     }
+}
+
+/// How far a finding's estimate lies the breaking way (log ratio; the share for `new`).
+fn breach_size(rule: &Rule, f: &Finding) -> f64 {
+    match (rule.metric, f.ratio()) {
+        (Metric::New, _) => f.delta.candidate_share,
+        (_, Some(r)) if r > 0.0 => match rule.direction {
+            Direction::Increase => r.ln(),
+            Direction::Decrease => -r.ln(),
+            Direction::Either => r.ln().abs(),
+        },
+        _ => f64::NEG_INFINITY,
+    }
+}
+
+/// Whether a finding is about the service's own code rather than Go's standard library or
+/// runtime: `main.*`, or a package path whose first element is a domain (`github.com/...`).
+/// Totals count as the service's own.
+fn own_code(f: &Finding) -> bool {
+    let Some(name) = f.function.as_deref() else {
+        return true;
+    };
+    match name.split_once('/') {
+        Some((first, _)) => first.contains('.'),
+        None => name.starts_with("main."),
+    }
+}
+
+/// The failing rule whose explanation heads the verdict: the first (in policy order) whose top
+/// finding is in the service's own code, else the first.
+fn headline<'a>(failing: &[&'a RuleOutcome]) -> &'a RuleOutcome {
+    failing
+        .iter()
+        .find(|r| {
+            r.findings.first().is_some_and(|f| {
+                f.answer.status == Status::Regressed && f.function.is_some() && own_code(f)
+            })
+        })
+        .unwrap_or(&failing[0])
 }
 
 /// One-sided p-value that the finding moved at all in the direction that breaks the rule.
@@ -741,7 +837,7 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
             format!(
                 "failed: {} broken; {}",
                 names(&failing),
-                failing[0].explanation
+                headline(&failing).explanation
             ),
         )
     } else if !inconclusive.is_empty() {

@@ -731,6 +731,139 @@ mod new_functions {
     }
 
     #[test]
+    fn a_rule_that_could_not_see_a_change_says_so_and_does_not_read_as_verified() {
+        // pkg.fresh: 6 samples a pod in the baseline, 9 in the candidate (+50%, far too few
+        // samples to tell): the rule holds, but says what it could not decide.
+        let policy = parse("version: 1\nrules:\n  - { name: flat, profile: cpu, metric: flat, max_increase: 20%, min_share: 0.1% }\n")
+            .expect("policy parses");
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &side(100, 6),
+            &side(100, 9),
+            &policy.compare_options(),
+        )
+        .expect("comparable");
+        let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
+        let rule = &verdict.rules[0];
+        assert_eq!(rule.status, RuleStatus::Held, "{}", rule.explanation);
+        assert_eq!(rule.decided + rule.undecided, rule.tested);
+        assert!(rule.undecided >= 1, "{}", rule.explanation);
+        assert!(
+            rule.explanation.contains("undecided")
+                && rule
+                    .explanation
+                    .contains("past the threshold by its estimate alone")
+                && rule.explanation.contains("pkg.fresh +50%"),
+            "{}",
+            rule.explanation
+        );
+        // The same profiles on both sides: pkg.fresh is still too small to decide, but nothing
+        // points past the threshold.
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &side(100, 6),
+            &side(100, 6),
+            &policy.compare_options(),
+        )
+        .expect("comparable");
+        let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
+        let rule = &verdict.rules[0];
+        assert_eq!(rule.undecided, 1, "{}", rule.explanation);
+        assert!(
+            rule.explanation
+                .ends_with("1 undecided: pkg.fresh +0% [-59%, +141%]"),
+            "{}",
+            rule.explanation
+        );
+        // With pkg.fresh below the rule's share, everything tested is decided.
+        let policy = parse("version: 1\nrules:\n  - { name: flat, profile: cpu, metric: flat, max_increase: 20%, min_share: 2% }\n")
+            .expect("policy parses");
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &side(100, 6),
+            &side(100, 6),
+            &policy.compare_options(),
+        )
+        .expect("comparable");
+        let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
+        let rule = &verdict.rules[0];
+        assert_eq!(
+            (rule.undecided, rule.decided),
+            (0, 40),
+            "{}",
+            rule.explanation
+        );
+        assert!(
+            rule.explanation
+                .ends_with("40 tested, all within the threshold"),
+            "{}",
+            rule.explanation
+        );
+    }
+
+    #[test]
+    fn the_service_own_function_heads_the_regressions() {
+        // The library leaf regressed more surely (more samples), but the user's function is
+        // named first, in the rule and in the verdict.
+        let pods = |slow: i64| -> Vec<PodProfiles> {
+            let mut names: Vec<String> = (0..40).map(|i| format!("pkg.f{i}")).collect();
+            names.push("crypto/sha256.block".into());
+            names.push("main.computeChecksum".into());
+            let mut counts = vec![100; 40];
+            counts.push(400 * slow);
+            counts.push(200 * slow);
+            let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
+            let types = crate::compare::simulation::cpu_sample_types();
+            (0..2)
+                .map(|p| PodProfiles {
+                    pod: format!("pod-{p}"),
+                    windows: vec![FunctionProfile::from_values(
+                        ProfileKind::Cpu,
+                        types.clone(),
+                        names.clone(),
+                        rows.clone(),
+                        rows.clone(),
+                        10_000_000,
+                        10_000_000_000,
+                    )
+                    .expect("well-formed profile")],
+                })
+                .collect()
+        };
+        let policy = parse("version: 1\nrules:\n  - { name: lib, profile: cpu, metric: flat, functions: ['crypto/*'], max_increase: 20% }\n  - { name: flat, profile: cpu, metric: flat, max_increase: 20% }\n")
+            .expect("policy parses");
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &pods(1),
+            &pods(2),
+            &policy.compare_options(),
+        )
+        .expect("comparable");
+        let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
+        assert_eq!(verdict.outcome, Outcome::Fail);
+        let flat = &verdict.rules[1];
+        let names: Vec<&str> = flat.findings[..2]
+            .iter()
+            .map(|f| f.function.as_deref().unwrap())
+            .collect();
+        assert_eq!(names, ["main.computeChecksum", "crypto/sha256.block"]);
+        assert!(
+            flat.explanation.contains(": main.computeChecksum +100%"),
+            "{}",
+            flat.explanation
+        );
+        // The verdict's line leads with the rule that names the service's own code, though
+        // the library rule comes first in the policy.
+        assert!(
+            verdict.summary.starts_with(
+                "failed: lib, flat broken; cpu (flat may change at most 20%): main.computeChecksum"
+            ),
+            "{}",
+            verdict.summary
+        );
+    }
+
+    #[test]
     fn a_function_absent_from_many_baseline_samples_and_big_in_the_candidate_is_new() {
         // 2 x 4,000 samples a side, none of them in pkg.fresh; the candidate spends 10% there.
         assert_eq!(fresh_status(0, 450, 100), RuleStatus::Broken);
