@@ -38,6 +38,12 @@ const ZIPF_S: f64 = 1.0;
 const PHI_RANGE: (f64, f64) = (0.01, 0.05);
 /// A harsher A/A: functions differ 20-fold in how much they vary between pods.
 const WIDE_PHI: (f64, f64) = (0.005, 0.1);
+/// The noise measured between real processes of one build (`measure_real` on 60 example-service
+/// processes, BENCHMARKS.md): per-function phi median 0.0032, 75th percentile 0.0062, 90th
+/// 0.0078; log-uniform over 0.001-0.01 has the same three (0.0032, 0.0056, 0.0079).
+const MEASURED_PHI: (f64, f64) = (0.001, 0.01);
+/// Pods that agree ten times better than that: where one pod a side catches a doubling at 5%.
+const QUIET_PHI: (f64, f64) = (0.0001, 0.001);
 const POD_LOAD_SD: f64 = 0.10;
 const WINDOW_LOAD_SD: f64 = 0.05;
 const WINDOW_PHI: f64 = 0.005;
@@ -408,7 +414,7 @@ fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
     let (pods, plant) = (s.pods, s.plant);
     let mut rng = Rng::new(seed);
     let service = Service::draw(&mut rng, plant, s.phi);
-    let baseline: Vec<PodProfiles> = (0..pods)
+    let baseline: Vec<PodProfiles> = (0..s.stable)
         .map(|p| service.pod(&mut rng, format!("stable-{p}"), false))
         .collect();
     let candidate: Vec<PodProfiles> = (0..pods)
@@ -479,10 +485,12 @@ fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
     if let (Plant::Ratio { share, theta }, Some(f)) = (plant, service.planted) {
         // Expected events per side, and the log-ratio's true variance: Poisson, pod factor,
         // window factor; then the power of a one-sided 5% test of theta > 1.2.
-        let nb = share * HZ * WINDOWS as f64 * WINDOW_SECONDS * CORES * pods as f64;
+        let per_pod = share * HZ * WINDOWS as f64 * WINDOW_SECONDS * CORES;
+        let (nb, nc) = (per_pod * s.stable as f64, per_pod * pods as f64 * theta);
         let var = 1.0 / nb
-            + 1.0 / (nb * theta)
-            + (service.phi[f] + WINDOW_PHI / WINDOWS as f64) * 2.0 / pods as f64;
+            + 1.0 / nc
+            + (service.phi[f] + WINDOW_PHI / WINDOWS as f64)
+                * (1.0 / s.stable as f64 + 1.0 / pods as f64);
         let z = (theta / MARGIN).ln() / var.sqrt();
         r.oracle = 1.0 - profile_gate::compare::stats::normal_sf(z - 1.644_853_6);
     }
@@ -541,15 +549,139 @@ fn run(policy: &Policy, s: &Scenario) -> Vec<Replay> {
 }
 
 // ------------------------------------------------------------------------------------------
+// Real captures: the per-function dispersion between processes of one build, measured.
+
+/// Per-function pod-to-pod dispersion measured on real captures, to set the simulation's noise
+/// beside it.
+struct Measured {
+    sides: usize,
+    pods: usize,
+    /// Each well-sampled function's own dispersion (moment estimate pooled over the sides).
+    phi: Vec<f64>,
+    /// The between-pod coefficient of variation of total CPU samples, per side, pooled.
+    total_cv: f64,
+}
+
+/// Reads every side directory (pods of one build captured in matched windows) and estimates
+/// each function's dispersion from the spread of its CPU samples between pods, pooled over
+/// the sides it is well sampled in.
+fn measure_real(sides: &[std::path::PathBuf]) -> Option<Measured> {
+    use profile_gate::compare::stats::{pooled_dispersion, DispersionGroup};
+    use std::collections::BTreeMap;
+    // Per function, one (counts, exposures) pair per side it appears in.
+    type Sides = Vec<(Vec<f64>, Vec<f64>)>;
+    let mut per_function: BTreeMap<String, Sides> = BTreeMap::new();
+    let (mut used, mut pods_seen, mut cv2, mut cv_df) = (0, 0, 0.0, 0.0);
+    for dir in sides {
+        let side = match profile_gate::inputs::read_side(dir, Default::default()) {
+            Ok(side) => side,
+            Err(e) => {
+                eprintln!("real captures: {}: {e}", dir.display());
+                continue;
+            }
+        };
+        let Some(pods) = side.kinds.get(&ProfileKind::Cpu) else {
+            continue;
+        };
+        if pods.len() < 2 {
+            continue;
+        }
+        used += 1;
+        pods_seen += pods.len();
+        // Samples per function per pod, windows summed; exposures are the pods' totals.
+        let mut counts: BTreeMap<&str, Vec<f64>> = BTreeMap::new();
+        let mut totals = vec![0.0; pods.len()];
+        for (p, pod) in pods.iter().enumerate() {
+            for w in &pod.windows {
+                let st = w
+                    .sample_types
+                    .iter()
+                    .position(|t| t.name == "samples")
+                    .unwrap_or(0);
+                totals[p] += w.totals[st] as f64;
+                for (f, name) in w.functions.iter().enumerate() {
+                    counts.entry(name).or_insert_with(|| vec![0.0; pods.len()])[p] +=
+                        w.flat(f, st) as f64;
+                }
+            }
+        }
+        let mean = totals.iter().sum::<f64>() / totals.len() as f64;
+        let var =
+            totals.iter().map(|t| (t - mean).powi(2)).sum::<f64>() / (totals.len() - 1) as f64;
+        cv2 += var / (mean * mean) * (totals.len() - 1) as f64;
+        cv_df += (totals.len() - 1) as f64;
+        let exposures: Vec<f64> = totals.iter().map(|t| t / mean).collect();
+        for (name, c) in counts {
+            per_function
+                .entry(name.to_owned())
+                .or_default()
+                .push((c, exposures.clone()));
+        }
+    }
+    if used == 0 {
+        return None;
+    }
+    let mut phi: Vec<f64> = per_function
+        .values()
+        .filter_map(|groups| {
+            let groups: Vec<DispersionGroup<'_>> = groups
+                .iter()
+                .map(|(counts, exposures)| DispersionGroup { counts, exposures })
+                .collect();
+            pooled_dispersion(&groups, 20.0).map(|e| e.phi)
+        })
+        .collect();
+    phi.sort_by(f64::total_cmp);
+    Some(Measured {
+        sides: used,
+        pods: pods_seen,
+        phi,
+        total_cv: (cv2 / cv_df.max(1.0)).sqrt(),
+    })
+}
+
+/// The side directories to measure: `GATE_STATS_REAL` (paths separated by `:`), else the
+/// shipped example profiles' stable side.
+fn real_sides() -> Vec<std::path::PathBuf> {
+    match std::env::var("GATE_STATS_REAL") {
+        Ok(list) if !list.is_empty() => list.split(':').map(Into::into).collect(),
+        _ => {
+            vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/profiles/stable")]
+        }
+    }
+}
+
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() as f64 * q).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+// ------------------------------------------------------------------------------------------
 // The scenarios and the table.
 
 struct Scenario {
     label: &'static str,
+    /// Candidate pods (and baseline pods, unless `stable` says otherwise).
     pods: usize,
+    /// Baseline pods.
+    stable: usize,
     plant: Plant,
     phi: (f64, f64),
     replays: usize,
     seed: u64,
+}
+
+impl Scenario {
+    /// "10", or "5:1" for five stable pods beside one canary.
+    fn pods_label(&self) -> String {
+        if self.stable == self.pods {
+            self.pods.to_string()
+        } else {
+            format!("{}:{}", self.stable, self.pods)
+        }
+    }
 }
 
 #[derive(Clone, Copy)]
@@ -633,6 +765,7 @@ fn main() {
     let scenario = |label, pods, plant, phi, replays, seed| Scenario {
         label,
         pods,
+        stable: pods,
         plant,
         phi,
         replays: reps(replays),
@@ -710,12 +843,89 @@ fn main() {
             vec![(Detect, AtLeast(0.9)), (Other, AtMost(0.02))],
         ),
         (
+            scenario("A/A, measured", 10, Plant::None, MEASURED_PHI, 500, 16),
+            vec![(Any, AtMost(0.02))],
+        ),
+        (
+            scenario(
+                "theta=1.5 at 2%, m.",
+                10,
+                ratio(0.02, 1.5),
+                MEASURED_PHI,
+                400,
+                17,
+            ),
+            vec![(Detect, AtLeast(0.9)), (Other, AtMost(0.02))],
+        ),
+        (
             scenario("A/A", 1, Plant::None, PHI_RANGE, 2000, 8),
             vec![(Any, AtMost(0.02))],
         ),
         (
+            scenario("A/A, measured", 1, Plant::None, MEASURED_PHI, 1000, 18),
+            vec![(Any, AtMost(0.02))],
+        ),
+        (
+            scenario(
+                "theta=2 at 5%, m.",
+                1,
+                ratio(0.05, 2.0),
+                MEASURED_PHI,
+                400,
+                19,
+            ),
+            vec![(Detect, AtLeast(0.9)), (Other, AtMost(0.02))],
+        ),
+        (
+            scenario("  same, phi/10", 1, ratio(0.05, 2.0), QUIET_PHI, 400, 24),
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
+        ),
+        (
+            scenario(
+                "theta=1.5 at 25%, m.",
+                1,
+                ratio(0.25, 1.5),
+                MEASURED_PHI,
+                400,
+                20,
+            ),
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
+        ),
+        (
+            scenario(
+                "theta=1.5 at 25%, m.",
+                3,
+                ratio(0.25, 1.5),
+                MEASURED_PHI,
+                200,
+                21,
+            ),
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
+        ),
+        (
             scenario("  phi 0.005-0.1", 1, Plant::None, WIDE_PHI, 1000, 12),
             vec![(Any, AtMost(0.02))],
+        ),
+        (
+            Scenario {
+                stable: 5,
+                ..scenario("A/A, phi 0.005-0.1", 1, Plant::None, WIDE_PHI, 500, 22)
+            },
+            vec![(Any, AtMost(0.02))],
+        ),
+        (
+            Scenario {
+                stable: 5,
+                ..scenario(
+                    "theta=2 at 5%, m.",
+                    1,
+                    ratio(0.05, 2.0),
+                    MEASURED_PHI,
+                    400,
+                    23,
+                )
+            },
+            vec![(Detect, Target::None), (Other, AtMost(0.02))],
         ),
         (
             scenario("theta=2 at 2%", 1, ratio(0.02, 2.0), PHI_RANGE, 400, 9),
@@ -727,6 +937,27 @@ fn main() {
         ),
     ];
 
+    let sides = real_sides();
+    match measure_real(&sides) {
+        Some(m) => println!(
+            "Real captures ({} sides, {} processes): per-function phi over {} well-sampled functions: median {:.4}, p75 {:.4}, p90 {:.4}, max {:.4}; total CPU varies {:.1}% between processes\nSimulated: phi log-uniform {}-{} (\"m.\" rows, measured), {}-{} (default), {}-{} (stress)\n",
+            m.sides,
+            m.pods,
+            m.phi.len(),
+            quantile(&m.phi, 0.5),
+            quantile(&m.phi, 0.75),
+            quantile(&m.phi, 0.9),
+            m.phi.last().copied().unwrap_or(f64::NAN),
+            100.0 * m.total_cv,
+            MEASURED_PHI.0,
+            MEASURED_PHI.1,
+            PHI_RANGE.0,
+            PHI_RANGE.1,
+            WIDE_PHI.0,
+            WIDE_PHI.1,
+        ),
+        None => println!("Real captures: none readable in {sides:?}\n"),
+    }
     println!(
         "Noise statistics: {FUNCTIONS} functions (Zipf), {CALLERS} callers + root; pod-to-pod phi {}-{} per function;",
         PHI_RANGE.0, PHI_RANGE.1
@@ -741,7 +972,12 @@ fn main() {
     let pct = |p: f64| format!("{:.1}%", 100.0 * p);
     let mut notes = Vec::new();
     let mut all_ok = true;
+    // GATE_STATS_ONLY=TEXT runs the rows whose "label pods" contains TEXT (for quick looks).
+    let only = std::env::var("GATE_STATS_ONLY").unwrap_or_default();
     for (s, measures) in &plan {
+        if !format!("{} {}", s.label.trim(), s.pods_label()).contains(&only) {
+            continue;
+        }
         let v = run(&policy, s);
         for (i, &(m, target)) in measures.iter().enumerate() {
             let ours = rate(&v, |r| m.ours(r));
@@ -762,11 +998,7 @@ fn main() {
             println!(
                 "{:<17} {:>4} {:>5}  {:<19} {:>6} {:>6} {:>7} {:>7}  {}",
                 if first { s.label } else { "" },
-                if first {
-                    s.pods.to_string()
-                } else {
-                    String::new()
-                },
+                if first { s.pods_label() } else { String::new() },
                 if first {
                     v.len().to_string()
                 } else {
