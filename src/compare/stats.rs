@@ -147,9 +147,12 @@ impl Welch {
 pub fn welch(a: &[f64], b: &[f64]) -> Option<Welch> {
     let (na, ma, va) = mean_var(a)?;
     let (nb, mb, vb) = mean_var(b)?;
-    let (sa, sb) = (va / na, vb / nb);
+    welch_of_parts(mb - ma, (va / na, na), (vb / nb, nb))
+}
+
+/// Welch's result from a difference and each side's (squared standard error, count).
+fn welch_of_parts(mean_diff: f64, (sa, na): (f64, f64), (sb, nb): (f64, f64)) -> Option<Welch> {
     let se2 = sa + sb;
-    let mean_diff = mb - ma;
     if !se2.is_finite() || !mean_diff.is_finite() {
         return None;
     }
@@ -183,26 +186,11 @@ pub fn welch_log_of_means(a: &[f64], b: &[f64]) -> Option<Welch> {
     if ma <= 0.0 || mb <= 0.0 {
         return None;
     }
-    let (sa, sb) = (va / (na * ma * ma), vb / (nb * mb * mb));
-    let se2 = sa + sb;
-    let mean_diff = (mb / ma).ln();
-    if !se2.is_finite() || !mean_diff.is_finite() {
-        return None;
-    }
-    if se2 <= 0.0 {
-        return Some(Welch {
-            mean_diff,
-            se: 0.0,
-            df: na + nb - 2.0,
-        });
-    }
-    let (fa, fb) = (sa / se2, sb / se2);
-    let df = 1.0 / (fa * fa / (na - 1.0) + fb * fb / (nb - 1.0));
-    Some(Welch {
-        mean_diff,
-        se: se2.sqrt(),
-        df,
-    })
+    welch_of_parts(
+        (mb / ma).ln(),
+        (va / (na * ma * ma), na),
+        (vb / (nb * mb * mb), nb),
+    )
 }
 
 /// Upper tail P(T > t) of Student's t with `df` degrees of freedom.

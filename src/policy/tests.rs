@@ -647,10 +647,17 @@ mod new_functions {
     /// Two CPU pods a side, 10 s each; `extra` samples of `pkg.fresh` in each candidate pod and
     /// `base_extra` in each baseline pod, beside 40 functions of `per_function` samples.
     fn side(per_function: i64, fresh: i64) -> Vec<PodProfiles> {
+        two_pods(&[("pkg.fresh", fresh)], per_function)
+    }
+
+    /// Two CPU pods a side, 10 s each: 40 functions of `per_function` samples and `extra`.
+    fn two_pods(extra: &[(&str, i64)], per_function: i64) -> Vec<PodProfiles> {
         let mut names: Vec<String> = (0..40).map(|i| format!("pkg.f{i}")).collect();
-        names.push("pkg.fresh".into());
         let mut counts = vec![per_function; 40];
-        counts.push(fresh);
+        for &(name, count) in extra {
+            names.push(name.into());
+            counts.push(count);
+        }
         let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
         let types = crate::compare::simulation::cpu_sample_types();
         (0..2)
@@ -805,30 +812,14 @@ mod new_functions {
     fn the_service_own_function_heads_the_regressions() {
         // The library leaf regressed more surely (more samples), but the user's function is
         // named first, in the rule and in the verdict.
-        let pods = |slow: i64| -> Vec<PodProfiles> {
-            let mut names: Vec<String> = (0..40).map(|i| format!("pkg.f{i}")).collect();
-            names.push("crypto/sha256.block".into());
-            names.push("main.computeChecksum".into());
-            let mut counts = vec![100; 40];
-            counts.push(400 * slow);
-            counts.push(200 * slow);
-            let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
-            let types = crate::compare::simulation::cpu_sample_types();
-            (0..2)
-                .map(|p| PodProfiles {
-                    pod: format!("pod-{p}"),
-                    windows: vec![FunctionProfile::from_values(
-                        ProfileKind::Cpu,
-                        types.clone(),
-                        names.clone(),
-                        rows.clone(),
-                        rows.clone(),
-                        10_000_000,
-                        10_000_000_000,
-                    )
-                    .expect("well-formed profile")],
-                })
-                .collect()
+        let pods = |slow: i64| {
+            two_pods(
+                &[
+                    ("crypto/sha256.block", 400 * slow),
+                    ("main.computeChecksum", 200 * slow),
+                ],
+                100,
+            )
         };
         let policy = parse("version: 1\nrules:\n  - { name: lib, profile: cpu, metric: flat, functions: ['crypto/*'], max_increase: 20% }\n  - { name: flat, profile: cpu, metric: flat, max_increase: 20% }\n")
             .expect("policy parses");
