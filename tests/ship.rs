@@ -426,6 +426,7 @@ fn shellcheck_passes_the_entrypoint_and_scripts() {
             "scripts/test.sh",
             "scripts/fuzz.sh",
             "bench/load.sh",
+            "bench/sensitivity.sh",
             ".ci/run",
         ],
         &repo(),
