@@ -459,7 +459,9 @@ pub fn main() -> ExitCode {
             // Errors quote what the apiserver, a pprof endpoint or a file said: hostile
             // control characters in them must not drive the terminal, and a line break in a
             // quoted name must not start a line that passes for one of ours.
+            // Nor may a password given in a URL (a target, an archive) come back in the error.
             let message = error_message(&err);
+            let message = capture::plan::without_credentials(&message);
             let message = report::terminal_safe(&message, true).replace('\n', "\n  ");
             let _ = writeln!(stderr, "error: {message}");
             ExitCode::from(exit_code_for(&err))

@@ -358,6 +358,40 @@ fn an_https_pprof_target_with_a_self_signed_certificate_is_refused_clearly() {
     assert!(run.elapsed < Duration::from_secs(30), "{run}");
 }
 
+#[test]
+fn a_password_in_a_url_is_never_printed() {
+    let out = tempfile::tempdir().unwrap();
+    let runs = [
+        // A target refused for carrying credentials.
+        run_gate(&[
+            "run".into(),
+            "--baseline".into(),
+            "http://admin:s3cret-pw@127.0.0.1:9".into(),
+            "--candidate".into(),
+            "http://127.0.0.1:9".into(),
+            "--out".into(),
+            out.path().display().to_string(),
+        ]),
+        // A URL where `gate diff` wants a path.
+        run_gate(&[
+            "diff".into(),
+            "http://admin:s3cret-pw@127.0.0.1:9/".into(),
+            repo()
+                .join("examples/profiles/stable")
+                .display()
+                .to_string(),
+        ]),
+    ];
+    for run in runs {
+        assert_eq!(run.code, 2, "{run}");
+        assert!(run.stderr.contains("http://***@127.0.0.1:9"), "{run}");
+        assert!(
+            !run.stderr.contains("s3cret") && !run.stdout.contains("s3cret"),
+            "{run}"
+        );
+    }
+}
+
 /// A kubeconfig for `server` with a bearer token; `insecure` adds
 /// `insecure-skip-tls-verify: true`.
 fn kubeconfig(dir: &Path, server: &str, insecure: bool) -> PathBuf {

@@ -438,7 +438,12 @@ pub fn parse_target(arg: &str) -> Result<TargetSpec, PlanError> {
 /// already ends with it (so `http://h:6060`, `http://h:6060/debug/pprof` and
 /// `http://h:6060/admin/debug/pprof/` all work).
 pub fn pprof_base(text: &str) -> Result<Url, PlanError> {
-    let bad = |why: String| PlanError::Invalid(format!("{text}: not a usable pprof URL ({why})"));
+    let bad = |why: String| {
+        PlanError::Invalid(format!(
+            "{}: not a usable pprof URL ({why})",
+            without_credentials(text)
+        ))
+    };
     let mut url = Url::parse(text).map_err(|e| bad(e.to_string()))?;
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad(format!(
@@ -468,6 +473,35 @@ pub fn pprof_base(text: &str) -> Result<Url, PlanError> {
     };
     url.set_path(&path);
     Ok(url)
+}
+
+/// `text` with the user information of every URL in it (`user:password@`) replaced by `***@`,
+/// so that an error quoting a refused URL never prints its password. Works on any text, parsed
+/// as a URL or not: it looks for `://` and the authority after it.
+pub fn without_credentials(text: &str) -> std::borrow::Cow<'_, str> {
+    if !text.contains("://") || !text.contains('@') {
+        return text.into();
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let (head, tail) = rest.split_at(at + 3);
+        out.push_str(head);
+        let end = tail
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace())
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(user_end) => {
+                out.push_str("***");
+                out.push_str(&authority[user_end..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out.into()
 }
 
 /// Checks that a user-given name is safe as one path component: 1 to 100 characters among
@@ -610,6 +644,25 @@ pub fn check_disjoint(sides: &[&SideTargets]) -> Result<(), PlanError> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credentials_in_urls_never_reach_a_message() {
+        use super::without_credentials as w;
+        assert_eq!(w("http://user:pw@host:6060/x"), "http://***@host:6060/x");
+        assert_eq!(
+            w("a http://u@h b https://u:p:q@h2?x"),
+            "a http://***@h b https://***@h2?x"
+        );
+        assert_eq!(w("http://host:6060/a@b"), "http://host:6060/a@b");
+        assert_eq!(w("no url here @ all"), "no url here @ all");
+        assert_eq!(w("http://u:p@"), "http://***@");
+        let refused = super::pprof_base("http://admin:s3cret@10.0.0.5:6060").unwrap_err();
+        assert!(!refused.to_string().contains("s3cret"), "{refused}");
+        assert!(
+            refused.to_string().contains("http://***@10.0.0.5:6060"),
+            "{refused}"
+        );
+    }
+
     use super::*;
 
     fn plan(duration: &str, windows: u32) -> Result<CapturePlan, PlanError> {
