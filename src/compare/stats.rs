@@ -375,21 +375,10 @@ pub fn pooled_dispersion(
     let min_mean = if min_mean.is_nan() { 0.0 } else { min_mean };
     let (mut stat, mut coef, mut df, mut functions) = (0.0, 0.0, 0.0, 0_usize);
     for g in groups {
-        let pods: Vec<(f64, f64)> = valid_pairs(g.counts, g.exposures);
+        let Some((pods, rate, exposure)) = usable_group(g, min_mean) else {
+            continue;
+        };
         let n = pods.len();
-        if n < 2 {
-            continue;
-        }
-        let total: f64 = pods.iter().map(|&(x, _)| x).sum();
-        let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
-        if total <= 0.0
-            || !total.is_finite()
-            || !exposure.is_finite()
-            || total / (n as f64) < min_mean
-        {
-            continue;
-        }
-        let rate = total / exposure;
         let mut s = 0.0;
         let mut sum_w2 = 0.0;
         for &(x, e) in &pods {
@@ -450,21 +439,10 @@ pub fn robust_dispersion(
     // Chi-squared quantiles by degrees of freedom: most groups share a handful of pod counts.
     let mut critical: Vec<(usize, f64)> = Vec::new();
     for g in groups {
-        let pods = valid_pairs(g.counts, g.exposures);
+        let Some((pods, rate, _)) = usable_group(g, min_mean) else {
+            continue;
+        };
         let n = pods.len();
-        if n < 2 {
-            continue;
-        }
-        let total: f64 = pods.iter().map(|&(x, _)| x).sum();
-        let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
-        if total <= 0.0
-            || !total.is_finite()
-            || !exposure.is_finite()
-            || total / (n as f64) < min_mean
-        {
-            continue;
-        }
-        let rate = total / exposure;
         let fitted: Vec<(f64, f64)> = pods.iter().map(|&(x, e)| (x, e * rate)).collect();
         let q = match critical.iter().find(|(d, _)| *d == n - 1) {
             Some(&(_, q)) => q,
@@ -491,6 +469,27 @@ pub fn robust_dispersion(
         df,
         functions: own.len(),
     })
+}
+
+/// A group usable for a dispersion estimate: its valid pods as (count, exposure), its fitted
+/// rate and its total exposure.
+type UsableGroup = (Vec<(f64, f64)>, f64, f64);
+
+/// The group as [`UsableGroup`] when it has at least two valid pods, events, finite sums and
+/// a mean count per pod of at least `min_mean`.
+fn usable_group(g: &DispersionGroup<'_>, min_mean: f64) -> Option<UsableGroup> {
+    let pods = valid_pairs(g.counts, g.exposures);
+    let n = pods.len();
+    if n < 2 {
+        return None;
+    }
+    let total: f64 = pods.iter().map(|&(x, _)| x).sum();
+    let exposure: f64 = pods.iter().map(|&(_, e)| e).sum();
+    if total <= 0.0 || !total.is_finite() || !exposure.is_finite() || total / (n as f64) < min_mean
+    {
+        return None;
+    }
+    Some((pods, total / exposure, exposure))
 }
 
 /// The phi at which one group's Pearson statistic around its fitted means equals `target`:
