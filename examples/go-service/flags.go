@@ -39,6 +39,7 @@ type config struct {
 	allocRegress   float64
 	goroutineLeak  int
 	heapRetainMB   int
+	heapLeakKB     int
 	lockContention bool
 	routeRegress   map[string]map[string]float64 // route -> work function -> factor, in that route only
 	routeMix       map[string]float64            // route -> times it is served per scheduled request
@@ -238,6 +239,7 @@ func parseFlags(args []string) (*config, error) {
 	fs.Float64Var(&cfg.allocRegress, "alloc-regress", 1, "FACTOR: main.buildIndex makes FACTOR times its allocations")
 	fs.IntVar(&cfg.goroutineLeak, "goroutine-leak", 0, "N: leak N goroutines per second (main.leakyWatcher)")
 	fs.IntVar(&cfg.heapRetainMB, "heap-retain", 0, "MB: retain MB of heap in a global (main.cacheFill), grown over ~10s")
+	fs.IntVar(&cfg.heapLeakKB, "heap-leak", 0, "KB: retain KB of heap per second for ever in main.retainRecord (a leak)")
 	fs.BoolVar(&cfg.lockContention, "lock-contention", false, "contend on a shared mutex in main.updateCounters")
 	fs.Var(routeFlag{fm: cfg.routeRegress, name: "route-regress", perFunc: true}, "route-regress", "ROUTE:FUNC=FACTOR: the work function does FACTOR times its work in that route only, e.g. /browse:renderTemplate=3 (repeatable)")
 	fs.Var(routeFlag{m: cfg.routeMix, name: "route-mix", whole: true}, "route-mix", "ROUTE=N: serve the route N times wherever the schedule has it once: a traffic-mix change, same code (repeatable)")
@@ -267,6 +269,8 @@ func parseFlags(args []string) (*config, error) {
 		return nil, fmt.Errorf("-alloc-regress must be in (0, 100], got %g", cfg.allocRegress)
 	case cfg.goroutineLeak < 0 || cfg.goroutineLeak > 10000:
 		return nil, fmt.Errorf("-goroutine-leak must be in 0..10000, got %d", cfg.goroutineLeak)
+	case cfg.heapLeakKB < 0 || cfg.heapLeakKB > 1<<20:
+		return nil, fmt.Errorf("-heap-leak must be in 0..1048576 KB per second, got %d", cfg.heapLeakKB)
 	case cfg.heapRetainMB < 0 || cfg.heapRetainMB > 4096:
 		return nil, fmt.Errorf("-heap-retain must be in 0..4096 MB, got %d", cfg.heapRetainMB)
 	case cfg.mutexFraction < 0:

@@ -10,20 +10,31 @@ import (
 
 // startRegressions starts the background parts of the planted regressions.
 func startRegressions(ctx context.Context, cfg *config, wg *sync.WaitGroup) {
+	// Every service has a little lock contention: two flushers that meet on the counters
+	// mutex now and then. -lock-contention makes it a storm that holds the lock.
+	flushers, hold := 2, time.Duration(0)
 	if cfg.lockContention {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			pprof.Do(ctx, pprof.Labels("route", "/internal/counters"), func(ctx context.Context) {
-				counterStorm(ctx, 2*cfg.workers)
-			})
-		}()
+		flushers, hold = 2*cfg.workers, 500*time.Microsecond
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		pprof.Do(ctx, pprof.Labels("route", "/internal/counters"), func(ctx context.Context) {
+			counterStorm(ctx, flushers, hold)
+		})
+	}()
 	if cfg.goroutineLeak > 0 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			spawnWatchers(ctx, cfg.goroutineLeak)
+		}()
+	}
+	if cfg.heapLeakKB > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			leakRecords(ctx, cfg.heapLeakKB)
 		}()
 	}
 	if cfg.heapRetainMB > 0 {
@@ -66,9 +77,9 @@ func updateCounters(route string, n int, hold time.Duration) {
 }
 
 // counterStorm wakes k flusher goroutines together every 20 ms; they all take the
-// counters mutex at once and hold it a little while, so the mutex and block
-// profiles always have content (for well under 1% of a core).
-func counterStorm(ctx context.Context, k int) {
+// counters mutex at once (and hold it for hold while "flushing"), so the mutex and
+// block profiles always have content (for well under 1% of a core).
+func counterStorm(ctx context.Context, k int, hold time.Duration) {
 	chans := make([]chan struct{}, k)
 	var wg sync.WaitGroup
 	for i := range chans {
@@ -76,7 +87,7 @@ func counterStorm(ctx context.Context, k int) {
 		wg.Add(1)
 		go func(ch chan struct{}) {
 			defer wg.Done()
-			counterFlusher(ctx, ch)
+			counterFlusher(ctx, ch, hold)
 		}(chans[i])
 	}
 	t := time.NewTicker(20 * time.Millisecond)
@@ -98,13 +109,13 @@ func counterStorm(ctx context.Context, k int) {
 }
 
 //go:noinline
-func counterFlusher(ctx context.Context, tick <-chan struct{}) {
+func counterFlusher(ctx context.Context, tick <-chan struct{}, hold time.Duration) {
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick:
-			updateCounters("/internal/counters", 100, 500*time.Microsecond)
+			updateCounters("/internal/counters", 100, hold)
 		}
 	}
 }
@@ -177,6 +188,44 @@ func cacheFill(ctx context.Context, mb int) {
 		}
 	}
 	log.Printf("cacheFill: retaining %d MB", mb)
+}
+
+// --- -heap-leak ----------------------------------------------------------------
+
+// auditLog keeps every record it is given and never lets go: the leak.
+var (
+	auditMu  sync.Mutex
+	auditLog [][]byte
+)
+
+// leakRecords retains kb kilobytes per second, in ten records a second, until ctx is done
+// (or 4 GiB are held, so a forgotten process cannot take the machine).
+func leakRecords(ctx context.Context, kb int) {
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	held := 0
+	for held < 4<<30 {
+		held += retainRecord(kb << 10 / 10)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// retainRecord allocates a record of size bytes and keeps it in auditLog for ever.
+//
+//go:noinline
+func retainRecord(size int) int {
+	b := make([]byte, size)
+	for i := 0; i < len(b); i += 512 {
+		b[i] = byte(i)
+	}
+	auditMu.Lock()
+	auditLog = append(auditLog, b)
+	auditMu.Unlock()
+	return size
 }
 
 // --- baseline retained heap ----------------------------------------------------
