@@ -16,7 +16,7 @@ use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare::{self, KindComparison};
 use crate::inputs::{self, InputError, SideProfiles};
 use crate::policy::{self, Outcome, Policy, PolicyError};
-use crate::profile::{DecodeLimits, LabelView, ProfileKind, TagFilter};
+use crate::profile::{DecodeOptions, Footprint, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
 use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
@@ -564,9 +564,7 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
 
 fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     let policy = load_policy(args.judge.policy.as_deref())?;
-    let limits = DecodeLimits {
-        max_decompressed_bytes: args.judge.max_profile_mib.saturating_mul(1 << 20),
-    };
+    let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
     let view = args.judge.label_view();
     let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
     if !view.is_everything() || label_rules {
@@ -640,7 +638,7 @@ struct LabelGroup {
 fn read_groups(
     baseline: &Path,
     candidate: &Path,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
     view: &LabelView,
 ) -> anyhow::Result<Vec<LabelGroup>> {
     let read = |v: &LabelView| {
@@ -751,7 +749,7 @@ fn write_flames(
     baseline: &Path,
     candidate: &Path,
     report: &Report,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
 ) {
     use crate::report::flame;
     let kinds: Vec<ProfileKind> = report.comparisons.iter().map(|c| c.kind).collect();
@@ -761,7 +759,7 @@ fn write_flames(
             let (kind, profile) = inputs::read_raw_file(&path, &pod, limits)?;
             if kinds.contains(&kind) {
                 stacks
-                    .add(kind, &profile)
+                    .add(kind, &profile, limits.footprint)
                     .with_context(|| path.display().to_string())?;
             }
         }
@@ -820,8 +818,6 @@ fn judge_groups(
     read_filtered: &dyn Fn(&LabelView) -> anyhow::Result<Vec<LabelGroup>>,
 ) -> anyhow::Result<Report> {
     let split = view.by.is_some();
-    let whole = &groups[0];
-    let (baseline, candidate) = (&whole.baseline, &whole.candidate);
     // Kinds either side has in any group; compared where both sides have them.
     let kinds = |side: fn(&LabelGroup) -> &SideProfiles| -> BTreeSet<ProfileKind> {
         groups
@@ -919,14 +915,25 @@ fn judge_groups(
         .find(|(n, _)| *n == default_options.normalize)
         .map(|(_, c)| c)
         .unwrap_or_default();
-    let growth = leak_signals(baseline, candidate);
+    let growth = leak_signals(&comparisons);
+    // A climb that no growth rule judged is still said.
+    let judged: Vec<(ProfileKind, &str)> = policy
+        .rules
+        .iter()
+        .filter(|r| r.metric == policy::Metric::Growth)
+        .map(|r| (r.profile, r.sample_type()))
+        .collect();
     let warnings = growth
         .iter()
         .filter(|g| g.leak_signal && g.side == "candidate")
+        .filter(|g| !judged.contains(&(g.growth.kind, g.growth.sample_type.as_str())))
         .map(|g| {
             format!(
-                "{} {} grows in the candidate: {:+.1} per minute ({:+.0}% over the capture, p = {:.1e}); a leak?",
-                g.growth.kind, g.growth.sample_type, g.growth.per_minute, g.growth.relative * 100.0, g.growth.p_value
+                "{} grows in the candidate: {} per minute ({:+.0}% over the capture, p = {:.1e}); a leak?",
+                report::kind_and_sample(g.growth.kind, &g.growth.sample_type),
+                report::format_growth(g.growth.per_minute, &g.growth.sample_type),
+                g.growth.relative * 100.0,
+                g.growth.p_value
             )
         })
         .collect();
@@ -951,35 +958,36 @@ fn judge_groups(
     })
 }
 
-/// Growth across windows of goroutines and of the live heap, on both sides: a leak shows as
-/// a climb within the candidate that the baseline does not share.
-fn leak_signals(baseline: &SideProfiles, candidate: &SideProfiles) -> Vec<report::SideGrowth> {
-    use crate::profile::ProfileKind;
+/// Growth across windows of goroutines and of the live heap, on both sides, as the comparisons
+/// measured it: a leak shows as a climb within the candidate that the baseline does not share.
+fn leak_signals(comparisons: &[compare::KindComparison]) -> Vec<report::SideGrowth> {
     let mut out = Vec::new();
-    for (kind, sample) in [
-        (ProfileKind::Goroutine, "goroutine"),
-        (ProfileKind::Heap, "inuse_space"),
-    ] {
-        for (side, profiles) in [("baseline", baseline), ("candidate", candidate)] {
-            let Some(pods) = profiles.kinds.get(&kind) else {
-                continue;
-            };
-            if let Some(growth) = compare::trend::growth(kind, sample, pods) {
+    for c in comparisons
+        .iter()
+        .filter(|c| c.label.is_none() && c.filter.is_none())
+    {
+        let main = c.kind.main_sample_type();
+        let Some(g) = c
+            .sample_types
+            .iter()
+            .find(|s| s.sample_type.name == main)
+            .and_then(|s| s.growth.as_ref())
+        else {
+            continue;
+        };
+        for (side, growth) in [("baseline", &g.baseline), ("candidate", &g.candidate)] {
+            if let Some(growth) = growth {
                 out.push(report::SideGrowth {
                     side: side.to_owned(),
-                    leak_signal: growth.is_leak_signal(LEAK_ALPHA, LEAK_MIN_RELATIVE),
-                    growth,
+                    leak_signal: growth
+                        .is_leak_signal(policy::LEAK_ALPHA, policy::LEAK_MIN_RELATIVE),
+                    growth: growth.clone(),
                 });
             }
         }
     }
     out
 }
-
-/// A climb is a leak signal when it is this unlikely under no growth...
-const LEAK_ALPHA: f64 = 0.01;
-/// ...and adds at least this fraction of the starting level over the capture.
-const LEAK_MIN_RELATIVE: f64 = 0.10;
 
 /// Prints the report, writes the report files, and maps the verdict to an exit code.
 fn emit(report: &Report, args: &JudgeArgs, out: Option<&Path>) -> anyhow::Result<u8> {
@@ -1266,9 +1274,10 @@ fn plan_from(
     capture::CapturePlan::new(&settings)
 }
 
-fn decode_limits(max_profile_mib: u64) -> DecodeLimits {
-    DecodeLimits {
+fn decode_limits(max_profile_mib: u64, footprint: Footprint) -> DecodeOptions {
+    DecodeOptions {
         max_decompressed_bytes: max_profile_mib.saturating_mul(1 << 20),
+        footprint,
     }
 }
 
@@ -1276,7 +1285,7 @@ fn decode_limits(max_profile_mib: u64) -> DecodeLimits {
 fn capture_live(
     plan: &capture::CapturePlan,
     sides: &[SideTargets],
-    limits: DecodeLimits,
+    limits: DecodeOptions,
     show_bar: bool,
 ) -> anyhow::Result<Capture> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -1427,7 +1436,7 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
     let mut captured = capture_live(
         &plan,
         &targets,
-        decode_limits(args.max_profile_mib),
+        decode_limits(args.max_profile_mib, Footprint::default()),
         show_bar,
     )?;
     if let Some(session) = session {
@@ -1467,7 +1476,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         .collect();
     capture::plan::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
     let policy = load_policy(args.judge.policy.as_deref())?;
-    let limits = decode_limits(args.judge.max_profile_mib);
+    let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
 
     // Saved sides first: a bad path fails before minutes of capture.
     let read_local = |s: &SideInput| -> anyhow::Result<Option<(SideProfiles, String)>> {

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::profile::{self, DecodeLimits, FunctionProfile, LabelView, ProfileError, ProfileKind};
+use crate::profile::{self, DecodeOptions, FunctionProfile, LabelView, ProfileError, ProfileKind};
 
 /// One decoded profile file, with where it came from.
 #[derive(Debug, Clone)]
@@ -110,7 +110,7 @@ pub fn is_profile_file(path: &Path) -> bool {
 }
 
 /// Reads and decodes one profile file.
-pub fn read_file(path: &Path, pod: &str, limits: DecodeLimits) -> Result<ProfileFile, InputError> {
+pub fn read_file(path: &Path, pod: &str, limits: DecodeOptions) -> Result<ProfileFile, InputError> {
     let bytes = std::fs::read(path).map_err(|source| InputError::Io {
         path: path.to_owned(),
         source,
@@ -124,7 +124,7 @@ pub fn decode_file(
     bytes: &[u8],
     path: &Path,
     pod: &str,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
 ) -> Result<ProfileFile, InputError> {
     let profile = profile::read_profile(bytes, limits).map_err(|source| InputError::Profile {
         path: path.to_owned(),
@@ -256,7 +256,7 @@ fn stem(path: &Path) -> String {
 }
 
 /// Reads every profile of a side, decoding files in parallel, and groups them by kind and pod.
-pub fn read_side(path: &Path, limits: DecodeLimits) -> Result<SideProfiles, InputError> {
+pub fn read_side(path: &Path, limits: DecodeOptions) -> Result<SideProfiles, InputError> {
     let listed = list_side(path)?;
     let files = read_files(&listed, limits)?;
     Ok(group(files))
@@ -265,7 +265,7 @@ pub fn read_side(path: &Path, limits: DecodeLimits) -> Result<SideProfiles, Inpu
 /// Decodes files on all cores; the first error (in file order) wins.
 pub fn read_files(
     listed: &[(PathBuf, String)],
-    limits: DecodeLimits,
+    limits: DecodeOptions,
 ) -> Result<Vec<ProfileFile>, InputError> {
     read_files_with(listed, |path, pod| read_file(path, pod, limits))
 }
@@ -349,7 +349,7 @@ type LabelledProfiles = Vec<(Option<String>, FunctionProfile)>;
 /// the value did not occur holding an empty profile, so windows stay matched.
 pub fn read_side_view(
     path: &Path,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
     view: &LabelView,
 ) -> Result<BTreeMap<Option<String>, SideProfiles>, InputError> {
     if view.is_everything() {
@@ -410,7 +410,7 @@ pub fn read_side_view(
 pub fn read_raw_file(
     path: &Path,
     pod: &str,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
 ) -> Result<(ProfileKind, profile::proto::Profile), InputError> {
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let kind = match ProfileKind::from_file_name(file_name) {

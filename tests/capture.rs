@@ -18,7 +18,7 @@ use crate::support::{
 /// One `-rate` for every process, calibrated once: the same pace on both sides, so a planted
 /// regression adds work per cycle instead of changing the pace (and start-up skips
 /// calibration).
-fn rate() -> &'static str {
+pub(crate) fn rate() -> &'static str {
     static RATE: OnceLock<String> = OnceLock::new();
     RATE.get_or_init(|| {
         let out = Command::new(go_service_binary())
@@ -30,7 +30,7 @@ fn rate() -> &'static str {
     })
 }
 
-fn start(n: usize, extra: &[&str]) -> Vec<GoService> {
+pub(crate) fn start(n: usize, extra: &[&str]) -> Vec<GoService> {
     (0..n)
         .map(|_| {
             let mut args = vec!["-rate", rate()];
@@ -47,17 +47,33 @@ fn side_args(flag: &str, urls: &[String]) -> Vec<String> {
         .collect()
 }
 
-fn urls(pods: &[GoService]) -> Vec<String> {
+pub(crate) fn urls(pods: &[GoService]) -> Vec<String> {
     pods.iter().map(GoService::url).collect()
 }
 
 /// `gate run` over live sides with short windows, output into `out`.
-fn run_live(baseline: &[String], candidate: &[String], out: &Path, extra: &[&str]) -> Run {
+pub(crate) fn run_live(
+    baseline: &[String],
+    candidate: &[String],
+    out: &Path,
+    extra: &[&str],
+) -> Run {
+    run_live_for(baseline, candidate, out, ("6s", "3"), extra)
+}
+
+/// `gate run` over live sides with `--duration` and `--windows` as given.
+pub(crate) fn run_live_for(
+    baseline: &[String],
+    candidate: &[String],
+    out: &Path,
+    (duration, windows): (&str, &str),
+    extra: &[&str],
+) -> Run {
     let mut args: Vec<String> = vec!["run".into()];
     args.extend(side_args("--baseline", baseline));
     args.extend(side_args("--candidate", candidate));
     args.extend(
-        ["--duration", "6s", "--windows", "3", "--out"]
+        ["--duration", duration, "--windows", windows, "--out"]
             .iter()
             .map(|s| s.to_string()),
     );
@@ -72,7 +88,7 @@ fn manifest(out: &Path) -> serde_json::Value {
 }
 
 /// Rules the verdict marks broken.
-fn broken_rules(report: &serde_json::Value) -> Vec<String> {
+pub(crate) fn broken_rules(report: &serde_json::Value) -> Vec<String> {
     report["verdict"]["rules"]
         .as_array()
         .expect("rules")
@@ -222,9 +238,10 @@ fn a_planted_goroutine_leak_fails_the_goroutine_rule() {
     };
     assert!(leak("candidate"), "{json}");
     assert!(!leak("baseline"), "{json}");
-    assert!(json["warnings"]
+    // The default policy judges the climb (goroutine-growth), so it is a rule, not a warning.
+    assert!(json["verdict"]["rules"]
         .to_string()
-        .contains("grows in the candidate"));
+        .contains("goroutine grows in the candidate"));
 }
 
 #[test]

@@ -4,10 +4,18 @@ use std::path::Path;
 use std::time::Duration;
 
 use profile_gate::profile::{
-    read_profile, read_profile_view, DecodeLimits, FunctionProfile, LabelView,
+    read_profile, read_profile_view, DecodeOptions, FunctionProfile, LabelView,
 };
 
 use crate::support::{exclusive_cpu, fixtures, pprof_top_with, repo, GoService};
+
+/// Decoding as `go tool pprof` does: every sample, the gate's footprint included.
+fn every_sample() -> DecodeOptions {
+    DecodeOptions {
+        footprint: profile_gate::profile::Footprint::Keep,
+        ..DecodeOptions::default()
+    }
+}
 
 fn is_address_name(name: &str) -> bool {
     name.starts_with("0x") || name.contains("+0x")
@@ -16,8 +24,8 @@ fn is_address_name(name: &str) -> bool {
 /// Checks every sample type of `file` against pprof; returns how many rows were compared.
 fn assert_matches_pprof(file: &Path) -> usize {
     let bytes = std::fs::read(file).unwrap();
-    let ours: FunctionProfile = read_profile(&bytes, DecodeLimits::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let ours: FunctionProfile =
+        read_profile(&bytes, every_sample()).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
     assert_profile_matches(file, &ours, &[])
 }
 
@@ -135,7 +143,7 @@ fn label_filters_match_tagfocus_and_tagignore() {
                 ignore: ignore.iter().map(|f| f.parse().unwrap()).collect(),
                 by: None,
             };
-            let mut groups = read_profile_view(&bytes, DecodeLimits::default(), &view).unwrap();
+            let mut groups = read_profile_view(&bytes, every_sample(), &view).unwrap();
             assert_eq!(groups.len(), 1);
             let (_, ours) = groups.pop().unwrap();
             assert!(
@@ -155,7 +163,7 @@ fn label_filters_match_tagfocus_and_tagignore() {
             by: Some("route".into()),
             ..LabelView::default()
         };
-        let groups = read_profile_view(&bytes, DecodeLimits::default(), &split).unwrap();
+        let groups = read_profile_view(&bytes, every_sample(), &split).unwrap();
         let mut routes: Vec<&str> = groups.iter().map(|(v, _)| v.as_deref().unwrap()).collect();
         routes.sort_unstable();
         assert!(

@@ -3,6 +3,7 @@
 mod support;
 
 mod archive;
+mod attribution;
 mod capture;
 mod diff_cli;
 mod fuzz_corpus;

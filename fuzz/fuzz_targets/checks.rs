@@ -4,14 +4,15 @@
 // Each fuzz target uses one of these checks.
 #![allow(dead_code)]
 use profile_gate::policy::Policy;
-use profile_gate::profile::{self, DecodeLimits};
+use profile_gate::profile::{self, DecodeOptions};
 
 /// Any bytes as a profile file: decoding and aggregation never panic, hang or over-allocate,
 /// and the streaming aggregation agrees with aggregating the fully decoded message.
 pub fn decode(data: &[u8]) {
     // A small bound, so inputs that inflate far are refused quickly rather than slowly.
-    let limits = DecodeLimits {
+    let limits = DecodeOptions {
         max_decompressed_bytes: 1 << 20,
+        ..DecodeOptions::default()
     };
     let streamed = profile::read_profile(data, limits);
     let decoded = profile::decode(data, limits).and_then(|p| profile::aggregate(&p));

@@ -17,7 +17,7 @@ use super::layout::{self, INDEX};
 use super::ops::{list_runs, RunEntry};
 use super::{ArchiveError, Store};
 use crate::inputs::{self, SideProfiles};
-use crate::profile::DecodeLimits;
+use crate::profile::DecodeOptions;
 
 /// The prefix that marks a side as archived history.
 pub const PREFIX: &str = "archive+";
@@ -183,7 +183,7 @@ pub fn resolve(store: &Store, r: &ArchiveRef) -> Result<(RunEntry, String), Arch
 /// a description naming the run, for the report.
 pub fn read_side(
     r: &ArchiveRef,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
 ) -> Result<(SideProfiles, String), ArchiveError> {
     let store = Store::open(&r.url)?;
     let (run, side) = resolve(&store, r)?;

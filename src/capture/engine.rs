@@ -13,7 +13,7 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::inputs::{self, ProfileFile, SideProfiles};
-use crate::profile::{self, DecodeLimits, FunctionProfile, ProfileKind};
+use crate::profile::{self, DecodeOptions, FunctionProfile, ProfileKind};
 
 use super::fetch::{fetch, FetchError};
 use super::manifest::{
@@ -35,7 +35,7 @@ const LEAD: Duration = Duration::from_millis(100);
 #[derive(Clone)]
 pub struct CaptureOptions {
     /// Bounds for decoding each body (every body is decoded to check it is a profile).
-    pub decode_limits: DecodeLimits,
+    pub decode_limits: DecodeOptions,
     /// Receives progress events.
     pub progress: Arc<dyn Progress>,
     /// Becomes `true` to stop the capture early (Ctrl-C); what was captured is kept.
@@ -54,7 +54,7 @@ impl std::fmt::Debug for CaptureOptions {
 impl Default for CaptureOptions {
     fn default() -> Self {
         CaptureOptions {
-            decode_limits: DecodeLimits::default(),
+            decode_limits: DecodeOptions::default(),
             progress: Arc::new(NoProgress),
             cancel: None,
         }
@@ -178,7 +178,7 @@ struct Retry {
 #[derive(Clone)]
 struct Shared {
     client: Client,
-    limits: DecodeLimits,
+    limits: DecodeOptions,
     max_body: u64,
     cancel: watch::Receiver<bool>,
 }

@@ -430,7 +430,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let mut captured = capture_live(
         &plan,
         std::slice::from_ref(&targets),
-        decode_limits(args.max_profile_mib),
+        decode_limits(args.max_profile_mib, crate::profile::Footprint::default()),
         show_bar,
     )?;
     if let Some(session) = session {
@@ -578,7 +578,7 @@ fn prune(args: PruneArgs) -> anyhow::Result<u8> {
 /// Reads a side named `archive+...`, or `None` when `text` is not such a reference.
 pub(super) fn read_history(
     text: &str,
-    limits: crate::profile::DecodeLimits,
+    limits: crate::profile::DecodeOptions,
 ) -> anyhow::Result<Option<(crate::inputs::SideProfiles, String)>> {
     match archive::parse_ref(text)? {
         Some(r) => Ok(Some(archive::read_side(&r, limits)?)),

@@ -114,6 +114,22 @@ pub struct KindComparison {
     pub sample_types: Vec<SampleTypeComparison>,
 }
 
+impl KindComparison {
+    /// Whether these are totals since the process started rather than rates over a window: a
+    /// kind that accumulates (CPU, allocs, mutex, block) read from profiles without a duration,
+    /// as `/debug/pprof/allocs` serves without `?seconds=`. Such totals depend on each pod's
+    /// uptime, so only shares can be compared.
+    pub fn since_start(&self) -> bool {
+        !self.kind.is_snapshot()
+            && self
+                .baseline
+                .pods
+                .iter()
+                .chain(&self.candidate.pods)
+                .any(|p| p.duration_seconds <= 0.0)
+    }
+}
+
 /// What one side contributed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SideFacts {
@@ -147,6 +163,30 @@ pub struct SampleTypeComparison {
     pub total: Delta,
     /// Every function seen on either side.
     pub functions: Vec<FunctionDelta>,
+    /// What was removed as the gate's own footprint before comparing.
+    #[serde(default)]
+    pub footprint: RemovedFootprint,
+    /// For a level (live heap, goroutines): its growth across windows on each side, and the
+    /// candidate's functions that climb.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub growth: Option<trend::GrowthComparison>,
+}
+
+/// The share of each side's profile that was the gate's own footprint (the profiling
+/// machinery serving the capture), removed before comparing: 0 when nothing was removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RemovedFootprint {
+    /// Removed over removed plus kept, summed over the baseline's pods and windows.
+    pub baseline_share: f64,
+    /// The same for the candidate.
+    pub candidate_share: f64,
+}
+
+impl RemovedFootprint {
+    /// Whether anything was removed on either side.
+    pub fn any(&self) -> bool {
+        self.baseline_share > 0.0 || self.candidate_share > 0.0
+    }
 }
 
 /// How the sides were normalised.
@@ -211,6 +251,10 @@ pub struct FunctionDelta {
     pub flat: Delta,
     /// Its value with everything it calls.
     pub cum: Delta,
+    /// How many frames above the leaf it sits, on average over the samples holding it (both
+    /// sides): of two functions on one chain, the deeper has the smaller distance.
+    #[serde(default)]
+    pub leaf_distance: f64,
 }
 
 /// Where a function appears.
@@ -308,8 +352,18 @@ pub fn compare_kind(
         .map(|p| PodData::build(p, &names, snapshot))
         .collect();
 
+    let distance = leaf_distances(&names, baseline.iter().chain(&candidate).copied());
     let sample_types = (0..sample_types.len())
-        .map(|st| compare_sample_type(kind, &sample_types, st, &names.names, &b, &c, options))
+        .map(|st| SampleTypeComparison {
+            growth: trend::compare_growth(kind, &sample_types[st].name, &baseline, &candidate),
+            ..compare_sample_type(kind, &sample_types, st, &names.names, &b, &c, options)
+        })
+        .map(|mut s: SampleTypeComparison| {
+            for (f, &d) in s.functions.iter_mut().zip(&distance) {
+                f.leaf_distance = d;
+            }
+            s
+        })
         .collect();
 
     Ok(KindComparison {
@@ -320,6 +374,25 @@ pub fn compare_kind(
         candidate: side_facts(&c),
         sample_types,
     })
+}
+
+/// Each function's mean distance from the leaf over every window of both sides, in the
+/// order of `names`.
+fn leaf_distances<'a>(
+    names: &FunctionNames,
+    pods: impl Iterator<Item = &'a PodProfiles>,
+) -> Vec<f64> {
+    let mut sums = vec![(0u64, 0u64); names.names.len()];
+    for w in pods.flat_map(|p| &p.windows) {
+        for (local, &g) in names.global_indices(w).iter().enumerate() {
+            if let Some(&(d, n)) = w.leaf_distance.get(local) {
+                sums[g] = (sums[g].0 + d, sums[g].1 + n);
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(d, n)| if n > 0 { d as f64 / n as f64 } else { 0.0 })
+        .collect()
 }
 
 fn side_facts(pods: &[PodData]) -> SideFacts {
@@ -412,6 +485,8 @@ struct PodData {
     flat: Vec<Vec<f64>>,
     cum: Vec<Vec<f64>>,
     totals: Vec<f64>,
+    /// [sample type] values removed as the gate's own footprint, weighted as `totals`.
+    footprint: Vec<f64>,
     /// Per window: [window][sample type][function] flat values, for the stationarity check.
     window_flat: Vec<Vec<Vec<f64>>>,
     window_totals: Vec<Vec<f64>>,
@@ -425,6 +500,7 @@ impl PodData {
         let mut flat = vec![vec![0.0; n]; n_types];
         let mut cum = vec![vec![0.0; n]; n_types];
         let mut totals = vec![0.0; n_types];
+        let mut footprint = vec![0.0; n_types];
         let mut window_flat = Vec::with_capacity(pod.windows.len());
         let mut window_totals = Vec::with_capacity(pod.windows.len());
         let mut window_seconds = Vec::with_capacity(pod.windows.len());
@@ -449,6 +525,9 @@ impl PodData {
             for (st, t) in totals.iter_mut().enumerate() {
                 *t += w.totals[st] as f64 * weight;
             }
+            for (st, r) in footprint.iter_mut().enumerate() {
+                *r += w.footprint.get(st).copied().unwrap_or(0) as f64 * weight;
+            }
             window_flat.push(wf);
             window_totals.push(w.totals.iter().map(|&t| t as f64).collect());
             window_seconds.push(w.duration_nanos.max(0) as f64 / 1e9);
@@ -462,6 +541,7 @@ impl PodData {
             flat,
             cum,
             totals,
+            footprint,
             window_flat,
             window_totals,
             window_seconds,
@@ -648,6 +728,7 @@ fn compare_sample_type(
                 name: name.clone(),
                 flat,
                 cum,
+                leaf_distance: 0.0,
             }
         })
         .collect();
@@ -715,6 +796,22 @@ fn compare_sample_type(
         },
         total,
         functions,
+        footprint: RemovedFootprint {
+            baseline_share: removed_share(b, st),
+            candidate_share: removed_share(c, st),
+        },
+        growth: None,
+    }
+}
+
+/// The share of a side's raw values of sample type `st` that was the gate's footprint.
+fn removed_share(pods: &[PodData], st: usize) -> f64 {
+    let removed: f64 = pods.iter().map(|p| p.footprint[st]).sum();
+    let kept: f64 = pods.iter().map(|p| p.totals[st]).sum();
+    if removed > 0.0 && removed + kept > 0.0 {
+        removed / (removed + kept)
+    } else {
+        0.0
     }
 }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::stats;
 use crate::inputs::PodProfiles;
-use crate::profile::ProfileKind;
+use crate::profile::{FunctionProfile, ProfileKind};
 
 /// The growth of a snapshot profile's total across windows, on one side.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -40,13 +40,209 @@ impl Growth {
 
 /// Fits the growth of `sample_type`'s total over each pod's windows, using the profiles'
 /// timestamps. Needs three windows in some pod; `None` otherwise.
-pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[PodProfiles]) -> Option<Growth> {
+pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[&PodProfiles]) -> Option<Growth> {
+    let st = pods
+        .iter()
+        .find_map(|p| p.windows.first())?
+        .sample_type_index(sample_type)?;
+    let fit = fit(pods, |w, _| w.totals.get(st).copied().unwrap_or(0) as f64)?;
+    Some(Growth {
+        kind,
+        sample_type: sample_type.to_owned(),
+        per_minute: fit.per_minute,
+        se: fit.se,
+        p_value: fit.p_value,
+        relative: fit.relative,
+        pods: fit.pods,
+    })
+}
+
+/// The sample types whose level across windows says something about a leak: live goroutines,
+/// live heap bytes and objects (a heap profile's `alloc_*` only ever climb).
+pub fn is_level_sample_type(kind: ProfileKind, sample_type: &str) -> bool {
+    matches!(
+        (kind, sample_type),
+        (ProfileKind::Goroutine, "goroutine")
+            | (ProfileKind::Heap, "inuse_space" | "inuse_objects")
+    )
+}
+
+/// The growth of a level (live heap, goroutines) across windows on both sides, and the
+/// candidate's functions that climb with it: what a leak rule judges and names.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GrowthComparison {
+    /// The baseline's growth, when some pod has three windows.
+    pub baseline: Option<Growth>,
+    /// The candidate's growth, likewise.
+    pub candidate: Option<Growth>,
+    /// Functions whose cumulative value climbs in the candidate, steepest first.
+    pub functions: Vec<FunctionGrowth>,
+}
+
+/// One function's climb in the candidate: the growth of its cumulative value across windows.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FunctionGrowth {
+    /// The function.
+    pub name: String,
+    /// Mean slope over pods, in units per minute.
+    pub per_minute: f64,
+    /// One-sided p-value for "not growing".
+    pub p_value: f64,
+    /// Its cumulative value in the last window, averaged over pods.
+    pub level: f64,
+    /// Its own (flat) value in the last window, averaged over pods: the frame that holds the
+    /// growth itself, where callers share the same cumulative climb.
+    pub flat_level: f64,
+    /// How many frames above the leaf it sits, on average (see
+    /// [`crate::compare::FunctionDelta::leaf_distance`]).
+    #[serde(default)]
+    pub leaf_distance: f64,
+}
+
+/// Most growing functions kept per comparison.
+const MAX_GROWING_FUNCTIONS: usize = 20;
+
+/// Fits the growth of `sample_type` on both sides and of each candidate function that climbs;
+/// `None` when the sample type is not a level (see [`is_level_sample_type`]) or neither side
+/// has a pod with three windows.
+pub fn compare_growth(
+    kind: ProfileKind,
+    sample_type: &str,
+    baseline: &[&PodProfiles],
+    candidate: &[&PodProfiles],
+) -> Option<GrowthComparison> {
+    if !is_level_sample_type(kind, sample_type) {
+        return None;
+    }
+    let b = growth(kind, sample_type, baseline);
+    let c = growth(kind, sample_type, candidate);
+    if b.is_none() && c.is_none() {
+        return None;
+    }
+    let mut functions = Vec::new();
+    if c.as_ref().is_some_and(|g| g.per_minute > 0.0) {
+        let st = candidate
+            .iter()
+            .find_map(|p| p.windows.first())
+            .and_then(|w| w.sample_type_index(sample_type));
+        // Only functions whose value is higher in some pod's last window than in its first
+        // can climb; the rest are not fitted.
+        let mut names: Vec<&str> = Vec::new();
+        for pod in candidate.iter().filter(|p| p.windows.len() >= 3) {
+            let (Some(st), Some(first), Some(last)) = (st, pod.windows.first(), pod.windows.last())
+            else {
+                continue;
+            };
+            let before: std::collections::HashMap<&str, i64> = first
+                .functions
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (n.as_str(), first.cum(i, st)))
+                .collect();
+            for (i, n) in last.functions.iter().enumerate() {
+                if last.cum(i, st) > before.get(n.as_str()).copied().unwrap_or(0) {
+                    names.push(n);
+                }
+            }
+        }
+        names.sort_unstable();
+        names.dedup();
+        if let Some(st) = st {
+            // Each window's rows by name, built once for all the fits.
+            // Each window's rows by name, [pod][window], built once for all the fits.
+            let rows: Vec<Vec<std::collections::HashMap<&str, usize>>> = candidate
+                .iter()
+                .map(|p| {
+                    p.windows
+                        .iter()
+                        .map(|w| {
+                            w.functions
+                                .iter()
+                                .enumerate()
+                                .map(|(i, n)| (n.as_str(), i))
+                                .collect()
+                        })
+                        .collect()
+                })
+                .collect();
+            for name in names {
+                let value = |w: &FunctionProfile, (pod, window): (usize, usize)| {
+                    rows[pod][window]
+                        .get(name)
+                        .map_or(0.0, |&i| w.cum(i, st) as f64)
+                };
+                if let Some(f) = fit(candidate, value).filter(|f| f.per_minute > 0.0) {
+                    let last = |flat: bool| {
+                        let values: Vec<f64> = candidate
+                            .iter()
+                            .enumerate()
+                            .filter_map(|(pi, p)| {
+                                let wi = p.windows.len().checked_sub(1)?;
+                                let w = &p.windows[wi];
+                                let i = *rows[pi][wi].get(name)?;
+                                Some(if flat { w.flat(i, st) } else { w.cum(i, st) } as f64)
+                            })
+                            .collect();
+                        values.iter().sum::<f64>() / candidate.len().max(1) as f64
+                    };
+                    let (d, n) = candidate
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(pi, p)| {
+                            p.windows.iter().enumerate().map(move |(wi, w)| (pi, wi, w))
+                        })
+                        .filter_map(|(pi, wi, w)| w.leaf_distance.get(*rows[pi][wi].get(name)?))
+                        .fold((0u64, 0u64), |(d, n), &(dd, nn)| (d + dd, n + nn));
+                    functions.push(FunctionGrowth {
+                        name: name.to_owned(),
+                        per_minute: f.per_minute,
+                        p_value: f.p_value,
+                        level: last(false),
+                        flat_level: last(true),
+                        leaf_distance: if n > 0 { d as f64 / n as f64 } else { 0.0 },
+                    });
+                }
+            }
+        }
+        functions.sort_by(|a, b| {
+            b.per_minute
+                .total_cmp(&a.per_minute)
+                .then_with(|| a.name.cmp(&b.name))
+        });
+        functions.truncate(MAX_GROWING_FUNCTIONS);
+    }
+    Some(GrowthComparison {
+        baseline: b,
+        candidate: c,
+        functions,
+    })
+}
+
+/// A slope fitted over pods: the mean of each pod's least-squares slope.
+struct Fit {
+    per_minute: f64,
+    se: f64,
+    p_value: f64,
+    relative: f64,
+    pods: usize,
+}
+
+/// Fits `value` over each pod's windows (pods with three windows or more) and combines the
+/// slopes, pods as replicates. `value` is given each window with its (pod, window) index.
+fn fit(
+    pods: &[&PodProfiles],
+    value: impl Fn(&FunctionProfile, (usize, usize)) -> f64,
+) -> Option<Fit> {
     let mut slopes = Vec::new();
     let mut residual_se = Vec::new();
     let mut levels = Vec::new();
     let mut spans = Vec::new();
-    for pod in pods.iter().filter(|p| p.windows.len() >= 3) {
-        let st = pod.windows[0].sample_type_index(sample_type)?;
+    let mut pod_df = Vec::new();
+    for (pi, pod) in pods
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.windows.len() >= 3)
+    {
         let t0 = pod.windows[0].time_nanos;
         let points: Vec<(f64, f64)> = pod
             .windows
@@ -59,7 +255,7 @@ pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[PodProfiles]) -> Opt
                 } else {
                     i as f64
                 };
-                (t, w.totals.get(st).copied().unwrap_or(0) as f64)
+                (t, value(w, (pi, i)))
             })
             .collect();
         let (slope, se) = least_squares(&points)?;
@@ -67,43 +263,50 @@ pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[PodProfiles]) -> Opt
         residual_se.push(se);
         levels.push(points[0].1);
         spans.push(points.last()?.0 - points[0].0);
+        pod_df.push((pod.windows.len() as f64 - 2.0).max(1.0));
     }
     if slopes.is_empty() {
         return None;
     }
     let n = slopes.len() as f64;
     let mean = slopes.iter().sum::<f64>() / n;
-    let (se, df) = if slopes.len() >= 2 {
-        let var = slopes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        // The spread between pods, but never less than the fits' own uncertainty.
-        let within = residual_se.iter().map(|s| s * s).sum::<f64>() / (n * n);
-        ((var / n).max(within).sqrt(), n - 1.0)
+    // The mean slope's uncertainty, for people: the spread of the pods' slopes, but never
+    // less than the fits' own.
+    let within_var = residual_se.iter().map(|s| s * s).sum::<f64>() / (n * n);
+    let between_var = if slopes.len() >= 2 {
+        slopes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0) / n
     } else {
-        (
-            residual_se[0],
-            (pods[0].windows.len() as f64 - 2.0).max(1.0),
-        )
-    };
-    let p_value = if se > 0.0 {
-        stats::t_sf(mean / se, df)
-    } else if mean > 0.0 {
         0.0
-    } else {
-        1.0
     };
+    let se = between_var.max(within_var).sqrt();
+    // "Not growing" is tested in each pod against its own fit, and the pods' one-sided
+    // p-values are combined by Fisher's method: under no growth every pod's line is flat, and
+    // a climb in every pod is clear however much the pods' slopes differ from each other
+    // (which the spread above, with one degree of freedom for two pods, would not let be).
+    let pod_p: Vec<f64> = slopes
+        .iter()
+        .zip(&residual_se)
+        .zip(&pod_df)
+        .map(|((&slope, &se), &df)| {
+            if se > 0.0 {
+                stats::t_sf(slope / se, df)
+            } else if slope > 0.0 {
+                0.0
+            } else {
+                1.0
+            }
+        })
+        .collect();
+    let fisher: f64 = pod_p.iter().map(|p| -2.0 * p.max(1e-300).ln()).sum();
+    let p_value = stats::chi_squared_sf(fisher, 2.0 * pod_p.len() as f64);
     let level = levels.iter().sum::<f64>() / n;
     let span = spans.iter().sum::<f64>() / n;
-    Some(Growth {
-        kind,
-        sample_type: sample_type.to_owned(),
+    Some(Fit {
         per_minute: mean,
         se,
         p_value,
-        relative: if level > 0.0 {
-            mean * span / level
-        } else {
-            0.0
-        },
+        // From nothing, a climb is measured against one unit, so that it stays finite.
+        relative: mean * span / level.max(1.0),
         pods: slopes.len(),
     })
 }
@@ -133,7 +336,7 @@ fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::profile::{FunctionProfile, SampleType};
+    use crate::profile::SampleType;
 
     fn pod(counts: &[i64]) -> PodProfiles {
         let windows = counts
@@ -163,27 +366,31 @@ mod tests {
         }
     }
 
+    fn refs(pods: &[PodProfiles]) -> Vec<&PodProfiles> {
+        pods.iter().collect()
+    }
+
     #[test]
     fn a_steady_count_is_no_leak_and_a_climb_is() {
         let steady = [
             pod(&[14, 15, 14, 14, 15, 14]),
             pod(&[15, 14, 14, 15, 14, 15]),
         ];
-        let g = growth(ProfileKind::Goroutine, "goroutine", &steady).unwrap();
+        let g = growth(ProfileKind::Goroutine, "goroutine", &refs(&steady)).unwrap();
         assert!(!g.is_leak_signal(0.01, 0.1), "{g:?}");
         // +10 goroutines per 10-second window: 60 per minute.
         let leaking = [
             pod(&[14, 24, 35, 44, 54, 65]),
             pod(&[15, 25, 34, 45, 55, 64]),
         ];
-        let g = growth(ProfileKind::Goroutine, "goroutine", &leaking).unwrap();
+        let g = growth(ProfileKind::Goroutine, "goroutine", &refs(&leaking)).unwrap();
         assert!((g.per_minute - 60.0).abs() < 3.0, "{g:?}");
         assert!(g.is_leak_signal(0.01, 0.1), "{g:?}");
     }
 
     #[test]
     fn too_few_windows_give_no_estimate() {
-        assert!(growth(ProfileKind::Goroutine, "goroutine", &[pod(&[1, 2])]).is_none());
+        assert!(growth(ProfileKind::Goroutine, "goroutine", &[&pod(&[1, 2])]).is_none());
         assert!(growth(ProfileKind::Goroutine, "goroutine", &[]).is_none());
     }
 }

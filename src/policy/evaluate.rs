@@ -93,6 +93,11 @@ pub struct RuleOutcome {
     pub undecided: usize,
     /// The tested items, most damning first.
     pub findings: Vec<Finding>,
+    /// The service's own function the rule names as the cause of a break, when it names one:
+    /// the first regression in the service's code with enough samples to judge, or the
+    /// deepest function of the service's code that a leak climbs through.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub culprit: Option<String>,
 }
 
 /// One tested function (or total) under a rule.
@@ -116,6 +121,20 @@ pub struct Finding {
     pub p_new: Option<f64>,
     /// The label value of the comparison this came from (`route=/checkout`), when split.
     pub label: Option<String>,
+    /// For a total or a library function: the service's own function whose cumulative change
+    /// accounts for most of it, where the user can act.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explained_by: Option<Attribution>,
+}
+
+/// The service's own function that explains a change: the deepest frame of its code whose
+/// cumulative change carries at least half of the change.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Attribution {
+    /// The function.
+    pub function: String,
+    /// Its cumulative values.
+    pub cum: Delta,
 }
 
 impl Finding {
@@ -215,11 +234,14 @@ pub fn evaluate(
 struct PendingRule {
     fdr: f64,
     skipped: Option<String>,
+    /// A growth rule's outcome, decided when collected (it asks no margin question).
+    growth: Option<GrowthOutcome>,
     unit: String,
     items: Vec<PendingItem>,
 }
 
 struct PendingItem {
+    explained_by: Option<Attribution>,
     function: Option<String>,
     metric: Metric,
     delta: Delta,
@@ -261,9 +283,17 @@ fn find<'a>(
     let split = kinds.iter().any(|c| c.label.is_some());
     let kinds: Vec<&KindComparison> = match (split, rule.metric) {
         (false, _) => kinds,
-        (true, Metric::Total) => kinds.into_iter().filter(|c| c.label.is_none()).collect(),
+        (true, Metric::Total | Metric::Growth) => {
+            kinds.into_iter().filter(|c| c.label.is_none()).collect()
+        }
         (true, _) => kinds.into_iter().filter(|c| c.label.is_some()).collect(),
     };
+    if rule.metric == Metric::Total && kinds.iter().any(|c| c.since_start()) {
+        return Err(format!(
+            "these {kind} profiles have no duration: they count from each process's start (fetched without ?seconds=), so their totals depend on uptime and cannot be compared; per-function shares still are. Capture with gate run or gate capture, or fetch /debug/pprof/{kind}?seconds=30",
+            kind = rule.profile
+        ));
+    }
     if kinds.is_empty() {
         return Err(match filter {
             Some(filter) => format!(
@@ -358,6 +388,7 @@ fn collect(
             return PendingRule {
                 fdr,
                 skipped: Some(why),
+                growth: None,
                 unit: String::new(),
                 items: Vec::new(),
             }
@@ -382,9 +413,27 @@ fn collect(
     let min_share = rule.settings.min_share;
     let above = |d: &Delta| d.baseline_share.max(d.candidate_share) >= min_share;
     let mut items = Vec::new();
+    let mut growth = None;
     for &(label, s) in &found {
         match rule.metric {
+            Metric::Growth => growth = Some(judge_growth(rule, s)),
+            // A total from nothing (no contention at all in the baseline) has no ratio: it
+            // is judged on how unlikely the baseline's silence is at the threshold.
+            Metric::Total if s.total.presence == Presence::New => items.push(PendingItem {
+                explained_by: attribute(s, total_change(s)),
+                function: None,
+                metric: Metric::Total,
+                delta: s.total.clone(),
+                question: Item::NewShare {
+                    threshold: theta0,
+                    answer: judge_total_from_nothing(s, theta0, fdr),
+                },
+                answer: None,
+                p_new: None,
+                label: label.map(str::to_owned),
+            }),
             Metric::Total => items.push(PendingItem {
+                explained_by: attribute(s, total_change(s)),
                 function: None,
                 metric: Metric::Total,
                 delta: s.total.clone(),
@@ -412,6 +461,9 @@ fn collect(
                     // Shares first: they are cheap, globs are not, and most functions are small.
                     if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
                         items.push(PendingItem {
+                            explained_by: (!is_own_code(&f.name) && d.change_per_pod() > 0.0)
+                                .then(|| attribute(s, d.change_per_pod()))
+                                .flatten(),
                             function: Some(f.name.clone()),
                             metric: rule.metric,
                             delta: d.clone(),
@@ -435,6 +487,9 @@ fn collect(
                         && rule.selects(&f.name)
                     {
                         items.push(PendingItem {
+                            explained_by: (!is_own_code(&f.name))
+                                .then(|| attribute(s, d.change_per_pod()))
+                                .flatten(),
                             function: Some(f.name.clone()),
                             metric: Metric::New,
                             delta: d.clone(),
@@ -454,8 +509,237 @@ fn collect(
     PendingRule {
         fdr,
         skipped: None,
+        growth,
         unit: found[0].1.sample_type.unit.clone(),
         items,
+    }
+}
+
+/// A climb is a leak signal when it is this unlikely under no growth (one-sided)...
+pub const LEAK_ALPHA: f64 = 0.01;
+/// ...and, where no rule sets the size, adds at least this part of the starting level over
+/// the capture.
+pub const LEAK_MIN_RELATIVE: f64 = 0.10;
+
+/// What a growth rule found: decided from the fitted slopes, without a margin question.
+struct GrowthOutcome {
+    status: RuleStatus,
+    explanation: String,
+    culprit: Option<String>,
+}
+
+/// Judges a leak: the candidate's level climbs across windows, clearly (p below
+/// [`LEAK_ALPHA`]) and by more than `max_increase` of its first window over the capture, and
+/// the baseline does not climb alike. Named at the deepest function of the service's own code
+/// that climbs with it.
+fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
+    let what = crate::profile::units::kind_and_sample(rule.profile, rule.sample_type());
+    let limit = rule.max_increase.unwrap_or(LEAK_MIN_RELATIVE);
+    let skipped = |why: &str| GrowthOutcome {
+        status: RuleStatus::Skipped,
+        explanation: format!("skipped: {why}"),
+        culprit: None,
+    };
+    let Some(g) = &s.growth else {
+        return skipped(
+            "a climb needs three windows from a pod of each side (--windows 3 or more)",
+        );
+    };
+    let Some(c) = &g.candidate else {
+        return skipped("a climb needs three windows from a candidate pod (--windows 3 or more)");
+    };
+    let per_min = |v: f64| {
+        format!(
+            "{} per minute",
+            crate::profile::units::format_growth(v, rule.sample_type())
+        )
+    };
+    let baseline_words = match &g.baseline {
+        Some(b) => format!("the baseline {}", per_min(b.per_minute)),
+        None => "the baseline not measured".to_owned(),
+    };
+    let head = format!(
+        "{what} in the candidate {} ({:+.0}% over the capture, p = {:.1e}; {baseline_words})",
+        per_min(c.per_minute),
+        c.relative * 100.0,
+        c.p_value
+    );
+    let climbs = c.p_value < LEAK_ALPHA && c.relative > limit;
+    // The baseline climbing alike (at least half the candidate's slope, and clearly) is the
+    // service warming up or the load, not the release.
+    let shared = g.baseline.as_ref().is_some_and(|b| {
+        b.p_value < LEAK_ALPHA && b.per_minute >= c.per_minute / 2.0 && b.relative > limit
+    });
+    if !climbs {
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!(
+                "{head}: no clear climb past {:.0}% (a climb must be clear at p < {LEAK_ALPHA} and larger than that)",
+                limit * 100.0
+            ),
+            culprit: None,
+        };
+    }
+    if shared {
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!("{head}: both sides climb alike, so not this release"),
+            culprit: None,
+        };
+    }
+    // The functions that carry the climb: at least half of it, in the service's own code,
+    // where the rule looks; the deepest of a chain holds the least besides (smallest level),
+    // and among equal chains the frame that holds the growth itself (largest flat).
+    let carriers: Vec<&compare::trend::FunctionGrowth> = g
+        .functions
+        .iter()
+        .filter(|f| f.per_minute >= c.per_minute / 2.0 && f.p_value < LEAK_ALPHA)
+        .filter(|f| is_own_code(&f.name) && rule.selects(&f.name))
+        .collect();
+    let weighed: Vec<Carrier> = carriers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Carrier {
+            index: i,
+            name: &f.name,
+            change: f.per_minute,
+            level: f.level,
+            own: f.flat_level,
+            depth: f.leaf_distance,
+        })
+        .collect();
+    let culprit = deepest(&weighed).map(|i| carriers[i].name.clone());
+    let named = match (&culprit, carriers.len()) {
+        (Some(name), _) => {
+            let f = carriers.iter().find(|f| &f.name == name).expect("a carrier");
+            format!(
+                "; it climbs in {} {}",
+                display_name(name),
+                per_min(f.per_minute)
+            )
+        }
+        (None, _) => match g.functions.first() {
+            Some(f) => format!(
+                "; the steepest function is {} {} (none of the service's own code carries half of the climb)",
+                display_name(&f.name),
+                per_min(f.per_minute)
+            ),
+            None => String::new(),
+        },
+    };
+    GrowthOutcome {
+        status: RuleStatus::Broken,
+        explanation: format!(
+            "{what} grows in the candidate: {} ({:+.0}% over the capture, more than {:.0}%; p = {:.1e}; {baseline_words}){named}",
+            per_min(c.per_minute),
+            c.relative * 100.0,
+            limit * 100.0,
+            c.p_value
+        ),
+        culprit,
+    }
+}
+
+/// A total's change per pod in the units of its functions' values (the sum of their flat
+/// changes: flat values add up to the total).
+fn total_change(s: &SampleTypeComparison) -> f64 {
+    s.functions.iter().map(|f| f.flat.change_per_pod()).sum()
+}
+
+/// The service's own function that explains a rise of `change` per pod: of the functions of
+/// its code whose cumulative value rose by at least half of it, the deepest, which is the one
+/// holding the least besides (smallest candidate cum); among equal chains, the frame whose own
+/// value rose most.
+fn attribute(s: &SampleTypeComparison, change: f64) -> Option<Attribution> {
+    if change <= 0.0 || !change.is_finite() {
+        return None;
+    }
+    let carriers: Vec<Carrier> = s
+        .functions
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.cum.change_per_pod() >= change / 2.0 && is_own_code(&f.name))
+        .map(|(i, f)| Carrier {
+            index: i,
+            name: &f.name,
+            change: f.cum.change_per_pod(),
+            level: f.cum.candidate_per_pod,
+            own: f.flat.change_per_pod(),
+            depth: f.leaf_distance,
+        })
+        .collect();
+    deepest(&carriers).map(|i| {
+        let f = &s.functions[i];
+        Attribution {
+            function: f.name.clone(),
+            cum: f.cum.clone(),
+        }
+    })
+}
+
+/// A function that carries part of a change, as [`deepest`] weighs it.
+struct Carrier<'a> {
+    index: usize,
+    name: &'a str,
+    /// Its cumulative change.
+    change: f64,
+    /// Its cumulative level in the candidate.
+    level: f64,
+    /// The change of its own (flat) value.
+    own: f64,
+    /// Its mean distance from the leaf.
+    depth: f64,
+}
+
+/// The carrier that explains a change best: of those carrying (nearly, 90%) the most of it, the
+/// deepest in the call chain (nearest the leaf on average), then the one holding the least
+/// besides (a caller holds all its callee holds and more), then the frame whose own value
+/// changed most. A callee shared by several callers (a lock's user) carries more than any one
+/// caller, and is named.
+fn deepest(carriers: &[Carrier]) -> Option<usize> {
+    let most = carriers
+        .iter()
+        .map(|c| c.change)
+        .fold(f64::NEG_INFINITY, f64::max);
+    carriers
+        .iter()
+        .filter(|c| c.change >= most * 0.9)
+        .min_by(|a, b| {
+            a.depth
+                .total_cmp(&b.depth)
+                .then_with(|| a.level.total_cmp(&b.level))
+                .then_with(|| b.own.total_cmp(&a.own))
+                .then_with(|| a.name.cmp(b.name))
+        })
+        .map(|c| c.index)
+}
+
+/// A total that is zero in the baseline and not in the candidate: regressed when the
+/// baseline's silence would be unlikely (below `fdr`) were the candidate only `theta0` times
+/// the baseline. Given n events in all, the baseline's count is binomial with probability
+/// Tb / (Tb + theta0 Tc) at the threshold, so none there has probability
+/// (theta0 Tc / (Tb + theta0 Tc))^n; events are counted in units of the window spread.
+fn judge_total_from_nothing(s: &SampleTypeComparison, theta0: f64, fdr: f64) -> MarginAnswer {
+    let c = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let (tb, tc) = (
+        s.normalization.baseline_exposure.max(f64::MIN_POSITIVE),
+        s.normalization.candidate_exposure.max(f64::MIN_POSITIVE),
+    );
+    let n = (s.total.candidate_events / c).floor();
+    let p = (theta0 * tc / (tb + theta0 * tc)).powf(n).min(1.0);
+    MarginAnswer {
+        status: if p <= fdr {
+            Status::Regressed
+        } else {
+            Status::Inconclusive
+        },
+        p_value: Some(p),
+        p_adjusted: Some(p),
+        lower: None,
+        upper: None,
+        level: 1.0 - fdr,
+        minimum_detectable_ratio: None,
+        pods_factor_to_decide: None,
     }
 }
 
@@ -510,6 +794,23 @@ fn p_absent_from_baseline(d: &Delta, s: &SampleTypeComparison) -> f64 {
 }
 
 fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
+    if let Some(g) = p.growth {
+        let tested = usize::from(g.status != RuleStatus::Skipped);
+        return RuleOutcome {
+            rule: rule.name.clone(),
+            profile: rule.profile,
+            sample_type: rule.sample_type().to_owned(),
+            metric: rule.metric,
+            severity: rule.severity,
+            status: g.status,
+            explanation: g.explanation,
+            tested,
+            decided: tested,
+            undecided: 0,
+            findings: Vec::new(),
+            culprit: g.culprit,
+        };
+    }
     let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
     let mut findings: Vec<Finding> = p
         .items
@@ -528,6 +829,7 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
                 answer,
                 p_new: item.p_new,
                 label: item.label,
+                explained_by: item.explained_by,
             })
         })
         .collect();
@@ -553,7 +855,7 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
             // Among regressions, the service's own functions first: the user wants to read
             // `main.hashRecord`, not the `crypto/sha256.block` its time lands in.
             .then_with(|| match a.answer.status {
-                Status::Regressed => own_code(b).cmp(&own_code(a)),
+                Status::Regressed | Status::Inconclusive => nameable(b).cmp(&nameable(a)),
                 _ => std::cmp::Ordering::Equal,
             })
             .then_with(|| {
@@ -564,6 +866,20 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
             })
             .then_with(|| a.function.cmp(&b.function))
     });
+    // An attribution to a function this rule already names as regressed says it twice.
+    let named: Vec<String> = findings
+        .iter()
+        .filter(|f| f.answer.status == Status::Regressed)
+        .filter_map(|f| f.function.clone())
+        .collect();
+    for f in &mut findings {
+        if f.explained_by
+            .as_ref()
+            .is_some_and(|a| named.contains(&a.function))
+        {
+            f.explained_by = None;
+        }
+    }
     let tested = findings.len();
     let broken: Vec<&Finding> = findings
         .iter()
@@ -609,14 +925,21 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         )
     } else if !doubtful.is_empty() {
         let f = doubtful[0];
-        (
-            RuleStatus::Inconclusive,
-            format!(
-                "{what}: cannot tell for {} function(s), e.g. {}; more pods or windows would settle it",
-                doubtful.len(),
+        let settle = match f.answer.pods_factor_to_decide {
+            Some(k) if k.is_finite() && k > 1.0 => {
+                format!("; about {k:.1}x the pods would likely settle it")
+            }
+            _ => String::new(),
+        };
+        let which = match (f.function.is_some(), doubtful.len()) {
+            (false, _) => format!(
+                "cannot tell whether the total is past the threshold: {}",
                 finding_words(f)
             ),
-        )
+            (true, 1) => format!("cannot tell for 1 function: {}", finding_words(f)),
+            (true, n) => format!("cannot tell for {n} functions, e.g. {}", finding_words(f)),
+        };
+        (RuleStatus::Inconclusive, format!("{what}: {which}{settle}"))
     } else if tested == 0 {
         (
             RuleStatus::Held,
@@ -673,6 +996,21 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         tested,
         decided,
         undecided: n_undecided,
+        culprit: (status == RuleStatus::Broken)
+            .then(|| {
+                let regressed = || {
+                    findings
+                        .iter()
+                        .filter(|f| f.answer.status == Status::Regressed)
+                };
+                regressed()
+                    .find(|f| f.function.is_some() && nameable(f))
+                    .and_then(|f| f.function.clone())
+                    .or_else(|| {
+                        regressed().find_map(|f| Some(f.explained_by.as_ref()?.function.clone()))
+                    })
+            })
+            .flatten(),
         findings,
     }
 }
@@ -690,30 +1028,38 @@ fn breach_size(rule: &Rule, f: &Finding) -> f64 {
     }
 }
 
-/// Whether a finding is about the service's own code rather than Go's standard library or
-/// runtime: `main.*`, or a package path whose first element is a domain (`github.com/...`).
-/// Totals count as the service's own.
-fn own_code(f: &Finding) -> bool {
-    let Some(name) = f.function.as_deref() else {
-        return true;
-    };
+/// Whether a function is the service's own code rather than Go's standard library or runtime:
+/// `main.*`, or a package path whose first element is a domain (`github.com/...`).
+pub fn is_own_code(name: &str) -> bool {
     match name.split_once('/') {
         Some((first, _)) => first.contains('.'),
         None => name.starts_with("main."),
     }
 }
 
-/// The failing rule whose explanation heads the verdict: the first (in policy order) whose top
-/// finding is in the service's own code, else the first.
-fn headline<'a>(failing: &[&'a RuleOutcome]) -> &'a RuleOutcome {
-    failing
+/// Fewest sampling events (both sides together) behind a function the verdict names: a
+/// function seen three times can show any ratio, and heading a report with it misleads.
+const MIN_NAMED_EVENTS: f64 = 20.0;
+
+/// Whether a finding may be named as the cause: a total, or the service's own function with
+/// enough samples to judge.
+fn nameable(f: &Finding) -> bool {
+    match f.function.as_deref() {
+        None => true,
+        Some(name) => {
+            is_own_code(name)
+                && f.delta.baseline_events + f.delta.candidate_events >= MIN_NAMED_EVENTS
+        }
+    }
+}
+
+/// The rule whose explanation heads the verdict: the first (in policy order) that names a
+/// function of the service's own code, else the first.
+fn headline<'a>(rules: &[&'a RuleOutcome]) -> &'a RuleOutcome {
+    rules
         .iter()
-        .find(|r| {
-            r.findings.first().is_some_and(|f| {
-                f.answer.status == Status::Regressed && f.function.is_some() && own_code(f)
-            })
-        })
-        .unwrap_or(&failing[0])
+        .find(|r| r.culprit.is_some())
+        .unwrap_or(&rules[0])
 }
 
 /// One-sided p-value that the finding moved at all in the direction that breaks the rule.
@@ -733,7 +1079,8 @@ fn moved_p(rule: &Rule, f: &Finding) -> f64 {
 
 fn points_to_breach(rule: &Rule, f: &Finding) -> bool {
     match (rule.metric, f.ratio()) {
-        (Metric::New, _) => true,
+        (Metric::New, _) => f.delta.candidate_share > rule.max_new_share.unwrap_or(0.0),
+        (Metric::Total, None) => f.delta.presence == Presence::New,
         (_, Some(r)) => {
             rule.upper_threshold().is_some_and(|t| r > t)
                 || rule.lower_threshold().is_some_and(|t| r < t)
@@ -776,6 +1123,41 @@ fn describe_target(rule: &Rule) -> String {
 
 /// A finding in a few words: `main.f +52% [+31%, +76%]`.
 pub fn finding_words(f: &Finding) -> String {
+    let words = change_words(f);
+    match &f.explained_by {
+        // Named at the service's code where the change is confident; elsewhere the
+        // attribution would put a name on noise.
+        Some(a) if f.answer.status == Status::Regressed => {
+            let cum = match a.cum.estimate {
+                Some(e) => ratio_words(e.ratio),
+                None if a.cum.baseline_per_pod <= 0.0 => "new".to_owned(),
+                None => ratio_words(a.cum.candidate_per_pod / a.cum.baseline_per_pod),
+            };
+            let name = display_name(&a.function);
+            if f.function.is_some() {
+                format!("{name} {cum} cum, time in {words}")
+            } else {
+                format!("{words}, mostly in {name} ({cum} cum)")
+            }
+        }
+        _ => words,
+    }
+}
+
+/// A ratio as a change people read: `+52%`, `-30%`; from ten times on, `12x`, which reads better
+/// than `+1100%`; never `+inf%`.
+pub fn ratio_words(r: f64) -> String {
+    if !r.is_finite() {
+        "new".to_owned()
+    } else if r >= 10.0 {
+        format!("{r:.0}x")
+    } else {
+        format!("{:+.0}%", (r - 1.0) * 100.0)
+    }
+}
+
+/// A finding's own change in words, without its attribution.
+fn change_words(f: &Finding) -> String {
     let function = display_name(f.function.as_deref().unwrap_or("total"));
     let name = match &f.label {
         Some(label) => format!("{function} [{label}]"),
@@ -788,12 +1170,20 @@ pub fn finding_words(f: &Finding) -> String {
             f.answer.lower.unwrap_or(0.0) * 100.0
         ),
         _ => {
-            let pct = |r: f64| format!("{:+.0}%", (r - 1.0) * 100.0);
+            let pct = |r: f64| ratio_words(r);
             match (f.ratio(), f.answer.lower, f.answer.upper) {
                 (Some(r), Some(lo), Some(hi)) => {
                     format!("{name} {} [{}, {}]", pct(r), pct(lo), pct(hi))
                 }
-                _ => name,
+                _ => match f.delta.presence {
+                    Presence::New => format!(
+                        "{name} from none in the baseline to {} per pod",
+                        crate::profile::units::format_value(f.delta.candidate_per_pod, &f.unit)
+                    ),
+                    Presence::Vanished => format!("{name} gone in the candidate"),
+                    Presence::Neither => format!("{name} (none on either side)"),
+                    Presence::Both => format!("{name} (too few samples for an estimate)"),
+                },
             }
         }
     }
@@ -831,11 +1221,22 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    // What warned is said beside a failure or an undecided rule too: a new function in the
+    // user's code is news either way.
+    let also = if warned.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "; also warned: {}: {}",
+            names(&warned),
+            headline(&warned).explanation
+        )
+    };
     let (outcome, summary) = if !failing.is_empty() {
         (
             Outcome::Fail,
             format!(
-                "failed: {} broken; {}",
+                "failed: {} broken; {}{also}",
                 names(&failing),
                 headline(&failing).explanation
             ),
@@ -843,12 +1244,20 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
     } else if !inconclusive.is_empty() {
         (
             Outcome::Inconclusive,
-            format!("inconclusive: {} could not decide", names(&inconclusive)),
+            format!(
+                "inconclusive: {} could not decide; {}{also}",
+                names(&inconclusive),
+                inconclusive[0].explanation
+            ),
         )
     } else if !warned.is_empty() {
         (
             Outcome::Warn,
-            format!("passed with warnings: {}", names(&warned)),
+            format!(
+                "passed with warnings: {}; {}",
+                names(&warned),
+                headline(&warned).explanation
+            ),
         )
     } else if rules.iter().all(|r| r.status == RuleStatus::Skipped) {
         // Nothing was judged: a pass here would be a gate that silently checks nothing (a
@@ -872,5 +1281,52 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
         outcome,
         summary,
         rules,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{deepest, is_own_code, ratio_words, Carrier};
+
+    fn carrier(index: usize, name: &str, change: f64, level: f64, depth: f64) -> Carrier<'_> {
+        Carrier {
+            index,
+            name,
+            change,
+            level,
+            own: 0.0,
+            depth,
+        }
+    }
+
+    #[test]
+    fn the_deepest_carrier_of_a_chain_is_named_and_a_shared_callee_beats_one_caller() {
+        // main.main -> main.handle -> main.hashRecord, all carrying the same rise.
+        let chain = [
+            carrier(0, "main.main", 10.0, 100.0, 5.0),
+            carrier(1, "main.handle", 10.0, 40.0, 3.0),
+            carrier(2, "main.hashRecord", 10.0, 12.0, 1.0),
+        ];
+        assert_eq!(deepest(&chain), Some(2));
+        // A lock's user called from two places carries more than either caller.
+        let diamond = [
+            carrier(0, "main.counterFlusher", 7.0, 7.0, 2.0),
+            carrier(1, "main.cycle", 3.0, 3.0, 2.0),
+            carrier(2, "main.updateCounters", 10.0, 10.0, 1.0),
+        ];
+        assert_eq!(deepest(&diamond), Some(2));
+        assert_eq!(deepest(&[]), None);
+    }
+
+    #[test]
+    fn own_code_and_ratio_words() {
+        assert!(is_own_code("main.f"));
+        assert!(is_own_code("github.com/acme/shop.(*Cart).Total"));
+        assert!(!is_own_code("crypto/sha256.block"));
+        assert!(!is_own_code("runtime.mallocgc"));
+        assert_eq!(ratio_words(1.52), "+52%");
+        assert_eq!(ratio_words(0.7), "-30%");
+        assert_eq!(ratio_words(12.4), "12x");
+        assert_eq!(ratio_words(f64::INFINITY), "new");
     }
 }

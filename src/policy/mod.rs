@@ -68,7 +68,10 @@ use std::io::Read;
 use std::path::Path;
 
 pub use error::{PolicyError, PolicyErrorKind};
-pub use evaluate::{evaluate, finding_words, Finding, Outcome, RuleOutcome, RuleStatus, Verdict};
+pub use evaluate::{
+    evaluate, finding_words, is_own_code, Finding, Outcome, RuleOutcome, RuleStatus, Verdict,
+    LEAK_ALPHA, LEAK_MIN_RELATIVE,
+};
 pub use glob::Globs;
 pub use model::{
     Defaults, Direction, InconclusiveAction, LabelMatch, Metric, Normalize, Policy, Rule, Severity,

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::glob::Globs;
-use crate::profile::ProfileKind;
+use crate::profile::{Footprint, ProfileKind};
 
 /// A validated threshold policy: statistical defaults and the rules a comparison is judged by.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -12,6 +12,9 @@ pub struct Policy {
     pub version: u32,
     /// Policy-wide statistical settings; every rule starts from these.
     pub defaults: Defaults,
+    /// Whether the gate's own footprint is removed from every profile before comparing
+    /// (`defaults.footprint`; policy-wide, because it applies when profiles are read).
+    pub footprint: Footprint,
     /// The rules, in file order (never empty, names unique).
     pub rules: Vec<Rule>,
 }
@@ -152,6 +155,13 @@ pub(crate) trait Keyword: Copy + 'static {
     }
 }
 
+impl Keyword for Footprint {
+    const ALL: &'static [Self] = &[Footprint::Remove, Footprint::Keep];
+    fn keyword(self) -> &'static str {
+        self.name()
+    }
+}
+
 macro_rules! keyword_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal,)+ }) => {
         $(#[$meta])*
@@ -195,6 +205,8 @@ keyword_enum! {
         Total => "total",
         /// Functions present only in the candidate, judged on their share.
         New => "new",
+        /// A level (live heap, goroutines) climbing across the candidate's windows: a leak.
+        Growth => "growth",
     }
 }
 

@@ -13,7 +13,7 @@ use super::model::{
     Policy, Rule, Severity,
 };
 use super::percent::{format_number, format_percent, parse_fraction, RawNumber};
-use crate::profile::{ProfileKind, TagFilter};
+use crate::profile::{Footprint, ProfileKind, TagFilter};
 
 /// Largest policy text accepted, in bytes.
 pub(crate) const MAX_INPUT_BYTES: usize = 2 * 1024 * 1024;
@@ -35,6 +35,7 @@ const DEFAULTS_KEYS: &[&str] = &[
     "min_abs_change",
     "normalize",
     "inconclusive",
+    "footprint",
 ];
 const RULE_KEYS: &[&str] = &[
     "name",
@@ -86,6 +87,8 @@ struct RawDefaults {
     normalize: Option<S<String>>,
     #[serde(default)]
     inconclusive: Option<S<String>>,
+    #[serde(default)]
+    footprint: Option<S<String>>,
 }
 
 #[derive(Deserialize)]
@@ -461,9 +464,13 @@ impl Validator<'_> {
         }
 
         let mut defaults = Defaults::default();
+        let mut footprint = Footprint::default();
         if let Some(d) = &raw.defaults {
             let d = &d.value;
             let ctx = "defaults";
+            if let Some(v) = &d.footprint {
+                footprint = self.keyword::<Footprint>(v, "footprint", ctx)?;
+            }
             self.settings(
                 &mut defaults,
                 ctx,
@@ -513,6 +520,7 @@ impl Validator<'_> {
         Ok(Policy {
             version: 1,
             defaults,
+            footprint,
             rules,
         })
     }
@@ -758,6 +766,41 @@ impl Validator<'_> {
                             ));
                         }
                     }
+                }
+            }
+            Metric::Growth => {
+                let sample_type = sample.as_deref().unwrap_or(sample_types(profile)[0]);
+                if !crate::compare::trend::is_level_sample_type(profile, sample_type) {
+                    return Err(self.err(
+                        metric_raw.referenced,
+                        Kind::KeyNotAllowed,
+                        format!("{label} has metric growth, which follows a level across windows, and {profile} {sample_type} is not one"),
+                        "metric: growth on profile goroutine, or on profile heap with sample inuse_space or inuse_objects".into(),
+                    ));
+                }
+                if let Some(v) = &r.max_new_share {
+                    return Err(not_allowed(
+                        "max_new_share",
+                        v.referenced,
+                        "it has metric growth, and max_new_share is for metric new",
+                        "max_increase: the largest climb over the capture, e.g. 10%",
+                    ));
+                }
+                if let Some(v) = &r.direction {
+                    return Err(not_allowed(
+                        "direction",
+                        v.referenced,
+                        "a leak only climbs, so there is no direction",
+                        "no direction on a rule with metric growth",
+                    ));
+                }
+                if max_increase.is_none() {
+                    return Err(self.err(
+                        at,
+                        Kind::MissingKey,
+                        format!("{label} has no max_increase"),
+                        "'max_increase:' the largest climb over the capture, relative to the first window, e.g. 10%".into(),
+                    ));
                 }
             }
             Metric::New => {

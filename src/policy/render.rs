@@ -27,6 +27,8 @@ struct OutSettings {
     normalize: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     inconclusive: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    footprint: Option<&'static str>,
 }
 
 impl OutSettings {
@@ -38,6 +40,7 @@ impl OutSettings {
             min_abs_change: Some(format_percent(d.min_abs_change)),
             normalize: Some(d.normalize.name()),
             inconclusive: Some(d.inconclusive.name()),
+            footprint: None,
         }
     }
 
@@ -54,6 +57,7 @@ impl OutSettings {
             inconclusive: all
                 .inconclusive
                 .filter(|_| rule.inconclusive != base.inconclusive),
+            footprint: None,
         }
     }
 }
@@ -89,7 +93,10 @@ struct OutRule<'a> {
 pub(crate) fn to_yaml(policy: &Policy) -> String {
     let out = OutPolicy {
         version: policy.version,
-        defaults: OutSettings::all(&policy.defaults),
+        defaults: OutSettings {
+            footprint: Some(policy.footprint.name()),
+            ..OutSettings::all(&policy.defaults)
+        },
         rules: policy
             .rules
             .iter()
@@ -172,6 +179,13 @@ fn describe_rule_samples(rule: &Rule) -> String {
             quantity,
             limit(rule),
             format_percent(s.fdr)
+        ),
+        Metric::Growth => format!(
+            "the candidate's {} {} may climb at most {} over the capture across windows (a leak; judged at p < {})",
+            rule.profile,
+            quantity,
+            rule.max_increase.map_or_else(|| "?".into(), format_percent),
+            format_percent(super::LEAK_ALPHA)
         ),
         Metric::New => format!(
             "{selection} that is new in the candidate may take at most {} of {} {}",

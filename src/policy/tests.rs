@@ -231,7 +231,7 @@ fn unknown_profile_metric_and_keywords_are_located() {
         "{shown}"
     );
     assert!(
-        shown.ends_with("expected one of: flat, cum, total, new"),
+        shown.ends_with("expected one of: flat, cum, total, new, growth"),
         "{shown}"
     );
     let (_, shown) = error_at(&rule("    sample: inuse_space\n"), 7, 13);

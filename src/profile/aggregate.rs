@@ -8,6 +8,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::decode::not_a_profile;
+use super::footprint::{is_profiler_function, Footprint};
 use super::labels::LabelView;
 use super::proto;
 use super::wire::{self, RawLocation, RawProfile, RawValueType};
@@ -53,8 +54,15 @@ pub struct FunctionProfile {
     pub sample_count: usize,
     /// Sum of every sample's values, per sample type.
     pub totals: Vec<i64>,
+    /// Sum of the values removed as the gate's own footprint, per sample type (not in
+    /// `totals`; zeros when nothing was removed).
+    pub footprint: Vec<i64>,
     /// Function names; a function's index addresses its rows in the value tables.
     pub functions: Vec<String>,
+    /// Per function: the sum, over the samples whose stack holds it, of how many frames below
+    /// it the leaf is (0 for the leaf itself), and the number of those samples. Their ratio
+    /// says how deep a function sits, which per-function totals alone cannot.
+    pub leaf_distance: Vec<(u64, u64)>,
     flat: Vec<i64>,
     cum: Vec<i64>,
 }
@@ -80,7 +88,7 @@ impl FunctionProfile {
         if !shaped(&flat) || !shaped(&cum) {
             return None;
         }
-        let totals = (0..n_types)
+        let totals: Vec<i64> = (0..n_types)
             .map(|st| flat.iter().map(|r| r[st]).sum())
             .collect();
         Some(FunctionProfile {
@@ -92,7 +100,9 @@ impl FunctionProfile {
             duration_nanos,
             time_nanos: 0,
             sample_count: functions.len(),
+            footprint: vec![0; totals.len()],
             totals,
+            leaf_distance: vec![(0, 0); functions.len()],
             functions,
             flat: flat.into_iter().flatten().collect(),
             cum: cum.into_iter().flatten().collect(),
@@ -105,6 +115,8 @@ impl FunctionProfile {
         FunctionProfile {
             sample_count: 0,
             totals: vec![0; self.sample_types.len()],
+            footprint: vec![0; self.sample_types.len()],
+            leaf_distance: Vec::new(),
             functions: Vec::new(),
             flat: Vec::new(),
             cum: Vec::new(),
@@ -123,6 +135,8 @@ impl FunctionProfile {
             time_nanos: self.time_nanos,
             sample_count: 0,
             totals: Vec::new(),
+            footprint: Vec::new(),
+            leaf_distance: Vec::new(),
             functions: Vec::new(),
             flat: Vec::new(),
             cum: Vec::new(),
@@ -166,18 +180,23 @@ pub fn aggregate(p: &proto::Profile) -> Result<FunctionProfile, ProfileError> {
 /// since a location's lines are innermost-first); cum goes once to every distinct function on
 /// the stack, so recursion is not counted twice. Functions are identified by name, as pprof's
 /// default `functions` granularity does; frames without a function are named by address.
+///
+/// The gate's own footprint is removed (see [`Footprint`]).
 pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
-    let mut groups = aggregate_view(raw, &LabelView::default())?;
+    let mut groups = aggregate_view(raw, &LabelView::default(), Footprint::Remove)?;
     Ok(groups.pop().expect("a view of everything has one group").1)
 }
 
 /// Aggregates the samples a [`LabelView`] keeps: one profile (`None`) without a split, else
 /// one per value of the split label, in order of first appearance (or, when no sample has the
 /// label, one empty profile under `None` that carries the metadata). Labels are read only when
-/// the view asks for them, so the whole-profile path costs nothing extra.
+/// the view asks for them, so the whole-profile path costs nothing extra. With
+/// [`Footprint::Remove`], samples whose stack runs through the profiling machinery are left out
+/// and summed in [`FunctionProfile::footprint`] instead.
 pub fn aggregate_view(
     raw: &[u8],
     view: &LabelView,
+    footprint: Footprint,
 ) -> Result<Vec<(Option<String>, FunctionProfile)>, ProfileError> {
     let p = match wire::read_profile(raw) {
         Ok(p) if !p.sample_types.is_empty() => p,
@@ -237,6 +256,22 @@ pub fn aggregate_view(
         })?;
 
     let n_names = names.len();
+    // Whether each location holds a frame of the profiling machinery.
+    let profiler_name: Vec<bool> = match footprint {
+        Footprint::Remove => names
+            .names
+            .iter()
+            .map(|n| is_profiler_function(n))
+            .collect(),
+        Footprint::Keep => Vec::new(),
+    };
+    let profiler_location = |(start, end): (u32, u32)| {
+        !profiler_name.is_empty()
+            && frames[start as usize..end as usize]
+                .iter()
+                .any(|&n| profiler_name[n as usize])
+    };
+    let mut stack: Vec<(u32, u32)> = Vec::new();
     let too_many = |groups: usize, hint: &'static str| {
         let cells = n_names as u128 * n_types as u128 * groups as u128;
         (cells > MAX_TABLE_CELLS as u128).then_some(ProfileError::TooManyCells {
@@ -255,6 +290,8 @@ pub fn aggregate_view(
         flat: vec![0i64; n_names * n_types],
         cum: vec![0i64; n_names * n_types],
         totals: vec![0i64; n_types],
+        footprint: vec![0i64; n_types],
+        leaf_distance: vec![(0u64, 0u64); n_names],
         samples: 0,
     };
     let read_labels = !view.is_everything();
@@ -317,23 +354,38 @@ pub fn aggregate_view(
         } else {
             0
         };
+        stack.clear();
+        let mut through_profiler = false;
+        for &loc_id in &location_ids {
+            let &range = location_frames
+                .get(loc_id)
+                .ok_or(ProfileError::UnknownLocation {
+                    sample: si,
+                    location: loc_id,
+                })?;
+            through_profiler |= profiler_location(range);
+            stack.push(range);
+        }
+        if through_profiler {
+            let removed = &mut groups[g].1.footprint;
+            for (st, &v) in values.iter().enumerate() {
+                removed[st] = removed[st].saturating_add(v);
+            }
+            continue;
+        }
         let Table {
             flat,
             cum,
             totals,
             samples,
+            leaf_distance,
+            ..
         } = &mut groups[g].1;
         *samples += 1;
         let stamp = si as u32;
         let mut innermost = true;
-        for &loc_id in &location_ids {
-            let &(start, end) =
-                location_frames
-                    .get(loc_id)
-                    .ok_or(ProfileError::UnknownLocation {
-                        sample: si,
-                        location: loc_id,
-                    })?;
+        let mut distance = 0u64;
+        for &(start, end) in &stack {
             for &name in &frames[start as usize..end as usize] {
                 let row = name as usize * n_types;
                 if innermost {
@@ -345,10 +397,13 @@ pub fn aggregate_view(
                 }
                 if seen_in_sample[name as usize] != stamp {
                     seen_in_sample[name as usize] = stamp;
+                    let d = &mut leaf_distance[name as usize];
+                    *d = (d.0 + distance, d.1 + 1);
                     for (st, &v) in values.iter().enumerate() {
                         cum[row + st] = cum[row + st].checked_add(v).ok_or_else(|| overflow(st))?;
                     }
                 }
+                distance += 1;
             }
         }
         for (st, &v) in values.iter().enumerate() {
@@ -375,6 +430,8 @@ pub fn aggregate_view(
                 time_nanos: p.time_nanos,
                 sample_count: t.samples,
                 totals: t.totals,
+                footprint: t.footprint,
+                leaf_distance: t.leaf_distance,
                 functions: functions.clone(),
                 flat: t.flat,
                 cum: t.cum,
@@ -389,6 +446,8 @@ struct Table {
     flat: Vec<i64>,
     cum: Vec<i64>,
     totals: Vec<i64>,
+    footprint: Vec<i64>,
+    leaf_distance: Vec<(u64, u64)>,
     samples: usize,
 }
 

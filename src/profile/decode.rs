@@ -5,23 +5,28 @@ use std::io::Read;
 
 use prost::Message;
 
+use super::footprint::Footprint;
 use super::proto;
 use super::ProfileError;
 
-/// Limits that keep hostile input from exhausting memory.
+/// How profile files are read: the limits that keep hostile input from exhausting memory,
+/// and whether the gate's own footprint is removed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct DecodeLimits {
+pub struct DecodeOptions {
     /// Largest accepted size of the profile once decompressed, in bytes.
     ///
     /// A gzip bomb inflates a few kilobytes into gigabytes; past this bound decoding stops with
     /// [`ProfileError::TooLarge`] instead of allocating.
     pub max_decompressed_bytes: u64,
+    /// Whether samples through the profiling machinery are removed (see [`Footprint`]).
+    pub footprint: Footprint,
 }
 
-impl Default for DecodeLimits {
+impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeLimits {
+        DecodeOptions {
             max_decompressed_bytes: 1 << 30,
+            footprint: Footprint::Remove,
         }
     }
 }
@@ -29,7 +34,7 @@ impl Default for DecodeLimits {
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
 /// The raw protobuf bytes of a profile file: inflated when gzipped, checked against the limits.
-pub fn inflate(bytes: &[u8], limits: DecodeLimits) -> Result<Cow<'_, [u8]>, ProfileError> {
+pub fn inflate(bytes: &[u8], limits: DecodeOptions) -> Result<Cow<'_, [u8]>, ProfileError> {
     if bytes.is_empty() {
         return Err(ProfileError::Empty);
     }
@@ -53,7 +58,7 @@ pub fn inflate(bytes: &[u8], limits: DecodeLimits) -> Result<Cow<'_, [u8]>, Prof
 ///
 /// Aggregation does not need this (see [`super::read_profile`]); it is for callers that want
 /// the whole message.
-pub fn decode(bytes: &[u8], limits: DecodeLimits) -> Result<proto::Profile, ProfileError> {
+pub fn decode(bytes: &[u8], limits: DecodeOptions) -> Result<proto::Profile, ProfileError> {
     let raw = inflate(bytes, limits)?;
     match proto::Profile::decode(raw.as_ref()) {
         Ok(profile) if !profile.sample_type.is_empty() => Ok(profile),
@@ -75,7 +80,7 @@ pub(crate) fn not_a_profile(raw: &[u8], decode_error: Option<String>) -> Profile
     }
 }
 
-fn inflate_gzip(bytes: &[u8], limits: DecodeLimits) -> Result<Vec<u8>, ProfileError> {
+fn inflate_gzip(bytes: &[u8], limits: DecodeOptions) -> Result<Vec<u8>, ProfileError> {
     // Most profiles compress 2-4x; a guess avoids regrowing the buffer many times.
     let guess = bytes
         .len()

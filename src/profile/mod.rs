@@ -3,15 +3,18 @@
 //! Pure: bytes in, values out. File names are added to errors by the caller that read the file.
 mod aggregate;
 mod decode;
+mod footprint;
 mod kind;
 pub mod labels;
 pub mod proto;
 #[cfg(test)]
 mod tests;
+pub mod units;
 mod wire;
 
 pub use aggregate::{aggregate, aggregate_bytes, aggregate_view, FunctionProfile, SampleType};
-pub use decode::{decode, inflate, DecodeLimits};
+pub use decode::{decode, inflate, DecodeOptions};
+pub use footprint::{is_profiler_function, Footprint};
 pub use kind::ProfileKind;
 pub use labels::{LabelView, TagFilter};
 
@@ -141,16 +144,21 @@ pub fn display_name(name: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// Decodes and aggregates a profile file's bytes (gzipped or raw) in one step.
-pub fn read_profile(bytes: &[u8], limits: DecodeLimits) -> Result<FunctionProfile, ProfileError> {
-    aggregate_bytes(&inflate(bytes, limits)?)
+pub fn read_profile(bytes: &[u8], limits: DecodeOptions) -> Result<FunctionProfile, ProfileError> {
+    let mut groups = aggregate_view(
+        &inflate(bytes, limits)?,
+        &LabelView::default(),
+        limits.footprint,
+    )?;
+    Ok(groups.pop().expect("a view of everything has one group").1)
 }
 
 /// Decodes a profile file's bytes and aggregates the samples a [`LabelView`] keeps (one
 /// profile per value of its split label, if it has one).
 pub fn read_profile_view(
     bytes: &[u8],
-    limits: DecodeLimits,
+    limits: DecodeOptions,
     view: &LabelView,
 ) -> Result<Vec<(Option<String>, FunctionProfile)>, ProfileError> {
-    aggregate_view(&inflate(bytes, limits)?, view)
+    aggregate_view(&inflate(bytes, limits)?, view, limits.footprint)
 }

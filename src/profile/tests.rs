@@ -151,7 +151,7 @@ proptest! {
     #[test]
     fn encode_decode_round_trips_and_sample_order_does_not_matter(p in arb_profile()) {
         let bytes = p.encode_to_vec();
-        let back = decode(&gzip(&bytes), DecodeLimits::default()).unwrap();
+        let back = decode(&gzip(&bytes), DecodeOptions::default()).unwrap();
         prop_assert_eq!(&back, &p);
         let a = aggregate(&p).unwrap();
         let mut reversed = p.clone();
@@ -188,19 +188,19 @@ proptest! {
         let bytes = p.encode_to_vec();
         prop_assume!(!bytes.is_empty());
         let prefix = &bytes[..cut.index(bytes.len())];
-        let _ = read_profile(prefix, DecodeLimits::default());
+        let _ = read_profile(prefix, DecodeOptions::default());
         let mut flipped = bytes.clone();
         let at = flip.0.index(flipped.len());
         flipped[at] ^= flip.1 | 1;
-        let _ = read_profile(&flipped, DecodeLimits::default());
-        let _ = read_profile(&gzip(&flipped), DecodeLimits::default());
+        let _ = read_profile(&flipped, DecodeOptions::default());
+        let _ = read_profile(&gzip(&flipped), DecodeOptions::default());
     }
 
     #[test]
     fn gzipped_and_raw_decode_the_same(p in arb_profile()) {
         let raw = p.encode_to_vec();
-        let from_raw = read_profile(&raw, DecodeLimits::default()).unwrap();
-        let from_gz = read_profile(&gzip(&raw), DecodeLimits::default()).unwrap();
+        let from_raw = read_profile(&raw, DecodeOptions::default()).unwrap();
+        let from_gz = read_profile(&gzip(&raw), DecodeOptions::default()).unwrap();
         prop_assert_eq!(from_raw, from_gz);
     }
 
@@ -224,8 +224,8 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..512)) {
-        let _ = read_profile(&bytes, DecodeLimits::default());
-        let _ = read_profile(&gzip(&bytes), DecodeLimits::default());
+        let _ = read_profile(&bytes, DecodeOptions::default());
+        let _ = read_profile(&gzip(&bytes), DecodeOptions::default());
     }
 }
 
@@ -355,7 +355,7 @@ fn non_utf8_names_decode_lossily() {
 
 #[test]
 fn hostile_bytes_give_clear_errors() {
-    let limits = DecodeLimits::default();
+    let limits = DecodeOptions::default();
     assert!(matches!(
         read_profile(b"", limits),
         Err(ProfileError::Empty)
@@ -376,8 +376,9 @@ fn hostile_bytes_give_clear_errors() {
     ));
     // A gzip bomb: 64 MiB of zeros compress to ~64 KiB; with a 1 MiB bound it must stop early.
     let bomb = gzip(&vec![0u8; 64 << 20]);
-    let small = DecodeLimits {
+    let small = DecodeOptions {
         max_decompressed_bytes: 1 << 20,
+        ..DecodeOptions::default()
     };
     assert!(matches!(
         read_profile(&bomb, small),
@@ -435,4 +436,99 @@ fn long_names_are_shortened_for_display_only() {
         "{shown}"
     );
     assert!(shown.contains("…(100009 chars)…"), "{shown}");
+}
+
+/// A goroutine profile of four stacks (leaf first): two of the service, one serving a pprof
+/// request, one in `runtime/pprof.Do` (the service's labelled work).
+fn profile_with_a_pprof_handler() -> Vec<u8> {
+    let names = [
+        "",
+        "goroutine",
+        "count",
+        "runtime.gopark",
+        "main.worker",
+        "net/http/pprof.Index",
+        "runtime/pprof.Do",
+        "main.handle",
+    ];
+    let function = (3..names.len() as u64)
+        .map(|i| Function {
+            id: i,
+            name: i as i64,
+            ..Default::default()
+        })
+        .collect();
+    let location = (3..names.len() as u64)
+        .map(|i| Location {
+            id: i,
+            line: vec![Line {
+                function_id: i,
+                line: 1,
+                column: 0,
+            }],
+            ..Default::default()
+        })
+        .collect();
+    let sample = |stack: &[u64], n: i64| Sample {
+        location_id: stack.to_vec(),
+        value: vec![n],
+        label: vec![],
+    };
+    Profile {
+        sample_type: vec![ValueType { r#type: 1, unit: 2 }],
+        sample: vec![
+            sample(&[3, 4], 5),
+            sample(&[3, 5], 4),
+            sample(&[3, 7, 6, 4], 2),
+        ],
+        function,
+        location,
+        string_table: names.iter().map(|s| s.as_bytes().to_vec()).collect(),
+        ..Default::default()
+    }
+    .encode_to_vec()
+}
+
+#[test]
+fn the_gates_own_footprint_is_removed_and_counted_unless_kept() {
+    let raw = profile_with_a_pprof_handler();
+    let removed = read_profile(&raw, DecodeOptions::default()).unwrap();
+    assert_eq!(removed.totals, vec![7]);
+    assert_eq!(removed.footprint, vec![4]);
+    assert!(removed
+        .functions
+        .iter()
+        .enumerate()
+        .all(|(i, n)| n != "net/http/pprof.Index" || removed.cum(i, 0) == 0));
+    // pprof.Do runs the service's code: kept.
+    let i = removed
+        .functions
+        .iter()
+        .position(|n| n == "runtime/pprof.Do")
+        .unwrap();
+    assert_eq!(removed.cum(i, 0), 2);
+
+    let kept = read_profile(
+        &raw,
+        DecodeOptions {
+            footprint: Footprint::Keep,
+            ..DecodeOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(kept.totals, vec![11]);
+    assert_eq!(kept.footprint, vec![0]);
+}
+
+#[test]
+fn leaf_distance_says_how_deep_a_function_sits() {
+    let p = read_profile(&profile_with_a_pprof_handler(), DecodeOptions::default()).unwrap();
+    let at = |name: &str| {
+        let i = p.functions.iter().position(|n| n == name).unwrap();
+        p.leaf_distance[i]
+    };
+    // Leaf in both kept samples; main.worker is one above it in one sample, three in the other.
+    assert_eq!(at("runtime.gopark"), (0, 2));
+    assert_eq!(at("main.worker"), (4, 2));
+    assert_eq!(at("main.handle"), (1, 1));
 }

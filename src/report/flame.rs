@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use crate::profile::proto;
-use crate::profile::{display_name, ProfileKind};
+use crate::profile::{display_name, is_profiler_function, Footprint, ProfileKind};
 
 /// Why a flame graph could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -65,11 +65,13 @@ pub fn sample_index(kind: ProfileKind, profile: &proto::Profile) -> Option<usize
 ///
 /// Frames are function names (inlined frames included, innermost last); frames without a
 /// function are named by address. `;` and line breaks in names are replaced, so a hostile
-/// name cannot forge frames or lines of the folded format.
+/// name cannot forge frames or lines of the folded format. With [`Footprint::Remove`], stacks
+/// through the profiling machinery are left out, as the comparison leaves them out.
 pub fn fold_into(
     into: &mut Folded,
     profile: &proto::Profile,
     sample_index: usize,
+    footprint: Footprint,
 ) -> Result<(), FlameError> {
     let string = |i: i64| -> Result<String, FlameError> {
         usize::try_from(i)
@@ -92,6 +94,7 @@ pub fn fold_into(
     }
     // Each location's frames, innermost first as the profile stores them.
     let mut locations: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    let mut profiler: std::collections::BTreeSet<u64> = Default::default();
     for l in &profile.location {
         let frames = if l.line.is_empty() {
             vec![format!("0x{:x}", l.address)]
@@ -106,6 +109,9 @@ pub fn fold_into(
                 })
                 .collect()
         };
+        if footprint == Footprint::Remove && frames.iter().any(|f| is_profiler_function(f)) {
+            profiler.insert(l.id);
+        }
         locations.insert(l.id, frames);
     }
     let unknown = "unknown".to_owned();
@@ -115,7 +121,7 @@ pub fn fold_into(
         let Some(&value) = s.value.get(sample_index) else {
             continue;
         };
-        if value <= 0 {
+        if value <= 0 || s.location_id.iter().any(|id| profiler.contains(id)) {
             continue;
         }
         stack.clear();
@@ -176,7 +182,12 @@ pub struct SideStacks {
 
 impl SideStacks {
     /// Adds a profile of `kind`, folding its main sample type (see [`sample_index`]).
-    pub fn add(&mut self, kind: ProfileKind, profile: &proto::Profile) -> Result<(), FlameError> {
+    pub fn add(
+        &mut self,
+        kind: ProfileKind,
+        profile: &proto::Profile,
+        footprint: Footprint,
+    ) -> Result<(), FlameError> {
         let Some(index) = sample_index(kind, profile) else {
             return Ok(());
         };
@@ -189,7 +200,7 @@ impl SideStacks {
             .kinds
             .entry(kind)
             .or_insert_with(|| (sample, Folded::new()));
-        fold_into(&mut entry.1, profile, index)
+        fold_into(&mut entry.1, profile, index, footprint)
     }
 }
 
@@ -332,7 +343,7 @@ mod tests {
     #[test]
     fn stacks_fold_root_first_and_names_cannot_forge_frames() {
         let mut f = Folded::new();
-        fold_into(&mut f, &profile(), 0).unwrap();
+        fold_into(&mut f, &profile(), 0, Footprint::Remove).unwrap();
         let expected: Folded = [
             ("main.main".to_owned(), 10),
             ("main.main;main.hot:evil line".to_owned(), 30),
@@ -357,7 +368,7 @@ mod tests {
             label: vec![],
         }];
         let mut f = Folded::new();
-        fold_into(&mut f, &p, 0).unwrap();
+        fold_into(&mut f, &p, 0, Footprint::Remove).unwrap();
         let (key, &value) = f.iter().next().unwrap();
         assert_eq!(value, 7);
         let frames: Vec<&str> = key.split(';').collect();
@@ -372,7 +383,7 @@ mod tests {
         // Exactly one frame too many is shown as itself.
         p.sample[0].location_id = vec![2u64; MAX_FLAME_DEPTH];
         let mut f = Folded::new();
-        fold_into(&mut f, &p, 0).unwrap();
+        fold_into(&mut f, &p, 0, Footprint::Remove).unwrap();
         assert_eq!(f.keys().next().unwrap().split(';').count(), MAX_FLAME_DEPTH);
         assert!(!f.keys().next().unwrap().contains("cut"));
         // Values that overflow u64 when summed saturate instead of panicking.
@@ -385,7 +396,7 @@ mod tests {
             3
         ];
         let mut f = Folded::new();
-        fold_into(&mut f, &p, 0).unwrap();
+        fold_into(&mut f, &p, 0, Footprint::Remove).unwrap();
         assert_eq!(f.values().next(), Some(&u64::MAX));
     }
 }

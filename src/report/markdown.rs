@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::template::{self, TemplateError};
 use super::{
-    format_signed, format_total, format_value, kind_heading, label_mix_lines, relative,
-    shown_sample_types, top_changes, RenderOptions, Report,
+    footprint_line, format_signed, format_total, format_total_of, format_value, kind_heading,
+    label_mix_lines, relative, shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::compare::margin::Status;
 use crate::compare::Presence;
@@ -75,6 +75,8 @@ pub struct MarkdownView {
     pub run_facts: Vec<Vec<String>>,
     /// How the capture went, when captured live.
     pub capture: Option<String>,
+    /// What was removed as the gate's own footprint, if anything.
+    pub footprint: Option<String>,
     /// Per profile and sample type, the biggest changes.
     pub details: Vec<Details>,
     /// Kinds on one side only, comma-separated.
@@ -166,6 +168,7 @@ pub fn markdown_view(report: &Report, options: &RenderOptions) -> MarkdownView {
         inconclusive: findings_table(&inconclusive(v), options.top, Some(report)),
         run_facts: run_facts(report, options),
         capture: report.capture_facts.as_deref().map(escape),
+        footprint: footprint_line(report).as_deref().map(escape),
         details: details(report, options),
         unmatched: (!report.unmatched.is_empty()).then(|| escape(&report.unmatched.join(", "))),
     }
@@ -234,8 +237,8 @@ fn details(report: &Report, options: &RenderOptions) -> Vec<Details> {
                     "{} {}: total per pod {} → {} ({})",
                     escape(&kind_heading(c)),
                     escape(&s.sample_type.to_string()),
-                    format_total(c.kind, s.total.baseline_per_pod, unit),
-                    format_total(c.kind, s.total.candidate_per_pod, unit),
+                    format_total_of(c, s.total.baseline_per_pod, unit),
+                    format_total_of(c, s.total.candidate_per_pod, unit),
                     relative(&s.total)
                 ),
                 rows: top_changes(s, options.top)
@@ -294,16 +297,26 @@ fn profile_label(kind: crate::profile::ProfileKind, sample: &str) -> String {
 }
 
 /// Tested functions present on one side only, by their cumulative share.
+/// Fewest sampling events on its one side for a new or vanished function to be listed: with
+/// ten, seeing none on the other side by chance is about one in a thousand.
+const MIN_ONE_SIDED_EVENTS: f64 = 10.0;
+
 fn new_and_vanished(report: &Report, options: &RenderOptions) -> Rows {
     let mut rows: Vec<(f64, Vec<String>)> = Vec::new();
     for c in &report.comparisons {
         for s in shown_sample_types(c, options) {
             for f in s.functions.iter().filter(|f| f.cum.tested || f.flat.tested) {
-                let (word, share) = match f.cum.presence {
-                    Presence::New => ("new", f.cum.candidate_share),
-                    Presence::Vanished => ("vanished", f.cum.baseline_share),
+                let (word, share, events) = match f.cum.presence {
+                    Presence::New => ("new", f.cum.candidate_share, f.cum.candidate_events),
+                    Presence::Vanished => ("vanished", f.cum.baseline_share, f.cum.baseline_events),
                     Presence::Both | Presence::Neither => continue,
                 };
+                // A function seen a few times on one side is missing from the other by chance
+                // (half the time for one event): an A/A run listed dozens of them. Only those
+                // whose absence would be unlikely by chance are news (report.json keeps all).
+                if events < MIN_ONE_SIDED_EVENTS {
+                    continue;
+                }
                 // The amount per pod says what a share hides: a "new" goroutine stack at
                 // 2.5% can be one goroutine seen in one snapshot of one pod.
                 let unit = &s.sample_type.unit;
@@ -396,16 +409,25 @@ fn ratio_words(r: Option<f64>) -> String {
         .unwrap_or_else(|| "–".to_owned())
 }
 
+/// A confidence level with the digits it needs never to read as 100%: `99.6%`, `99.97%`.
+fn level_words(level: f64) -> String {
+    let mut digits = 1;
+    while digits < 6 && format!("{:.*}", digits, level * 100.0).starts_with("100") {
+        digits += 1;
+    }
+    format!("{:.*}%", digits, level * 100.0)
+}
+
 fn interval(f: &Finding) -> String {
     match (f.answer.lower, f.answer.upper) {
         (Some(lo), Some(hi)) if f.metric == Metric::New => {
             format!("share {:.1}%–{:.1}%", lo * 100.0, hi * 100.0)
         }
         (Some(lo), Some(hi)) => format!(
-            "[{}, {}] at {:.1}%",
+            "[{}, {}] at {}",
             ratio_words(Some(lo)),
             ratio_words(Some(hi)),
-            f.answer.level * 100.0
+            level_words(f.answer.level)
         ),
         _ => "–".to_owned(),
     }

@@ -7,6 +7,7 @@ mod markdown;
 pub mod template;
 mod text;
 
+pub use crate::profile::units::{format_growth, format_value, kind_and_sample};
 use serde::{Deserialize, Serialize};
 
 pub use template::TemplateError;
@@ -176,6 +177,39 @@ pub(crate) fn kind_heading(c: &KindComparison) -> String {
         heading.push_str(&format!(" [{label}]"));
     }
     heading
+}
+
+/// What was removed as the gate's own footprint, in one line (`None` when nothing was): per
+/// kind, the part of each side's main sample type that the profiling machinery accounted for.
+pub(crate) fn footprint_line(report: &Report) -> Option<String> {
+    let parts: Vec<String> = report
+        .comparisons
+        .iter()
+        .filter(|c| c.label.is_none() && c.filter.is_none())
+        .filter_map(|c| {
+            let main = c.kind.main_sample_type();
+            let s = c
+                .sample_types
+                .iter()
+                .find(|s| s.sample_type.name == main)
+                .or_else(|| c.sample_types.first())?;
+            s.footprint.any().then(|| {
+                format!(
+                    "{} {} {:.1}% / {:.1}%",
+                    c.kind,
+                    s.sample_type.name,
+                    s.footprint.baseline_share * 100.0,
+                    s.footprint.candidate_share * 100.0
+                )
+            })
+        })
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "the gate's own footprint (stacks through net/http/pprof and runtime/pprof) was removed before comparing, baseline / candidate: {}; the archived profiles keep it (policy defaults.footprint: keep compares it too)",
+            parts.join(", ")
+        )
+    })
 }
 
 /// One line per label value and kind: its part of each side's samples, a traffic-mix change
@@ -349,6 +383,8 @@ fn tested_only(c: &KindComparison) -> KindComparison {
                     .filter(|f| f.flat.tested || f.cum.tested)
                     .cloned()
                     .collect(),
+                footprint: s.footprint,
+                growth: s.growth.clone(),
             })
             .collect(),
     }
@@ -418,55 +454,19 @@ fn relative(d: &Delta) -> String {
     }
 }
 
-/// A value in human units: nanoseconds as time, bytes with binary prefixes, counts plainly.
-pub fn format_value(v: f64, unit: &str) -> String {
-    let sign = if v < 0.0 { "-" } else { "" };
-    let a = v.abs();
-    let body = match unit {
-        "nanoseconds" => {
-            if a >= 1e9 {
-                format!("{:.2}s", a / 1e9)
-            } else if a >= 1e6 {
-                format!("{:.1}ms", a / 1e6)
-            } else if a >= 1e3 {
-                format!("{:.1}us", a / 1e3)
-            } else {
-                format!("{a:.0}ns")
-            }
-        }
-        "bytes" => {
-            const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-            let mut x = a;
-            let mut i = 0;
-            while x >= 1024.0 && i + 1 < UNITS.len() {
-                x /= 1024.0;
-                i += 1;
-            }
-            if i == 0 {
-                format!("{x:.0}B")
-            } else {
-                format!("{x:.1}{}", UNITS[i])
-            }
-        }
-        _ => {
-            if a >= 1e6 {
-                format!("{:.2}M", a / 1e6)
-            } else if a >= 1e4 {
-                format!("{:.1}k", a / 1e3)
-            } else if a.fract() == 0.0 {
-                format!("{a:.0}")
-            } else {
-                format!("{a:.1}")
-            }
-        }
-    };
-    format!("{sign}{body}")
-}
-
 /// A profile total as reports show it: per pod, and per second for profiles over time (CPU
 /// time per second reads as cores).
 fn format_total(kind: crate::profile::ProfileKind, v: f64, unit: &str) -> String {
-    if kind.is_snapshot() {
+    format_level(kind, v, unit, true)
+}
+
+/// [`format_total`] for a comparison: totals since process start carry no `/s`.
+fn format_total_of(c: &KindComparison, v: f64, unit: &str) -> String {
+    format_level(c.kind, v, unit, !c.since_start())
+}
+
+fn format_level(kind: crate::profile::ProfileKind, v: f64, unit: &str, timed: bool) -> String {
+    if kind.is_snapshot() || !timed {
         format_value(v, unit)
     } else if unit == "nanoseconds" && kind == crate::profile::ProfileKind::Cpu {
         format!("{:.2} cores", v / 1e9)

@@ -4,8 +4,8 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Cell, CellAlignment, ContentArra
 
 use super::template::{self, TemplateError};
 use super::{
-    format_signed, format_total, format_value, kind_heading, label_mix_lines, relative,
-    shown_sample_types, top_changes, RenderOptions, Report,
+    footprint_line, format_signed, format_total_of, format_value, kind_heading, label_mix_lines,
+    relative, shown_sample_types, top_changes, RenderOptions, Report,
 };
 use crate::policy::{finding_words, RuleStatus};
 use crate::profile::display_name;
@@ -59,6 +59,8 @@ pub struct TextView {
     pub sections: Vec<TextSection>,
     /// How the capture went, when captured live.
     pub capture: Option<String>,
+    /// What was removed as the gate's own footprint, if anything.
+    pub footprint: Option<String>,
     /// Warnings people should read.
     pub warnings: Vec<String>,
     /// Kinds on one side only, comma-separated.
@@ -129,8 +131,8 @@ pub fn text_view(report: &Report, options: &RenderOptions) -> TextView {
                 s.sample_type,
                 c.baseline.pods.len(),
                 c.candidate.pods.len(),
-                format_total(c.kind, s.total.baseline_per_pod, unit),
-                format_total(c.kind, s.total.candidate_per_pod, unit),
+                format_total_of(c, s.total.baseline_per_pod, unit),
+                format_total_of(c, s.total.candidate_per_pod, unit),
                 relative(&s.total),
             );
             let rows = top_changes(s, options.top);
@@ -185,6 +187,7 @@ pub fn text_view(report: &Report, options: &RenderOptions) -> TextView {
         rules,
         sections,
         capture: report.capture_facts.as_deref().map(sanitize),
+        footprint: footprint_line(report),
         warnings: report.warnings.iter().map(|w| sanitize(w)).collect(),
         unmatched: (!report.unmatched.is_empty()).then(|| report.unmatched.join(", ")),
     }

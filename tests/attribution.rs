@@ -1,0 +1,182 @@
+//! Verdicts that name the cause, through the example Go service: the gate's own footprint is
+//! left out, leaks and lock regressions fail under the default policy and are named at the
+//! service's function, a new function is named in the verdict's first lines, and snapshot
+//! profiles taken at different uptimes compare as shares.
+
+use std::time::Duration;
+
+use crate::capture::{broken_rules, run_live, run_live_for, start, urls};
+use crate::support::{exclusive_cpu, run_gate, Run};
+
+/// Every function named by a broken rule's findings or culprit.
+fn named_by_broken_rules(report: &serde_json::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    for r in report["verdict"]["rules"].as_array().expect("rules") {
+        if r["status"] != "broken" {
+            continue;
+        }
+        if let Some(c) = r["culprit"].as_str() {
+            names.push(c.to_owned());
+        }
+        for f in r["findings"].as_array().into_iter().flatten() {
+            if f["answer"]["status"] == "regressed" {
+                if let Some(name) = f["function"].as_str() {
+                    names.push(name.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+/// The verdict's summary line.
+fn summary(run: &Run) -> String {
+    run.json()["verdict"]["summary"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn a_heap_leak_fails_named_at_the_leaking_function_and_nothing_of_the_gate() {
+    let _cpu = exclusive_cpu();
+    let a = start(2, &[]);
+    let b = start(2, &["-heap-leak", "4096"]);
+    let dir = tempfile::tempdir().unwrap();
+    // Eight one-second windows: a climb needs points to be told from the garbage collector's
+    // steps.
+    let run = run_live_for(
+        &urls(&a),
+        &urls(&b),
+        dir.path(),
+        ("8s", "8"),
+        &["--profiles", "heap,allocs,goroutine", "--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{run}");
+    let json = run.json();
+    assert!(
+        broken_rules(&json).iter().any(|r| r == "heap-growth"),
+        "{run}"
+    );
+    let leak = json["verdict"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "heap-growth")
+        .unwrap();
+    assert_eq!(leak["culprit"], "main.retainRecord", "{leak}");
+    let text = leak["explanation"].as_str().unwrap();
+    assert!(text.contains("MiB per minute"), "{text}");
+    assert!(summary(&run).contains("main.retainRecord"), "{run}");
+    // The pprof handlers and profile writer allocate on every capture; none of it is judged.
+    let named = named_by_broken_rules(&json);
+    assert!(
+        !named
+            .iter()
+            .any(|n| n.starts_with("net/http/pprof.") || n.starts_with("runtime/pprof.")),
+        "{named:?}"
+    );
+    let functions = json["comparisons"].to_string();
+    assert!(
+        !functions.contains("net/http/pprof."),
+        "the gate's footprint was compared"
+    );
+    assert!(
+        json["comparisons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["kind"] == "allocs"
+                && c["sample_types"][0]["footprint"]["candidate_share"].as_f64() > Some(0.0)),
+        "the removed footprint is reported"
+    );
+}
+
+#[test]
+fn a_lock_regression_fails_under_the_default_policy_named_at_the_locks_user() {
+    let _cpu = exclusive_cpu();
+    let a = start(1, &[]);
+    let b = start(1, &["-lock-contention"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_live(
+        &urls(&a),
+        &urls(&b),
+        dir.path(),
+        &["--profiles", "mutex", "--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{run}");
+    let json = run.json();
+    assert!(
+        broken_rules(&json).iter().any(|r| r.starts_with("mutex-")),
+        "{run}"
+    );
+    assert!(summary(&run).contains("main.updateCounters"), "{run}");
+}
+
+#[test]
+fn a_new_function_is_named_in_the_verdicts_first_lines() {
+    let _cpu = exclusive_cpu();
+    let a = start(2, &[]);
+    let b = start(2, &["-new-func"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_live_for(
+        &urls(&a),
+        &urls(&b),
+        dir.path(),
+        ("8s", "4"),
+        &["--profiles", "cpu"],
+    );
+    let head: Vec<&str> = run.stdout.lines().take(2).collect();
+    assert!(head.join("\n").contains("main.auditTrail"), "{run}");
+}
+
+#[test]
+fn a_goroutine_leak_is_named_at_the_function_the_goroutines_wait_in() {
+    let _cpu = exclusive_cpu();
+    let a = start(2, &[]);
+    let b = start(2, &["-goroutine-leak", "20"]);
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_live(
+        &urls(&a),
+        &urls(&b),
+        dir.path(),
+        &["--profiles", "goroutine", "--format", "json"],
+    );
+    assert_eq!(run.code, 1, "{run}");
+    let json = run.json();
+    let broken = broken_rules(&json);
+    assert!(broken.iter().any(|r| r == "goroutine-growth"), "{run}");
+    assert!(summary(&run).contains("main.leakyWatcher"), "{run}");
+}
+
+#[test]
+fn snapshots_of_one_build_at_different_uptimes_pass_as_shares() {
+    let _cpu = exclusive_cpu();
+    let young = start(1, &[]);
+    let old = start(1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = |svc: &crate::support::GoService, side: &str| {
+        let d = dir.path().join(side);
+        std::fs::create_dir_all(&d).unwrap();
+        for kind in ["allocs", "heap"] {
+            let body = svc.get(&format!("/debug/pprof/{kind}"), Duration::from_secs(20));
+            std::fs::write(d.join(format!("{kind}.pb.gz")), body).unwrap();
+        }
+        d
+    };
+    // Totals since start: the older process has allocated about three times as much.
+    std::thread::sleep(Duration::from_secs(2));
+    let baseline = fetch(&young[0], "young");
+    std::thread::sleep(Duration::from_secs(4));
+    let candidate = fetch(&old[0], "old");
+    let run = run_gate(&[
+        "diff".into(),
+        baseline.display().to_string(),
+        candidate.display().to_string(),
+    ]);
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.stdout.starts_with("Profile Gate: PASS"), "{run}");
+    // Rates are not made up from totals since start.
+    assert!(!run.stdout.contains("B/s"), "{run}");
+    assert!(run.stdout.contains("?seconds="), "{run}");
+}
