@@ -599,7 +599,17 @@ fn event_column(kind: ProfileKind, types: &[SampleType], st: usize, period: i64)
                 None => own,
             }
         }
-        (ProfileKind::Mutex | ProfileKind::Block, _) => match find("contentions") {
+        // Go scales a mutex profile's contentions by its sampling fraction (the period): one
+        // sampled contention reads as `period` of them.
+        (ProfileKind::Mutex, _) => match find("contentions") {
+            Some(index) => EventColumn {
+                index,
+                scale: per_period,
+                ..own
+            },
+            None => own,
+        },
+        (ProfileKind::Block, _) => match find("contentions") {
             Some(index) => EventColumn { index, ..own },
             None => own,
         },

@@ -714,6 +714,9 @@ fn deepest(carriers: &[Carrier]) -> Option<usize> {
         .map(|c| c.index)
 }
 
+/// Fewest sampled events a total from nothing needs before it can break a rule.
+const MIN_EVENTS_FROM_NOTHING: f64 = 20.0;
+
 /// A total that is zero in the baseline and not in the candidate: regressed when the
 /// baseline's silence would be unlikely (below `fdr`) were the candidate only `theta0` times
 /// the baseline. Given n events in all, the baseline's count is binomial with probability
@@ -728,7 +731,9 @@ fn judge_total_from_nothing(s: &SampleTypeComparison, theta0: f64, fdr: f64) -> 
     let n = (s.total.candidate_events / c).floor();
     let p = (theta0 * tc / (tb + theta0 * tc)).powf(n).min(1.0);
     MarginAnswer {
-        status: if p <= fdr {
+        // Sparse contention comes and goes: a few events on one side and none on the other is
+        // what an A/A pair of a quiet service shows, so a handful never decides.
+        status: if p <= fdr && n >= MIN_EVENTS_FROM_NOTHING {
             Status::Regressed
         } else {
             Status::Inconclusive
