@@ -1,7 +1,8 @@
 //! Verdicts that name the cause, through the example Go service: the gate's own footprint is
-//! left out, leaks and lock regressions fail under the default policy and are named at the
-//! service's function, a new function is named in the verdict's first lines, and snapshot
-//! profiles taken at different uptimes compare as shares.
+//! left out, a heap leak and a lock regression fail under the default policy and are named at
+//! the service's function (a goroutine leak: `capture::a_planted_goroutine_leak_...`), a new
+//! function is named in the verdict's first lines, and snapshot profiles taken at different
+//! uptimes compare as shares.
 
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ fn named_by_broken_rules(report: &serde_json::Value) -> Vec<String> {
 }
 
 /// The verdict's summary line.
-fn summary(run: &Run) -> String {
+pub(crate) fn summary(run: &Run) -> String {
     run.json()["verdict"]["summary"]
         .as_str()
         .unwrap_or_default()
@@ -128,25 +129,6 @@ fn a_new_function_is_named_in_the_verdicts_first_lines() {
     );
     let head: Vec<&str> = run.stdout.lines().take(2).collect();
     assert!(head.join("\n").contains("main.auditTrail"), "{run}");
-}
-
-#[test]
-fn a_goroutine_leak_is_named_at_the_function_the_goroutines_wait_in() {
-    let _cpu = exclusive_cpu();
-    let a = start(2, &[]);
-    let b = start(2, &["-goroutine-leak", "20"]);
-    let dir = tempfile::tempdir().unwrap();
-    let run = run_live(
-        &urls(&a),
-        &urls(&b),
-        dir.path(),
-        &["--profiles", "goroutine", "--format", "json"],
-    );
-    assert_eq!(run.code, 1, "{run}");
-    let json = run.json();
-    let broken = broken_rules(&json);
-    assert!(broken.iter().any(|r| r == "goroutine-growth"), "{run}");
-    assert!(summary(&run).contains("main.leakyWatcher"), "{run}");
 }
 
 #[test]

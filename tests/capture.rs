@@ -238,10 +238,19 @@ fn a_planted_goroutine_leak_fails_the_goroutine_rule() {
     };
     assert!(leak("candidate"), "{json}");
     assert!(!leak("baseline"), "{json}");
-    // The default policy judges the climb (goroutine-growth), so it is a rule, not a warning.
+    // The default policy judges the climb (goroutine-growth), so it is a rule, not a warning,
+    // and names the function the leaked goroutines wait in.
+    assert!(
+        broken.iter().any(|r| r == "goroutine-growth"),
+        "{broken:?}: {run}"
+    );
     assert!(json["verdict"]["rules"]
         .to_string()
         .contains("goroutine grows in the candidate"));
+    assert!(
+        crate::attribution::summary(&run).contains("main.leakyWatcher"),
+        "{run}"
+    );
 }
 
 #[test]

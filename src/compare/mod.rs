@@ -352,17 +352,10 @@ pub fn compare_kind(
         .map(|p| PodData::build(p, &names, snapshot))
         .collect();
 
-    let distance = leaf_distances(&names, baseline.iter().chain(&candidate).copied());
     let sample_types = (0..sample_types.len())
         .map(|st| SampleTypeComparison {
             growth: trend::compare_growth(kind, &sample_types[st].name, &baseline, &candidate),
             ..compare_sample_type(kind, &sample_types, st, &names.names, &b, &c, options)
-        })
-        .map(|mut s: SampleTypeComparison| {
-            for (f, &d) in s.functions.iter_mut().zip(&distance) {
-                f.leaf_distance = d;
-            }
-            s
         })
         .collect();
 
@@ -376,23 +369,17 @@ pub fn compare_kind(
     })
 }
 
-/// Each function's mean distance from the leaf over every window of both sides, in the
-/// order of `names`.
-fn leaf_distances<'a>(
-    names: &FunctionNames,
-    pods: impl Iterator<Item = &'a PodProfiles>,
-) -> Vec<f64> {
-    let mut sums = vec![(0u64, 0u64); names.names.len()];
-    for w in pods.flat_map(|p| &p.windows) {
-        for (local, &g) in names.global_indices(w).iter().enumerate() {
-            if let Some(&(d, n)) = w.leaf_distance.get(local) {
-                sums[g] = (sums[g].0 + d, sums[g].1 + n);
-            }
-        }
+/// Function `f`'s mean distance from the leaf over every window of these pods.
+fn mean_leaf_distance<'a>(pods: impl Iterator<Item = &'a PodData>, f: usize) -> f64 {
+    let (d, n) = pods.fold((0u64, 0u64), |(d, n), p| {
+        let (pd, pn) = p.leaf_distance[f];
+        (d + pd, n + pn)
+    });
+    if n > 0 {
+        d as f64 / n as f64
+    } else {
+        0.0
     }
-    sums.into_iter()
-        .map(|(d, n)| if n > 0 { d as f64 / n as f64 } else { 0.0 })
-        .collect()
 }
 
 fn side_facts(pods: &[PodData]) -> SideFacts {
@@ -487,6 +474,8 @@ struct PodData {
     totals: Vec<f64>,
     /// [sample type] values removed as the gate's own footprint, weighted as `totals`.
     footprint: Vec<f64>,
+    /// [function] summed distance from the leaf and the samples it was summed over.
+    leaf_distance: Vec<(u64, u64)>,
     /// Per window: [window][sample type][function] flat values, for the stationarity check.
     window_flat: Vec<Vec<Vec<f64>>>,
     window_totals: Vec<Vec<f64>>,
@@ -501,6 +490,7 @@ impl PodData {
         let mut cum = vec![vec![0.0; n]; n_types];
         let mut totals = vec![0.0; n_types];
         let mut footprint = vec![0.0; n_types];
+        let mut leaf_distance = vec![(0u64, 0u64); n];
         let mut window_flat = Vec::with_capacity(pod.windows.len());
         let mut window_totals = Vec::with_capacity(pod.windows.len());
         let mut window_seconds = Vec::with_capacity(pod.windows.len());
@@ -515,6 +505,9 @@ impl PodData {
             let global = names.global_indices(w);
             let mut wf = vec![vec![0.0; n]; n_types];
             for (local, &g) in global.iter().enumerate() {
+                if let Some(&(d, k)) = w.leaf_distance.get(local) {
+                    leaf_distance[g] = (leaf_distance[g].0 + d, leaf_distance[g].1 + k);
+                }
                 for st in 0..n_types {
                     let fv = w.flat(local, st) as f64;
                     flat[st][g] += fv * weight;
@@ -542,6 +535,7 @@ impl PodData {
             cum,
             totals,
             footprint,
+            leaf_distance,
             window_flat,
             window_totals,
             window_seconds,
@@ -738,7 +732,7 @@ fn compare_sample_type(
                 name: name.clone(),
                 flat,
                 cum,
-                leaf_distance: 0.0,
+                leaf_distance: mean_leaf_distance(b.iter().chain(c), f),
             }
         })
         .collect();

@@ -5,6 +5,8 @@
 //! slope is fitted by least squares over its windows; pods are the replicates of the mean
 //! slope, as everywhere else.
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::stats;
@@ -119,103 +121,101 @@ pub fn compare_growth(
     if b.is_none() && c.is_none() {
         return None;
     }
-    let mut functions = Vec::new();
-    if c.as_ref().is_some_and(|g| g.per_minute > 0.0) {
-        let st = candidate
-            .iter()
-            .find_map(|p| p.windows.first())
-            .and_then(|w| w.sample_type_index(sample_type));
-        // Only functions whose value is higher in some pod's last window than in its first
-        // can climb; the rest are not fitted.
-        let mut names: Vec<&str> = Vec::new();
-        for pod in candidate.iter().filter(|p| p.windows.len() >= 3) {
-            let (Some(st), Some(first), Some(last)) = (st, pod.windows.first(), pod.windows.last())
-            else {
-                continue;
-            };
-            let before: std::collections::HashMap<&str, i64> = first
-                .functions
-                .iter()
-                .enumerate()
-                .map(|(i, n)| (n.as_str(), first.cum(i, st)))
-                .collect();
-            for (i, n) in last.functions.iter().enumerate() {
-                if last.cum(i, st) > before.get(n.as_str()).copied().unwrap_or(0) {
-                    names.push(n);
-                }
-            }
-        }
-        names.sort_unstable();
-        names.dedup();
-        if let Some(st) = st {
-            // Each window's rows by name, built once for all the fits.
-            // Each window's rows by name, [pod][window], built once for all the fits.
-            let rows: Vec<Vec<std::collections::HashMap<&str, usize>>> = candidate
-                .iter()
-                .map(|p| {
-                    p.windows
-                        .iter()
-                        .map(|w| {
-                            w.functions
-                                .iter()
-                                .enumerate()
-                                .map(|(i, n)| (n.as_str(), i))
-                                .collect()
-                        })
-                        .collect()
-                })
-                .collect();
-            for name in names {
-                let value = |w: &FunctionProfile, (pod, window): (usize, usize)| {
-                    rows[pod][window]
-                        .get(name)
-                        .map_or(0.0, |&i| w.cum(i, st) as f64)
-                };
-                if let Some(f) = fit(candidate, value).filter(|f| f.per_minute > 0.0) {
-                    let last = |flat: bool| {
-                        let values: Vec<f64> = candidate
-                            .iter()
-                            .enumerate()
-                            .filter_map(|(pi, p)| {
-                                let wi = p.windows.len().checked_sub(1)?;
-                                let w = &p.windows[wi];
-                                let i = *rows[pi][wi].get(name)?;
-                                Some(if flat { w.flat(i, st) } else { w.cum(i, st) } as f64)
-                            })
-                            .collect();
-                        values.iter().sum::<f64>() / candidate.len().max(1) as f64
-                    };
-                    let (d, n) = candidate
-                        .iter()
-                        .enumerate()
-                        .flat_map(|(pi, p)| {
-                            p.windows.iter().enumerate().map(move |(wi, w)| (pi, wi, w))
-                        })
-                        .filter_map(|(pi, wi, w)| w.leaf_distance.get(*rows[pi][wi].get(name)?))
-                        .fold((0u64, 0u64), |(d, n), &(dd, nn)| (d + dd, n + nn));
-                    functions.push(FunctionGrowth {
-                        name: name.to_owned(),
-                        per_minute: f.per_minute,
-                        p_value: f.p_value,
-                        level: last(false),
-                        flat_level: last(true),
-                        leaf_distance: if n > 0 { d as f64 / n as f64 } else { 0.0 },
-                    });
-                }
-            }
-        }
-        functions.sort_by(|a, b| {
-            b.per_minute
-                .total_cmp(&a.per_minute)
-                .then_with(|| a.name.cmp(&b.name))
-        });
-        functions.truncate(MAX_GROWING_FUNCTIONS);
-    }
+    let st = candidate
+        .iter()
+        .find_map(|p| p.windows.first())
+        .and_then(|w| w.sample_type_index(sample_type));
+    let functions = match (st, &c) {
+        (Some(st), Some(g)) if g.per_minute > 0.0 => growing_functions(candidate, st),
+        _ => Vec::new(),
+    };
     Some(GrowthComparison {
         baseline: b,
         candidate: c,
         functions,
     })
+}
+
+/// The functions whose cumulative value of sample type `st` climbs across the pods' windows,
+/// steepest first (at most [`MAX_GROWING_FUNCTIONS`]).
+fn growing_functions(pods: &[&PodProfiles], st: usize) -> Vec<FunctionGrowth> {
+    // Each window's rows by name, [pod][window], built once for all the fits.
+    let rows: Vec<Vec<HashMap<&str, usize>>> = pods
+        .iter()
+        .map(|p| {
+            p.windows
+                .iter()
+                .map(|w| {
+                    w.functions
+                        .iter()
+                        .enumerate()
+                        .map(|(i, n)| (n.as_str(), i))
+                        .collect()
+                })
+                .collect()
+        })
+        .collect();
+    // Only a function higher in some pod's last window than in its first can climb; the rest
+    // are not fitted.
+    let mut names: Vec<&str> = Vec::new();
+    for (pod, pod_rows) in pods.iter().zip(&rows).filter(|(p, _)| p.windows.len() >= 3) {
+        let (first, last) = (&pod.windows[0], &pod.windows[pod.windows.len() - 1]);
+        let before = |n: &str| pod_rows[0].get(n).map_or(0, |&i| first.cum(i, st));
+        names.extend(
+            last.functions
+                .iter()
+                .enumerate()
+                .filter(|(i, n)| last.cum(*i, st) > before(n))
+                .map(|(_, n)| n.as_str()),
+        );
+    }
+    names.sort_unstable();
+    names.dedup();
+
+    let mut functions: Vec<FunctionGrowth> = names
+        .into_iter()
+        .filter_map(|name| {
+            let row = |pod: usize, window: usize| rows[pod][window].get(name).copied();
+            let fitted = fit(pods, |w, (pod, window)| {
+                row(pod, window).map_or(0.0, |i| w.cum(i, st) as f64)
+            })
+            .filter(|f| f.per_minute > 0.0)?;
+            // Levels in each pod's last window, and the distance from the leaf over all.
+            let (mut cum, mut flat, mut distance) = (0.0, 0.0, (0u64, 0u64));
+            for (pi, pod) in pods.iter().enumerate() {
+                for (wi, w) in pod.windows.iter().enumerate() {
+                    let Some(i) = row(pi, wi) else { continue };
+                    if wi + 1 == pod.windows.len() {
+                        cum += w.cum(i, st) as f64;
+                        flat += w.flat(i, st) as f64;
+                    }
+                    if let Some(&(d, n)) = w.leaf_distance.get(i) {
+                        distance = (distance.0 + d, distance.1 + n);
+                    }
+                }
+            }
+            let n_pods = pods.len().max(1) as f64;
+            Some(FunctionGrowth {
+                name: name.to_owned(),
+                per_minute: fitted.per_minute,
+                p_value: fitted.p_value,
+                level: cum / n_pods,
+                flat_level: flat / n_pods,
+                leaf_distance: if distance.1 > 0 {
+                    distance.0 as f64 / distance.1 as f64
+                } else {
+                    0.0
+                },
+            })
+        })
+        .collect();
+    functions.sort_by(|a, b| {
+        b.per_minute
+            .total_cmp(&a.per_minute)
+            .then_with(|| a.name.cmp(&b.name))
+    });
+    functions.truncate(MAX_GROWING_FUNCTIONS);
+    functions
 }
 
 /// A slope fitted over pods: the mean of each pod's least-squares slope.

@@ -231,17 +231,18 @@ pub fn evaluate(
     verdict(policy, rules)
 }
 
-struct PendingRule {
+struct PendingRule<'a> {
     fdr: f64,
     skipped: Option<String>,
     /// A growth rule's outcome, decided when collected (it asks no margin question).
     growth: Option<GrowthOutcome>,
     unit: String,
-    items: Vec<PendingItem>,
+    items: Vec<PendingItem<'a>>,
 }
 
-struct PendingItem {
-    explained_by: Option<Attribution>,
+struct PendingItem<'a> {
+    /// The comparison the item came from, to explain it by the service's code if it regressed.
+    source: &'a SampleTypeComparison,
     function: Option<String>,
     metric: Metric,
     delta: Delta,
@@ -252,8 +253,10 @@ struct PendingItem {
 }
 
 enum Item {
+    /// A margin question, answered with the rest of its false-discovery family.
     Margin(MarginQuestion),
-    NewShare {
+    /// An answer decided on its own (a new function's share, a total from nothing).
+    Decided {
         threshold: f64,
         answer: MarginAnswer,
     },
@@ -376,11 +379,11 @@ impl ShareOrder {
     }
 }
 
-fn collect(
+fn collect<'a>(
     rule: &Rule,
-    comparisons: &[(compare::Normalize, Vec<KindComparison>)],
+    comparisons: &'a [(compare::Normalize, Vec<KindComparison>)],
     order: &mut ShareOrder,
-) -> PendingRule {
+) -> PendingRule<'a> {
     let fdr = rule.settings.fdr;
     let found = match find(rule, comparisons) {
         Ok(found) => found,
@@ -420,11 +423,11 @@ fn collect(
             // A total from nothing (no contention at all in the baseline) has no ratio: it
             // is judged on how unlikely the baseline's silence is at the threshold.
             Metric::Total if s.total.presence == Presence::New => items.push(PendingItem {
-                explained_by: attribute(s, total_change(s)),
+                source: s,
                 function: None,
                 metric: Metric::Total,
                 delta: s.total.clone(),
-                question: Item::NewShare {
+                question: Item::Decided {
                     threshold: theta0,
                     answer: judge_total_from_nothing(s, theta0, fdr),
                 },
@@ -433,7 +436,7 @@ fn collect(
                 label: label.map(str::to_owned),
             }),
             Metric::Total => items.push(PendingItem {
-                explained_by: attribute(s, total_change(s)),
+                source: s,
                 function: None,
                 metric: Metric::Total,
                 delta: s.total.clone(),
@@ -443,7 +446,7 @@ fn collect(
                     min_abs_change: 0.0,
                     ..match question(&s.total) {
                         Item::Margin(q) => q,
-                        Item::NewShare { .. } => unreachable!("question() builds margins"),
+                        Item::Decided { .. } => unreachable!("question() builds margins"),
                     }
                 }),
                 answer: None,
@@ -461,9 +464,7 @@ fn collect(
                     // Shares first: they are cheap, globs are not, and most functions are small.
                     if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
                         items.push(PendingItem {
-                            explained_by: (!is_own_code(&f.name) && d.change_per_pod() > 0.0)
-                                .then(|| attribute(s, d.change_per_pod()))
-                                .flatten(),
+                            source: s,
                             function: Some(f.name.clone()),
                             metric: rule.metric,
                             delta: d.clone(),
@@ -487,13 +488,11 @@ fn collect(
                         && rule.selects(&f.name)
                     {
                         items.push(PendingItem {
-                            explained_by: (!is_own_code(&f.name))
-                                .then(|| attribute(s, d.change_per_pod()))
-                                .flatten(),
+                            source: s,
                             function: Some(f.name.clone()),
                             metric: Metric::New,
                             delta: d.clone(),
-                            question: Item::NewShare {
+                            question: Item::Decided {
                                 threshold: max_share,
                                 answer: judge_new_share(d, s, max_share, fdr),
                             },
@@ -564,12 +563,13 @@ fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
         c.relative * 100.0,
         c.p_value
     );
-    let climbs = c.p_value < LEAK_ALPHA && c.relative > limit;
-    // The baseline climbing alike (at least half the candidate's slope, and clearly) is the
+    let climbs = c.is_leak_signal(LEAK_ALPHA, limit);
+    // The baseline climbing alike (clearly, and at least half the candidate's slope) is the
     // service warming up or the load, not the release.
-    let shared = g.baseline.as_ref().is_some_and(|b| {
-        b.p_value < LEAK_ALPHA && b.per_minute >= c.per_minute / 2.0 && b.relative > limit
-    });
+    let shared = g
+        .baseline
+        .as_ref()
+        .is_some_and(|b| b.is_leak_signal(LEAK_ALPHA, limit) && b.per_minute >= c.per_minute / 2.0);
     if !climbs {
         return GrowthOutcome {
             status: RuleStatus::Held,
@@ -587,9 +587,8 @@ fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
             culprit: None,
         };
     }
-    // The functions that carry the climb: at least half of it, in the service's own code,
-    // where the rule looks; the deepest of a chain holds the least besides (smallest level),
-    // and among equal chains the frame that holds the growth itself (largest flat).
+    // The functions that carry the climb: at least half of it, clearly, in the service's own
+    // code, where the rule looks; named as [`deepest`] picks.
     let carriers: Vec<&compare::trend::FunctionGrowth> = g
         .functions
         .iter()
@@ -608,25 +607,21 @@ fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
             depth: f.leaf_distance,
         })
         .collect();
-    let culprit = deepest(&weighed).map(|i| carriers[i].name.clone());
-    let named = match (&culprit, carriers.len()) {
-        (Some(name), _) => {
-            let f = carriers.iter().find(|f| &f.name == name).expect("a carrier");
-            format!(
-                "; it climbs in {} {}",
-                display_name(name),
-                per_min(f.per_minute)
-            )
-        }
-        (None, _) => match g.functions.first() {
-            Some(f) => format!(
-                "; the steepest function is {} {} (none of the service's own code carries half of the climb)",
-                display_name(&f.name),
-                per_min(f.per_minute)
-            ),
-            None => String::new(),
-        },
+    let named_at = deepest(&weighed).map(|i| carriers[i]);
+    let named = match (named_at, g.functions.first()) {
+        (Some(f), _) => format!(
+            "; it climbs in {} {}",
+            display_name(&f.name),
+            per_min(f.per_minute)
+        ),
+        (None, Some(f)) => format!(
+            "; the steepest function is {} {} (none of the service's own code carries half of the climb)",
+            display_name(&f.name),
+            per_min(f.per_minute)
+        ),
+        (None, None) => String::new(),
     };
+    let culprit = named_at.map(|f| f.name.clone());
     GrowthOutcome {
         status: RuleStatus::Broken,
         explanation: format!(
@@ -647,9 +642,7 @@ fn total_change(s: &SampleTypeComparison) -> f64 {
 }
 
 /// The service's own function that explains a rise of `change` per pod: of the functions of
-/// its code whose cumulative value rose by at least half of it, the deepest, which is the one
-/// holding the least besides (smallest candidate cum); among equal chains, the frame whose own
-/// value rose most.
+/// its code whose cumulative value rose by at least half of it, the one [`deepest`] picks.
 fn attribute(s: &SampleTypeComparison, change: f64) -> Option<Attribution> {
     if change <= 0.0 || !change.is_finite() {
         return None;
@@ -798,7 +791,7 @@ fn p_absent_from_baseline(d: &Delta, s: &SampleTypeComparison) -> f64 {
     q.powf(k).min(1.0)
 }
 
-fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
+fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
     if let Some(g) = p.growth {
         let tested = usize::from(g.status != RuleStatus::Skipped);
         return RuleOutcome {
@@ -823,7 +816,17 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
         .filter_map(|item| {
             let (threshold, answer) = match item.question {
                 Item::Margin(_) => (theta0, item.answer?),
-                Item::NewShare { threshold, answer } => (threshold, answer),
+                Item::Decided { threshold, answer } => (threshold, answer),
+            };
+            // Explained only where confident: elsewhere it would put a name on noise, and
+            // each explanation is a walk over every function.
+            let explained_by = match (&item.function, answer.status) {
+                (_, status) if status != Status::Regressed => None,
+                (None, _) => attribute(item.source, total_change(item.source)),
+                (Some(name), _) if !is_own_code(name) => {
+                    attribute(item.source, item.delta.change_per_pod())
+                }
+                (Some(_), _) => None,
             };
             Some(Finding {
                 function: item.function,
@@ -834,7 +837,7 @@ fn finish(rule: &Rule, p: PendingRule) -> RuleOutcome {
                 answer,
                 p_new: item.p_new,
                 label: item.label,
-                explained_by: item.explained_by,
+                explained_by,
             })
         })
         .collect();

@@ -252,25 +252,16 @@ pub fn aggregate_view(
                 )?;
                 frames.push(name);
             }
-            Ok((start, frames.len() as u32))
+            // Whether the location holds a frame of the profiling machinery: decided once per
+            // location, so the sample loop only ORs flags.
+            let through_profiler = footprint == Footprint::Remove
+                && frames[start as usize..]
+                    .iter()
+                    .any(|&n| is_profiler_function(names.name(n)));
+            Ok((start, frames.len() as u32, through_profiler))
         })?;
 
     let n_names = names.len();
-    // Whether each location holds a frame of the profiling machinery.
-    let profiler_name: Vec<bool> = match footprint {
-        Footprint::Remove => names
-            .names
-            .iter()
-            .map(|n| is_profiler_function(n))
-            .collect(),
-        Footprint::Keep => Vec::new(),
-    };
-    let profiler_location = |(start, end): (u32, u32)| {
-        !profiler_name.is_empty()
-            && frames[start as usize..end as usize]
-                .iter()
-                .any(|&n| profiler_name[n as usize])
-    };
     let mut stack: Vec<(u32, u32)> = Vec::new();
     let too_many = |groups: usize, hint: &'static str| {
         let cells = n_names as u128 * n_types as u128 * groups as u128;
@@ -357,14 +348,15 @@ pub fn aggregate_view(
         stack.clear();
         let mut through_profiler = false;
         for &loc_id in &location_ids {
-            let &range = location_frames
-                .get(loc_id)
-                .ok_or(ProfileError::UnknownLocation {
-                    sample: si,
-                    location: loc_id,
-                })?;
-            through_profiler |= profiler_location(range);
-            stack.push(range);
+            let &(start, end, profiler) =
+                location_frames
+                    .get(loc_id)
+                    .ok_or(ProfileError::UnknownLocation {
+                        sample: si,
+                        location: loc_id,
+                    })?;
+            through_profiler |= profiler;
+            stack.push((start, end));
         }
         if through_profiler {
             let removed = &mut groups[g].1.footprint;
@@ -566,6 +558,10 @@ impl<'a> NameTable<'a> {
 
     fn len(&self) -> usize {
         self.names.len()
+    }
+
+    fn name(&self, i: u32) -> &str {
+        &self.names[i as usize]
     }
 
     fn into_names(self) -> Vec<String> {
