@@ -593,17 +593,10 @@ fn event_column(kind: ProfileKind, types: &[SampleType], st: usize, period: i64)
                 None => own,
             }
         }
-        // Go scales a mutex profile's contentions by its sampling fraction (the period): one
-        // sampled contention reads as `period` of them.
-        (ProfileKind::Mutex, _) => match find("contentions") {
-            Some(index) => EventColumn {
-                index,
-                scale: per_period,
-                ..own
-            },
-            None => own,
-        },
-        (ProfileKind::Block, _) => match find("contentions") {
+        // Go scales a mutex profile's contentions by its sampling fraction but writes a period
+        // of 1, so the fraction cannot be divided out here: the events are overcounted by it,
+        // which is why waiting totals also need a floor (policy::evaluate).
+        (ProfileKind::Mutex | ProfileKind::Block, _) => match find("contentions") {
             Some(index) => EventColumn { index, ..own },
             None => own,
         },

@@ -125,6 +125,10 @@ pub struct Finding {
     /// accounts for most of it, where the user can act.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub explained_by: Option<Attribution>,
+    /// How many frames above the leaf the function sits, on average: of a chain of callers
+    /// with the same numbers, the deepest is listed (and named) first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub leaf_distance: Option<f64>,
 }
 
 /// The service's own function that explains a change: the deepest frame of its code whose
@@ -250,6 +254,7 @@ struct PendingItem<'a> {
     answer: Option<MarginAnswer>,
     p_new: Option<f64>,
     label: Option<String>,
+    leaf_distance: Option<f64>,
 }
 
 enum Item {
@@ -413,6 +418,23 @@ fn collect<'a>(
             share: (d.baseline_share + d.candidate_share) / 2.0,
         })
     };
+    // A function's waiting is judged on seconds waited per second, not on its share: one
+    // function often holds all of a quiet service's contention.
+    let function_question = |s: &SampleTypeComparison, d: &Delta| {
+        if immaterial_wait(rule, s, d) {
+            return Item::Decided {
+                threshold: theta0,
+                answer: immaterial(fdr),
+            };
+        }
+        match (question(d), waiting_change_per_second(rule, s, d)) {
+            (Item::Margin(q), Some(change)) => Item::Margin(MarginQuestion {
+                share_change: change,
+                ..q
+            }),
+            (q, _) => q,
+        }
+    };
     let min_share = rule.settings.min_share;
     let above = |d: &Delta| d.baseline_share.max(d.candidate_share) >= min_share;
     let mut items = Vec::new();
@@ -420,6 +442,22 @@ fn collect<'a>(
     for &(label, s) in &found {
         match rule.metric {
             Metric::Growth => growth = Some(judge_growth(rule, s)),
+            // Waiting below the floor cannot have grown by the floor: decided, whatever the
+            // ratio of two specks of contention says.
+            Metric::Total if immaterial_wait(rule, s, &s.total) => items.push(PendingItem {
+                source: s,
+                function: None,
+                metric: Metric::Total,
+                delta: s.total.clone(),
+                question: Item::Decided {
+                    threshold: theta0,
+                    answer: immaterial(fdr),
+                },
+                answer: None,
+                p_new: None,
+                label: label.map(str::to_owned),
+                leaf_distance: None,
+            }),
             // A total from nothing (no contention at all in the baseline) has no ratio: it
             // is judged on how unlikely the baseline's silence is at the threshold.
             Metric::Total if s.total.presence == Presence::New => items.push(PendingItem {
@@ -434,6 +472,7 @@ fn collect<'a>(
                 answer: None,
                 p_new: None,
                 label: label.map(str::to_owned),
+                leaf_distance: None,
             }),
             Metric::Total => items.push(PendingItem {
                 source: s,
@@ -441,9 +480,14 @@ fn collect<'a>(
                 metric: Metric::Total,
                 delta: s.total.clone(),
                 question: Item::Margin(MarginQuestion {
-                    // Totals carry no share; the floor applies to per-function rules only.
-                    share_change: 1.0,
-                    min_abs_change: 0.0,
+                    // Totals carry no share. Waiting time (mutex, block) must grow by the floor
+                    // in seconds waited per second; other totals by any amount.
+                    share_change: waiting_change_per_second(rule, s, &s.total).unwrap_or(1.0),
+                    min_abs_change: if waiting_per_second(rule, s, &s.total).is_some() {
+                        rule.settings.min_abs_change
+                    } else {
+                        0.0
+                    },
                     ..match question(&s.total) {
                         Item::Margin(q) => q,
                         Item::Decided { .. } => unreachable!("question() builds margins"),
@@ -452,6 +496,7 @@ fn collect<'a>(
                 answer: None,
                 p_new: None,
                 label: label.map(str::to_owned),
+                leaf_distance: None,
             }),
             Metric::Flat | Metric::Cum => {
                 let cum = rule.metric == Metric::Cum;
@@ -468,10 +513,11 @@ fn collect<'a>(
                             function: Some(f.name.clone()),
                             metric: rule.metric,
                             delta: d.clone(),
-                            question: question(d),
+                            question: function_question(s, d),
                             answer: None,
                             p_new: None,
                             label: label.map(str::to_owned),
+                            leaf_distance: Some(f.leaf_distance),
                         });
                     }
                 }
@@ -499,6 +545,7 @@ fn collect<'a>(
                             answer: None,
                             p_new: Some(p_absent_from_baseline(d, s)),
                             label: label.map(str::to_owned),
+                            leaf_distance: Some(f.leaf_distance),
                         });
                     }
                 }
@@ -601,7 +648,6 @@ fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
         .map(|(i, f)| Carrier {
             index: i,
             name: &f.name,
-            change: f.per_minute,
             level: f.level,
             own: f.flat_level,
             depth: f.leaf_distance,
@@ -655,7 +701,6 @@ fn attribute(s: &SampleTypeComparison, change: f64) -> Option<Attribution> {
         .map(|(i, f)| Carrier {
             index: i,
             name: &f.name,
-            change: f.cum.change_per_pod(),
             level: f.cum.candidate_per_pod,
             own: f.flat.change_per_pod(),
             depth: f.leaf_distance,
@@ -674,8 +719,6 @@ fn attribute(s: &SampleTypeComparison, change: f64) -> Option<Attribution> {
 struct Carrier<'a> {
     index: usize,
     name: &'a str,
-    /// Its cumulative change.
-    change: f64,
     /// Its cumulative level in the candidate.
     level: f64,
     /// The change of its own (flat) value.
@@ -684,19 +727,14 @@ struct Carrier<'a> {
     depth: f64,
 }
 
-/// The carrier that explains a change best: of those carrying (nearly, 90%) the most of it, the
-/// deepest in the call chain (nearest the leaf on average), then the one holding the least
-/// besides (a caller holds all its callee holds and more), then the frame whose own value
-/// changed most. A callee shared by several callers (a lock's user) carries more than any one
-/// caller, and is named.
+/// The carrier that explains a change best: the deepest in the call chain (nearest the leaf
+/// on average), then the one holding the least besides, then the frame whose own value changed
+/// most. Every carrier holds at least half the change, so the deepest is where it happens: its
+/// callers carry it too (and whatever else changed under them), and a callee shared by several
+/// callers (a lock's user) sits below each of them.
 fn deepest(carriers: &[Carrier]) -> Option<usize> {
-    let most = carriers
-        .iter()
-        .map(|c| c.change)
-        .fold(f64::NEG_INFINITY, f64::max);
     carriers
         .iter()
-        .filter(|c| c.change >= most * 0.9)
         .min_by(|a, b| {
             a.depth
                 .total_cmp(&b.depth)
@@ -705,6 +743,47 @@ fn deepest(carriers: &[Carrier]) -> Option<usize> {
                 .then_with(|| a.name.cmp(b.name))
         })
         .map(|c| c.index)
+}
+
+/// For waiting time (mutex or block delay, compared per second): the candidate's waiting of
+/// `d` (the total, or one function) in seconds per second of wall time, the scale on which
+/// `min_abs_change` applies to it (0.1%: a millisecond of waiting a second). Contention is
+/// heavy-tailed and rare in a quiet service: two pods a few microseconds apart are thousands of
+/// times apart, and ratios alone failed A/A runs of the example service.
+fn waiting_per_second(rule: &Rule, s: &SampleTypeComparison, d: &Delta) -> Option<f64> {
+    let waiting = matches!(rule.profile, ProfileKind::Mutex | ProfileKind::Block)
+        && s.sample_type.unit == "nanoseconds"
+        && s.normalization.method == compare::Normalize::Rate;
+    waiting.then(|| d.candidate_share * s.total.candidate_per_pod / 1e9)
+}
+
+/// The change of `d`'s waiting per second, candidate minus baseline (see
+/// [`waiting_per_second`]).
+fn waiting_change_per_second(rule: &Rule, s: &SampleTypeComparison, d: &Delta) -> Option<f64> {
+    waiting_per_second(rule, s, d).map(|_| {
+        (d.candidate_share * s.total.candidate_per_pod
+            - d.baseline_share * s.total.baseline_per_pod)
+            / 1e9
+    })
+}
+
+/// Whether `d` is waiting time too small to have grown by the floor.
+fn immaterial_wait(rule: &Rule, s: &SampleTypeComparison, d: &Delta) -> bool {
+    waiting_per_second(rule, s, d).is_some_and(|w| w < rule.settings.min_abs_change)
+}
+
+/// A total decided within its threshold because it is too small to matter.
+fn immaterial(fdr: f64) -> MarginAnswer {
+    MarginAnswer {
+        status: Status::Within,
+        p_value: None,
+        p_adjusted: None,
+        lower: None,
+        upper: None,
+        level: 1.0 - fdr,
+        minimum_detectable_ratio: None,
+        pods_factor_to_decide: None,
+    }
 }
 
 /// Fewest sampled events a total from nothing needs before it can break a rule.
@@ -838,6 +917,7 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
                 p_new: item.p_new,
                 label: item.label,
                 explained_by,
+                leaf_distance: item.leaf_distance,
             })
         })
         .collect();
@@ -871,6 +951,11 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
                     .p_value
                     .unwrap_or(1.0)
                     .total_cmp(&b.answer.p_value.unwrap_or(1.0))
+            })
+            // A chain of callers with one callee's numbers: the deepest first.
+            .then_with(|| {
+                let depth = |f: &Finding| f.leaf_distance.unwrap_or(f64::INFINITY);
+                depth(a).total_cmp(&depth(b))
             })
             .then_with(|| a.function.cmp(&b.function))
     });
@@ -1062,11 +1147,20 @@ fn nameable(f: &Finding) -> bool {
 }
 
 /// The rule whose explanation heads the verdict: the first (in policy order) that names a
-/// function of the service's own code, else the first.
+/// regressed function of the service's own code, else the first that explains its change by
+/// one, else the first.
 fn headline<'a>(rules: &[&'a RuleOutcome]) -> &'a RuleOutcome {
+    let direct = |r: &&&RuleOutcome| {
+        r.culprit.as_ref().is_some_and(|c| {
+            r.findings
+                .iter()
+                .any(|f| f.answer.status == Status::Regressed && f.function.as_ref() == Some(c))
+        })
+    };
     rules
         .iter()
-        .find(|r| r.culprit.is_some())
+        .find(direct)
+        .or_else(|| rules.iter().find(|r| r.culprit.is_some()))
         .unwrap_or(&rules[0])
 }
 
@@ -1180,8 +1274,11 @@ fn change_words(f: &Finding) -> String {
         _ => {
             let pct = |r: f64| ratio_words(r);
             match (f.ratio(), f.answer.lower, f.answer.upper) {
-                (Some(r), Some(lo), Some(hi)) => {
+                (Some(r), Some(lo), Some(hi)) if hi.is_finite() => {
                     format!("{name} {} [{}, {}]", pct(r), pct(lo), pct(hi))
+                }
+                (Some(r), Some(lo), Some(_)) => {
+                    format!("{name} {} [{}, no upper bound]", pct(r), pct(lo))
                 }
                 _ => match f.delta.presence {
                     Presence::New => format!(
@@ -1296,11 +1393,10 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
 mod tests {
     use super::{deepest, is_own_code, ratio_words, Carrier};
 
-    fn carrier(index: usize, name: &str, change: f64, level: f64, depth: f64) -> Carrier<'_> {
+    fn carrier(index: usize, name: &str, level: f64, depth: f64) -> Carrier<'_> {
         Carrier {
             index,
             name,
-            change,
             level,
             own: 0.0,
             depth,
@@ -1309,18 +1405,19 @@ mod tests {
 
     #[test]
     fn the_deepest_carrier_of_a_chain_is_named_and_a_shared_callee_beats_one_caller() {
-        // main.main -> main.handle -> main.hashRecord, all carrying the same rise.
+        // main.main -> main.handle -> main.hashRecord; the callers carry the rise and more
+        // (other work under them moved too).
         let chain = [
-            carrier(0, "main.main", 10.0, 100.0, 5.0),
-            carrier(1, "main.handle", 10.0, 40.0, 3.0),
-            carrier(2, "main.hashRecord", 10.0, 12.0, 1.0),
+            carrier(0, "main.main", 100.0, 5.0),
+            carrier(1, "main.handle", 40.0, 3.0),
+            carrier(2, "main.hashRecord", 12.0, 1.0),
         ];
         assert_eq!(deepest(&chain), Some(2));
         // A lock's user called from two places carries more than either caller.
         let diamond = [
-            carrier(0, "main.counterFlusher", 7.0, 7.0, 2.0),
-            carrier(1, "main.cycle", 3.0, 3.0, 2.0),
-            carrier(2, "main.updateCounters", 10.0, 10.0, 1.0),
+            carrier(0, "main.counterFlusher", 7.0, 2.0),
+            carrier(1, "main.cycle", 3.0, 2.0),
+            carrier(2, "main.updateCounters", 10.0, 1.0),
         ];
         assert_eq!(deepest(&diamond), Some(2));
         assert_eq!(deepest(&[]), None);

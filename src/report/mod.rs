@@ -195,9 +195,8 @@ pub(crate) fn footprint_line(report: &Report) -> Option<String> {
                 .or_else(|| c.sample_types.first())?;
             s.footprint.any().then(|| {
                 format!(
-                    "{} {} {:.1}% / {:.1}%",
-                    c.kind,
-                    s.sample_type.name,
+                    "{} {:.1}% / {:.1}%",
+                    kind_and_sample(c.kind, &s.sample_type.name),
                     s.footprint.baseline_share * 100.0,
                     s.footprint.candidate_share * 100.0
                 )
