@@ -425,7 +425,7 @@ fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
     let comparisons: Vec<(compare::Normalize, Vec<compare::KindComparison>)> = policy
         .normalizations()
         .into_iter()
-        .map(|n| {
+        .map(|(n, _)| {
             let o = CompareOptions {
                 normalize: n,
                 ..options

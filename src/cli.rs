@@ -843,10 +843,7 @@ fn judge_groups(
         .collect();
 
     let default_options = policy.compare_options();
-    let mut normalizations = policy.normalizations();
-    if !normalizations.contains(&default_options.normalize) {
-        normalizations.insert(0, default_options.normalize);
-    }
+    let normalizations = policy.normalizations();
     // Rules narrowed to labelled samples read their own comparisons, one per distinct filter.
     let mut filtered: Vec<(String, Vec<LabelGroup>)> = Vec::new();
     for rule in &policy.rules {
@@ -878,7 +875,7 @@ fn judge_groups(
         }
     }
     let mut sets: Vec<(compare::Normalize, Vec<KindComparison>)> = Vec::new();
-    for normalize in normalizations {
+    for (normalize, only) in normalizations {
         let options = compare::CompareOptions {
             normalize,
             ..default_options
@@ -890,7 +887,10 @@ fn judge_groups(
                 .flat_map(|(f, gs)| gs.iter().map(move |g| (Some(f), g))),
         );
         for (filter, g) in all {
-            for k in &common {
+            for k in common
+                .iter()
+                .filter(|k| only.as_ref().is_none_or(|o| o.contains(k)))
+            {
                 let (Some(b), Some(c)) = (g.baseline.kinds.get(k), g.candidate.kinds.get(k)) else {
                     continue;
                 };

@@ -141,15 +141,22 @@ fn snapshots_of_one_build_at_different_uptimes_pass_as_shares() {
         let d = dir.path().join(side);
         std::fs::create_dir_all(&d).unwrap();
         for kind in ["allocs", "heap"] {
-            let body = svc.get(&format!("/debug/pprof/{kind}"), Duration::from_secs(20));
+            // Go publishes memory profiles at the end of a collection; a process a
+            // second or two old under a loaded machine may not have finished one
+            // since its load began, and its snapshot would be nearly empty. `gc=1`
+            // makes the snapshot current, as a careful user's curl would.
+            let path = format!("/debug/pprof/{kind}?gc=1");
+            let body = svc.get(&path, Duration::from_secs(20));
             std::fs::write(d.join(format!("{kind}.pb.gz")), body).unwrap();
         }
         d
     };
     // Totals since start: the older process has allocated about three times as much.
-    std::thread::sleep(Duration::from_secs(2));
+    // The young one has run long enough that every part of its load has allocated
+    // (a loaded CI machine once caught it before the JSON route had run).
+    std::thread::sleep(Duration::from_secs(3));
     let baseline = fetch(&young[0], "young");
-    std::thread::sleep(Duration::from_secs(4));
+    std::thread::sleep(Duration::from_secs(6));
     let candidate = fetch(&old[0], "old");
     let run = run_gate(&[
         "diff".into(),

@@ -149,19 +149,32 @@ impl Finding {
 }
 
 impl Policy {
-    /// The normalisations the rules ask for: comparisons must be computed for each.
-    pub fn normalizations(&self) -> Vec<compare::Normalize> {
-        let mut v: Vec<compare::Normalize> = Vec::new();
-        // Totals are always per-pod rates and new functions are judged on shares: only
-        // per-function ratios depend on the normalisation.
+    /// The normalisations comparisons must be computed under, the defaults' first, each with
+    /// the profile kinds that need it. Only per-function ratios depend on the normalisation
+    /// (totals are per-pod rates, new functions are shares, growth is per pod), so the first
+    /// set serves every kind and the others only the kinds of flat or cum rules that ask for
+    /// them: one rule normalised by rate must not double the cost of every comparison. A total
+    /// rule still reads its own normalisation's set when that holds its kind, for the
+    /// function changes its total is attributed to.
+    pub fn normalizations(&self) -> Vec<(compare::Normalize, Option<Vec<ProfileKind>>)> {
+        let default: compare::Normalize = self.defaults.normalize.into();
+        let mut v: Vec<(compare::Normalize, Option<Vec<ProfileKind>>)> = vec![(default, None)];
         for r in self
             .rules
             .iter()
             .filter(|r| matches!(r.metric, Metric::Flat | Metric::Cum))
         {
-            let n = r.settings.normalize.into();
-            if !v.contains(&n) {
-                v.push(n);
+            let n: compare::Normalize = r.settings.normalize.into();
+            if n == default {
+                continue;
+            }
+            match v.iter_mut().find(|(m, _)| *m == n) {
+                Some((_, Some(kinds))) => {
+                    if !kinds.contains(&r.profile) {
+                        kinds.push(r.profile);
+                    }
+                }
+                _ => v.push((n, Some(vec![r.profile]))),
             }
         }
         v
@@ -193,6 +206,7 @@ impl From<Normalize> for compare::Normalize {
 }
 
 /// Applies a policy to comparisons, one set per normalisation (see [`Policy::normalizations`]).
+/// The first set is the defaults' and holds every kind; the others serve flat and cum rules.
 pub fn evaluate(
     policy: &Policy,
     comparisons: &[(compare::Normalize, Vec<KindComparison>)],
@@ -273,10 +287,13 @@ fn find<'a>(
     rule: &Rule,
     comparisons: &'a [(compare::Normalize, Vec<KindComparison>)],
 ) -> Result<Vec<(Option<&'a str>, &'a SampleTypeComparison)>, String> {
+    // The rule's own normalisation where it was computed for the rule's kind (the function
+    // changes a total is attributed to depend on it), else the first set, the defaults',
+    // which holds every kind: totals, shares and growth themselves do not depend on it.
     let wanted: compare::Normalize = rule.settings.normalize.into();
     let set = comparisons
         .iter()
-        .find(|(n, _)| *n == wanted)
+        .find(|(n, set)| *n == wanted && set.iter().any(|c| c.kind == rule.profile))
         .or_else(|| comparisons.first())
         .map(|(_, v)| v.as_slice())
         .unwrap_or(&[]);

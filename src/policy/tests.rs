@@ -702,6 +702,46 @@ mod new_functions {
     }
 
     #[test]
+    fn a_second_normalisation_is_computed_only_for_the_kinds_that_ask_and_totals_read_the_first() {
+        // The default policy normalises one per-function rule (mutex) by rate: only mutex
+        // needs a second comparison, every other kind is compared once.
+        assert_eq!(
+            Policy::builtin_default().normalizations(),
+            vec![
+                (compare::Normalize::MedianRatio, None),
+                (compare::Normalize::Rate, Some(vec![ProfileKind::Mutex])),
+            ]
+        );
+        // A total rule that says `normalize: rate` reads the first set, which holds its kind,
+        // not the rate set, which does not.
+        let policy = parse(
+            "version: 1\ndefaults: { normalize: median-ratio }\nrules:\n  - { name: cpu-total, profile: cpu, metric: total, max_increase: 10%, normalize: rate }\n  - { name: mutex-cum, profile: mutex, sample: delay, metric: cum, max_increase: 100%, normalize: rate }\n",
+        )
+        .expect("policy parses");
+        let cmp = compare::compare_kind(
+            ProfileKind::Cpu,
+            &side(100, 100),
+            &side(100, 100),
+            &CompareOptions::default(),
+        )
+        .expect("comparable");
+        let verdict = evaluate(
+            &policy,
+            &[
+                (compare::Normalize::MedianRatio, vec![cmp]),
+                (compare::Normalize::Rate, Vec::new()),
+            ],
+        );
+        assert_eq!(
+            verdict.rules[0].status,
+            RuleStatus::Held,
+            "{}",
+            verdict.summary
+        );
+        assert_eq!(verdict.rules[1].status, RuleStatus::Skipped);
+    }
+
+    #[test]
     fn a_policy_that_judges_nothing_is_inconclusive_not_a_pass() {
         let cmp = || {
             compare::compare_kind(
