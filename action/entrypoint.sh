@@ -16,9 +16,12 @@ set -eu
 
 gate=${PROFILE_GATE_BIN:-gate}
 
+kubeconfig=
 if [ -n "${INPUT_KUBECONFIG:-}" ]; then
   umask 077
   kubeconfig=$(mktemp "${TMPDIR:-/tmp}/kubeconfig.XXXXXX")
+  # The secret leaves with the step, however the step ends.
+  trap 'rm -f "$kubeconfig"' EXIT
   printf '%s\n' "$INPUT_KUBECONFIG" >"$kubeconfig"
   export KUBECONFIG="$kubeconfig"
 elif [ -n "${KUBECONFIG:-}" ]; then
@@ -69,4 +72,21 @@ while [ "$count" -gt 0 ]; do
   esac
 done
 
-exec "$gate" "$@"
+if [ -z "$kubeconfig" ]; then
+  exec "$gate" "$@"
+fi
+# With a kubeconfig file to remove afterwards, gate runs as a child, and a stop signal (job
+# cancelled, docker stop) is passed on to it, so that it stops and reports what it captured.
+"$gate" "$@" &
+child=$!
+trap 'kill -TERM "$child" 2>/dev/null' TERM
+trap 'kill -INT "$child" 2>/dev/null' INT
+trap 'kill -HUP "$child" 2>/dev/null' HUP
+status=0
+wait "$child" || status=$?
+# A trapped signal ends `wait` early; wait again until gate itself has ended.
+while kill -0 "$child" 2>/dev/null; do
+  status=0
+  wait "$child" || status=$?
+done
+exit "$status"

@@ -16,11 +16,15 @@ use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare::{self, KindComparison};
 use crate::inputs::{self, InputError, SideProfiles};
 use crate::policy::{self, Outcome, Policy, PolicyError};
-use crate::profile::{DecodeOptions, Footprint, LabelView, ProfileKind, TagFilter};
+use crate::profile::{self, DecodeOptions, Footprint, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
 use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
 mod archive;
+mod out;
+mod stop;
+
+pub use out::{EarlierProfiles, OutDir};
 
 /// Exit codes: stable, part of the contract with CI systems.
 pub mod exit {
@@ -563,6 +567,12 @@ fn load_policy(path: Option<&Path>) -> anyhow::Result<Policy> {
 }
 
 fn diff(args: DiffArgs) -> anyhow::Result<u8> {
+    // Claimed first, cleared of an earlier run's reports and flame graphs (its profiles, which
+    // this diff may be reading, stay).
+    let out = args.out.as_deref().map(OutDir::claim).transpose()?;
+    if let Some(out) = &out {
+        out.clear_earlier_run(EarlierProfiles::Keep)?;
+    }
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
     let view = args.judge.label_view();
@@ -955,6 +965,7 @@ fn judge_groups(
         } else {
             Vec::new()
         },
+        partial: None,
     })
 }
 
@@ -1275,18 +1286,32 @@ fn plan_from(
 }
 
 fn decode_limits(max_profile_mib: u64, footprint: Footprint) -> DecodeOptions {
+    let max_decompressed_bytes = max_profile_mib.saturating_mul(1 << 20);
     DecodeOptions {
-        max_decompressed_bytes: max_profile_mib.saturating_mul(1 << 20),
+        max_decompressed_bytes,
         footprint,
+        budget: Some(memory_budget(max_decompressed_bytes)),
     }
 }
 
-/// Runs the capture engine on a runtime of its own; Ctrl-C stops it and keeps what it has.
+/// The run's one bound on inflated profile bytes at once: two profiles at their limit, so two
+/// cores stay busy, and however many pods answer with bombs, no more than that is inflated.
+fn memory_budget(max_decompressed_bytes: u64) -> &'static profile::MemoryBudget {
+    static BUDGET: std::sync::OnceLock<profile::MemoryBudget> = std::sync::OnceLock::new();
+    BUDGET.get_or_init(|| {
+        profile::MemoryBudget::new(max_decompressed_bytes.saturating_mul(2).saturating_add(2))
+    })
+}
+
+/// Runs the capture engine on a runtime of its own. A stop signal (SIGINT, SIGTERM, SIGHUP)
+/// ends it early and keeps what it has; with `spool`, each profile is written there as it
+/// arrives, so that even a run killed outright leaves its profiles.
 fn capture_live(
     plan: &capture::CapturePlan,
     sides: &[SideTargets],
     limits: DecodeOptions,
     show_bar: bool,
+    spool: Option<&Path>,
 ) -> anyhow::Result<Capture> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -1298,61 +1323,16 @@ fn capture_live(
     } else {
         Arc::new(capture::NoProgress)
     };
-    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let options = capture::CaptureOptions {
         decode_limits: limits,
         progress,
-        cancel: Some(stop_rx),
+        cancel: stop::watch(),
+        spool: spool.map(Path::to_path_buf),
     };
-    let result = runtime.block_on(async move {
-        let watcher = tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                let _ = stop_tx.send(true);
-            }
-        });
-        let result = capture::capture(plan, sides, options).await;
-        watcher.abort();
-        result
-    });
-    // Idle pooled connections and the signal watcher end with the runtime, without waiting.
+    let result = runtime.block_on(capture::capture(plan, sides, options));
+    // Idle pooled connections end with the runtime, without waiting.
     runtime.shutdown_timeout(Duration::from_millis(100));
     Ok(result?)
-}
-
-/// Removes the profiles of an earlier capture from `profiles/<side>/`, so that the directory
-/// holds this run's profiles only. Only files named like ours (`<profile>-<window>.pb.gz`, in
-/// pod subdirectories) are removed.
-fn clear_side(dir: &Path) -> anyhow::Result<()> {
-    let Ok(pods) = std::fs::read_dir(dir) else {
-        return Ok(());
-    };
-    for pod in pods.flatten() {
-        let pod_dir = pod.path();
-        if !pod_dir.is_dir() {
-            continue;
-        }
-        let Ok(files) = std::fs::read_dir(&pod_dir) else {
-            continue;
-        };
-        for file in files.flatten() {
-            let name = file.file_name().to_string_lossy().into_owned();
-            let ours = name
-                .strip_suffix(".pb.gz")
-                .and_then(|stem| stem.rsplit_once('-'))
-                .is_some_and(|(kind, window)| {
-                    ProfileKind::from_name(kind).is_some()
-                        && kind != "profile"
-                        && !window.is_empty()
-                        && window.bytes().all(|b| b.is_ascii_digit())
-                });
-            if ours {
-                std::fs::remove_file(file.path())
-                    .with_context(|| format!("removing {}", file.path().display()))?;
-            }
-        }
-        let _ = std::fs::remove_dir(&pod_dir);
-    }
-    Ok(())
 }
 
 /// Writes every captured profile and manifest.json under `out`, each file whole or absent.
@@ -1363,11 +1343,6 @@ fn save_capture(out: &Path, capture: &Capture) -> anyhow::Result<()> {
             out.display()
         ))
     })?;
-    for side in &capture.manifest.sides {
-        if side.source == capture::manifest::SideSource::Live {
-            clear_side(&out.join("profiles").join(&side.side))?;
-        }
-    }
     for p in &capture.profiles {
         let path = out.join(p.relative_path());
         if let Some(dir) = path.parent() {
@@ -1432,24 +1407,30 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
         ))
         .into());
     }
+    let out = OutDir::claim(&args.out)?;
+    stop::watch();
+    out.clear_earlier_run(EarlierProfiles::Side(&args.side))?;
     let (targets, session) = live_sides(&args.capture, &[&input])?;
     let mut captured = capture_live(
         &plan,
         &targets,
         decode_limits(args.max_profile_mib, Footprint::default()),
         show_bar,
+        Some(out.path()),
     )?;
     if let Some(session) = session {
         session.finish(&mut captured);
     }
-    save_capture(&args.out, &captured)?;
+    save_capture(out.path(), &captured)?;
     log_warnings(&captured.manifest);
     captured.side_profiles(&args.side)?;
     if captured.manifest.interrupted {
-        anyhow::bail!(
-            "interrupted; the profiles captured so far are in {}",
-            args.out.display()
-        );
+        return Err(Stopped(format!(
+            "stopped by {}; the profiles captured so far and manifest.json are in {}",
+            stop::received().unwrap_or("a stop signal"),
+            out.path().display()
+        ))
+        .into());
     }
     println!(
         "Captured {} profiles into {} ({}); see manifest.json",
@@ -1463,6 +1444,25 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
 /// `gate run`: capture the live sides, read the saved ones, compare, judge, report.
 fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture, &ProfileKind::ALL)?;
+    // The output directory first: a file or a folder in use is bad input before anything slow.
+    let out = OutDir::claim(&args.out)?;
+    // From here a stop signal asks the run to stop and report, instead of ending it.
+    stop::watch();
+    let result = run_live_into(args, &plan, &out, show_bar);
+    if let Err(e) = &result {
+        // CI keeps --out as the job's artifact: it says why there is no report.
+        out.record_failure(&capture::plan::without_credentials(&error_message(e)));
+    }
+    result
+}
+
+/// `gate run` once its output directory is claimed.
+fn run_live_into(
+    args: RunArgs,
+    plan: &capture::CapturePlan,
+    out: &OutDir,
+    show_bar: bool,
+) -> anyhow::Result<u8> {
     let started = chrono::Utc::now();
     let baseline = resolve_side("baseline", &args.baseline)?;
     let candidate = resolve_side("candidate", &args.candidate)?;
@@ -1486,14 +1486,20 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
         }
     };
+    for input in [&baseline, &candidate] {
+        if let SideInput::Local(path) = input {
+            refuse_inside_out(path, out.path())?;
+        }
+    }
     let local = [read_local(&baseline)?, read_local(&candidate)?];
+    out.clear_earlier_run(EarlierProfiles::All)?;
 
     // Kubernetes sides: resolved and forwarded now, after every cheap check.
     let (live, session) = live_sides(&args.capture, &[&baseline, &candidate])?;
     let mut captured = if live.is_empty() {
         None
     } else {
-        Some(capture_live(&plan, &live, limits, show_bar)?)
+        Some(capture_live(plan, &live, limits, show_bar, Some(out.path()))?)
     };
     if let (Some(c), Some(session)) = (captured.as_mut(), session) {
         session.finish(c);
@@ -1537,13 +1543,37 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
                 ));
             }
         }
-        save_capture(&args.out, c)?;
+        save_capture(out.path(), c)?;
         log_warnings(&c.manifest);
-        if c.manifest.interrupted {
-            anyhow::bail!(
-                "interrupted; the profiles captured so far are in {}",
-                args.out.display()
-            );
+    }
+    // Stopped: what every side has a window of is still judged, marked partial.
+    let partial = match captured.as_ref().filter(|c| c.manifest.interrupted) {
+        None => None,
+        Some(c) => {
+            let how = stop::received().unwrap_or("a stop signal");
+            let complete = c.windows_from_every_side();
+            if complete == 0 || sides.iter().any(Result::is_err) {
+                return Err(Stopped(format!(
+                    "stopped by {how} before a window was captured on both sides: nothing to judge; the manifest and the profiles captured so far are in {}",
+                    out.path().display()
+                ))
+                .into());
+            }
+            Some(format!(
+                "stopped by {how}: the report covers {complete} of {} windows",
+                plan.windows
+            ))
+        }
+    };
+    // Both sides empty because one could not be reached: that side is the one to name.
+    if let (Some(c), [Err(_), Err(_)]) = (&captured, sides.as_slice()) {
+        let unreachable = |name: &str| {
+            c.manifest.sides.iter().any(|s| {
+                s.side == name && !s.pods.is_empty() && s.pods.iter().all(|p| p.error.is_some())
+            })
+        };
+        if !unreachable("baseline") && unreachable("candidate") {
+            sides.swap(0, 1);
         }
     }
     let mut sides = sides.into_iter();
@@ -1586,7 +1616,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
         let path = |side: &SideInput, name: &str| -> anyhow::Result<PathBuf> {
             Ok(match side {
                 SideInput::Local(path) => path.clone(),
-                SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
+                SideInput::Live(_) | SideInput::Kube(_) => out.path().join("profiles").join(name),
                 SideInput::Archive(_) => {
                     refuse_history_with_labels(&side.describe())?;
                     unreachable!("archived sides are refused above")
@@ -1604,6 +1634,21 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             &|v| read_groups(&b, &c, limits, v),
         )?
     };
+    // A kind asked for and refused or lost on a side: its rules are inconclusive, not skipped.
+    if let Some(c) = &captured {
+        let unavailable: Vec<policy::Unavailable> = c
+            .kinds_missing()
+            .into_iter()
+            .map(|(kind, side, reason)| policy::Unavailable { kind, side, reason })
+            .collect();
+        if !unavailable.is_empty() {
+            report.verdict = policy::mark_unavailable(&policy, report.verdict, &unavailable);
+        }
+    }
+    if let Some(why) = &partial {
+        report.verdict.summary = format!("partial ({why}): {}", report.verdict.summary);
+        report.partial = Some(why.clone());
+    }
     if let Some(manifest) = captured.as_ref().map(|c| &c.manifest) {
         report.capture_facts = Some(manifest.facts());
         report.capture = Some(capture::notes_json(manifest));
@@ -1611,23 +1656,23 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     }
     let side_dir = |name: &str, input: &SideInput| match input {
         SideInput::Local(p) => p.clone(),
-        SideInput::Live(_) | SideInput::Kube(_) => args.out.join("profiles").join(name),
+        SideInput::Live(_) | SideInput::Kube(_) => out.path().join("profiles").join(name),
         // An archived side is not on disk as files: its flame graph half is skipped.
         SideInput::Archive(_) => PathBuf::new(),
     };
     write_flames(
-        &args.out,
+        out.path(),
         &side_dir("baseline", &baseline),
         &side_dir("candidate", &candidate),
         &report,
         limits,
     );
-    let code = emit(&report, &args.judge, Some(&args.out))?;
+    let code = emit(&report, &args.judge, Some(out.path()))?;
     if let Some(store) = archive_store {
         archive::after_run(archive::RunRecord {
             args: &args.archive,
             store,
-            out: &args.out,
+            out: out.path(),
             started,
             captured: captured.as_ref(),
             sides: [("baseline", &baseline), ("candidate", &candidate)],
@@ -1635,7 +1680,35 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
             report: &report,
         })?;
     }
+    if let Some(why) = partial {
+        return Err(Stopped(format!(
+            "{why}; the report of what was captured is in {} (verdict {}, marked partial)",
+            out.path().display(),
+            report.verdict.outcome.name()
+        ))
+        .into());
+    }
     Ok(code)
+}
+
+/// A run stopped by a signal (exit 3): what it kept is on disk, and a report when it could.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Stopped(String);
+
+/// Refuses a saved side inside the output directory, which the run clears first.
+fn refuse_inside_out(side: &Path, out: &Path) -> Result<(), BadInput> {
+    let (Ok(side_abs), Ok(out_abs)) = (side.canonicalize(), out.canonicalize()) else {
+        return Ok(());
+    };
+    if side_abs.starts_with(&out_abs) {
+        return Err(BadInput(format!(
+            "{}: is inside --out {}, which this run clears of an earlier run's files first; copy the profiles elsewhere or give another --out",
+            side.display(),
+            out.display()
+        )));
+    }
+    Ok(())
 }
 
 /// Kinds present on one side only: `(kind, side that has it, side that has not)`.

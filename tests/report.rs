@@ -100,6 +100,7 @@ fn build(baseline: &[(&str, i64)], candidate: &[(&str, i64)]) -> Report {
         warnings: vec![],
         labels: None,
         label_mix: vec![],
+        partial: None,
     }
 }
 

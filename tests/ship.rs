@@ -86,6 +86,8 @@ struct Exec {
     kubeconfig: Option<String>,
     kubeconfig_mode: Option<String>,
     env: String,
+    /// What is left in the temporary folder once the entrypoint has ended.
+    tmp_left: Vec<String>,
 }
 
 /// Runs action/entrypoint.sh with these docker arguments and environment, with a recorder in
@@ -111,6 +113,11 @@ fn run_entrypoint(args: &[String], env: &[(&str, &str)]) -> Exec {
         kubeconfig: read("kubeconfig"),
         kubeconfig_mode: read("kubeconfig-mode").map(|m| m.trim().to_owned()),
         env: read("env").unwrap_or_default(),
+        tmp_left: std::fs::read_dir(dir.path().join("tmp"))
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect(),
     }
 }
 
@@ -297,6 +304,8 @@ fn every_action_input_reaches_gate_run() {
     );
     assert_eq!(exec.kubeconfig_mode.as_deref(), Some("600"));
     assert!(!exec.kubeconfig_path.contains("workspace"));
+    // ... and gone once the step is over.
+    assert_eq!(exec.tmp_left, Vec::<String>::new(), "left behind");
     assert!(
         !exec.env.contains("# sample"),
         "the secret is in gate's environment"

@@ -11,6 +11,7 @@ mod github;
 mod hostile;
 mod k8s;
 mod labels;
+mod lifecycle;
 mod live_stats;
 mod parity;
 mod policy_cli;

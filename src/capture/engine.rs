@@ -38,8 +38,11 @@ pub struct CaptureOptions {
     pub decode_limits: DecodeOptions,
     /// Receives progress events.
     pub progress: Arc<dyn Progress>,
-    /// Becomes `true` to stop the capture early (Ctrl-C); what was captured is kept.
+    /// Becomes `true` to stop the capture early (a stop signal); what was captured is kept.
     pub cancel: Option<watch::Receiver<bool>>,
+    /// A directory each profile is written to as soon as it is checked, at
+    /// [`CapturedProfile::relative_path`] under it, so that a run killed outright keeps them.
+    pub spool: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for CaptureOptions {
@@ -47,6 +50,7 @@ impl std::fmt::Debug for CaptureOptions {
         f.debug_struct("CaptureOptions")
             .field("decode_limits", &self.decode_limits)
             .field("cancel", &self.cancel.is_some())
+            .field("spool", &self.spool)
             .finish_non_exhaustive()
     }
 }
@@ -57,6 +61,7 @@ impl Default for CaptureOptions {
             decode_limits: DecodeOptions::default(),
             progress: Arc::new(NoProgress),
             cancel: None,
+            spool: None,
         }
     }
 }
@@ -102,6 +107,58 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// The kinds planned of which a live side has no profile at all, with the side and the
+    /// first reason the manifest gives (a refusal, a failed request, no reachable pod).
+    pub fn kinds_missing(&self) -> Vec<(ProfileKind, String, String)> {
+        let mut out = Vec::new();
+        for side in self.manifest.sides.iter().filter(|s| s.source == SideSource::Live) {
+            for &kind in &self.manifest.plan.profiles {
+                let has = self
+                    .profiles
+                    .iter()
+                    .any(|p| p.side == side.side && p.kind == kind);
+                if has {
+                    continue;
+                }
+                let reason = self
+                    .manifest
+                    .missing
+                    .iter()
+                    .find(|m| m.side == side.side && m.profile == kind)
+                    .map(|m| format!("pod {} window {}: {}", m.pod, m.window, m.reason))
+                    .or_else(|| {
+                        side.pods
+                            .iter()
+                            .find_map(|p| p.error.as_ref().map(|e| format!("pod {}: {e}", p.name)))
+                    })
+                    .unwrap_or_else(|| "nothing was captured".to_owned());
+                out.push((kind, side.side.clone(), reason));
+            }
+        }
+        out
+    }
+
+    /// How many windows have at least one profile from every live side: what a run stopped
+    /// early can still compare.
+    pub fn windows_from_every_side(&self) -> u32 {
+        let live: Vec<&str> = self
+            .manifest
+            .sides
+            .iter()
+            .filter(|s| s.source == SideSource::Live)
+            .map(|s| s.side.as_str())
+            .collect();
+        (1..=self.manifest.plan.windows)
+            .filter(|&w| {
+                live.iter().all(|side| {
+                    self.profiles
+                        .iter()
+                        .any(|p| p.window == w && p.side == *side)
+                })
+            })
+            .count() as u32
+    }
+
     /// One side's profiles ready for comparison, kinds from the endpoints; an error naming
     /// what went wrong when nothing usable was captured for the side.
     pub fn side_profiles(&self, side: &str) -> Result<SideProfiles, CaptureError> {
@@ -181,6 +238,7 @@ struct Shared {
     limits: DecodeOptions,
     max_body: u64,
     cancel: watch::Receiver<bool>,
+    spool: Option<Arc<PathBuf>>,
 }
 
 /// Resolves when the capture is cancelled; never when no cancellation was set up.
@@ -312,6 +370,7 @@ pub async fn capture(
         limits: options.decode_limits,
         max_body: plan.max_body_bytes,
         cancel: options.cancel.clone().unwrap_or(never_rx),
+        spool: options.spool.clone().map(Arc::new),
     };
     let progress = options.progress.clone();
 
@@ -759,6 +818,9 @@ async fn run(
                         }
                     }
                 }
+                if let (Some(dir), Some((bytes, _))) = (&shared.spool, &outcome.profile) {
+                    spool(dir, &archive_path(&side.side, &pod.name, r.kind, r.window), bytes);
+                }
                 results[si][pi][ri] = Some(outcome);
                 let w = r.window as usize;
                 remaining[w] -= 1;
@@ -828,6 +890,24 @@ fn request_task(
         };
         outcome.planned = Some(planned);
         outcome
+    }
+}
+
+/// Writes one checked profile under the spool directory (a temporary name, then renamed, so a
+/// file there is always whole). A failure is a warning: the profile stays in memory and is
+/// written again with the manifest, where a failure is an error.
+fn spool(dir: &std::path::Path, relative: &str, bytes: &[u8]) {
+    let path = dir.join(relative);
+    let write = || -> std::io::Result<()> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        let tmp = path.with_extension("gz.partial");
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, &path)
+    };
+    if let Err(e) = write() {
+        tracing::warn!("{}: cannot write the profile as it arrives ({e}); it is kept in memory", path.display());
     }
 }
 

@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 
 use super::{
     capture_live, decode_limits, exit, live_sides, log_warnings, plan_from, resolve_side,
-    save_capture, BadInput, CaptureArgs, SideInput,
+    save_capture, BadInput, CaptureArgs, EarlierProfiles, OutDir, SideInput,
 };
 use crate::archive::{
     self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, PolicyRecord, RunArchive,
@@ -420,8 +420,13 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    // A bad store URL fails before minutes of capture.
+    // A bad store URL or --out fails before minutes of capture.
     let store = Store::open(&url)?;
+    let out = args.out.as_deref().map(OutDir::claim).transpose()?;
+    if let Some(out) = &out {
+        out.clear_earlier_run(EarlierProfiles::All)?;
+    }
+    super::stop::watch();
     let (mut live, session) = live_sides(&args.capture, &[&input])?;
     let Some(targets) = live.pop() else {
         return Err(BadInput("gate archive: no live target to capture".to_owned()).into());
@@ -432,12 +437,13 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         std::slice::from_ref(&targets),
         decode_limits(args.max_profile_mib, crate::profile::Footprint::default()),
         show_bar,
+        out.as_ref().map(OutDir::path),
     )?;
     if let Some(session) = session {
         session.finish(&mut captured);
     }
-    if let Some(out) = &args.out {
-        save_capture(out, &captured)?;
+    if let Some(out) = &out {
+        save_capture(out.path(), &captured)?;
     }
     log_warnings(&captured.manifest);
     let mut objects = captured_objects(&captured, &args.side);
@@ -476,10 +482,12 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     }
     captured.side_profiles(&args.side)?;
     if captured.manifest.interrupted {
-        anyhow::bail!(
-            "interrupted; the profiles captured so far are archived in {}",
+        return Err(super::Stopped(format!(
+            "stopped by {}; the profiles captured so far are archived in {}",
+            super::stop::received().unwrap_or("a stop signal"),
             outcome.location
-        );
+        ))
+        .into());
     }
     println!(
         "Archived {profiles} profiles from {} pod{} to {} ({})",

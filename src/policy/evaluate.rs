@@ -205,6 +205,44 @@ impl From<Normalize> for compare::Normalize {
     }
 }
 
+/// A profile kind that was asked for but of which a side has no usable profile (every one
+/// refused, failed or missing): its rules cannot be judged, and say so as inconclusive rather
+/// than being skipped into a pass.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unavailable {
+    /// The kind.
+    pub kind: ProfileKind,
+    /// The side without it.
+    pub side: String,
+    /// Why, in the words of the capture (e.g. the first refusal).
+    pub reason: String,
+}
+
+/// A verdict of [`evaluate`] with the rules of unavailable kinds, which it skipped, made
+/// inconclusive (the policy's `inconclusive` action then decides what that costs).
+pub fn mark_unavailable(policy: &Policy, mut verdict: Verdict, unavailable: &[Unavailable]) -> Verdict {
+    let mut changed = false;
+    for r in &mut verdict.rules {
+        if r.status != RuleStatus::Skipped {
+            continue;
+        }
+        let missing: Vec<String> = unavailable
+            .iter()
+            .filter(|u| u.kind == r.profile)
+            .map(|u| format!("no usable {} profile from the {}: {}", u.kind, u.side, u.reason))
+            .collect();
+        if !missing.is_empty() {
+            r.status = RuleStatus::Inconclusive;
+            r.explanation = format!("cannot judge: {}", missing.join("; "));
+            changed = true;
+        }
+    }
+    if changed {
+        verdict = self::verdict(policy, verdict.rules);
+    }
+    verdict
+}
+
 /// Applies a policy to comparisons, one set per normalisation (see [`Policy::normalizations`]).
 /// The first set is the defaults' and holds every kind; the others serve flat and cum rules.
 pub fn evaluate(

@@ -69,8 +69,8 @@ use std::path::Path;
 
 pub use error::{PolicyError, PolicyErrorKind};
 pub use evaluate::{
-    evaluate, finding_words, is_own_code, Finding, Outcome, RuleOutcome, RuleStatus, Verdict,
-    LEAK_ALPHA, LEAK_MIN_RELATIVE,
+    evaluate, finding_words, is_own_code, mark_unavailable, Finding, Outcome, RuleOutcome,
+    RuleStatus, Unavailable, Verdict, LEAK_ALPHA, LEAK_MIN_RELATIVE,
 };
 pub use glob::Globs;
 pub use model::{

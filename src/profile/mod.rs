@@ -13,7 +13,7 @@ pub mod units;
 mod wire;
 
 pub use aggregate::{aggregate, aggregate_bytes, aggregate_view, FunctionProfile, SampleType};
-pub use decode::{decode, inflate, DecodeOptions};
+pub use decode::{decode, inflate, DecodeOptions, Inflated, MemoryBudget};
 pub use footprint::{is_profiler_function, Footprint};
 pub use kind::ProfileKind;
 pub use labels::{LabelView, TagFilter};

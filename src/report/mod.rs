@@ -59,6 +59,10 @@ pub struct Report {
     /// With a split by label: each value's part of each side's samples.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub label_mix: Vec<LabelShare>,
+    /// Why the report covers only part of the planned capture (the run was stopped), when it
+    /// does; the verdict's summary says so too, and the run exits 3 whatever the verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partial: Option<String>,
 }
 
 /// One label value's part of one profile kind's samples on each side.
@@ -357,6 +361,7 @@ pub(crate) fn slim(report: &Report) -> Report {
         warnings: report.warnings.clone(),
         labels: report.labels.clone(),
         label_mix: report.label_mix.clone(),
+        partial: report.partial.clone(),
     }
 }
 
