@@ -448,6 +448,8 @@ impl Validator<'_> {
                 ))
             }
             Some(v) if v.value == RawNumber::Number(1.0) => {}
+            // `version: "1"`: quoted, as many YAML files quote every value; the same version.
+            Some(v) if matches!(&v.value, RawNumber::Text(t) if t.trim() == "1") => {}
             Some(v) => {
                 let written = match &v.value {
                     RawNumber::Number(n) => format_number(*n),

@@ -385,9 +385,17 @@ fn wrong_or_missing_version_is_located() {
         shown.contains("unsupported policy version 2; expected version: 1"),
         "{shown}"
     );
-    assert_eq!(
-        error_at("version: '1'\n", 1, 10).0,
-        PolicyErrorKind::Version
+    // Quoted, as many YAML files quote every value: the same version.
+    let rule = "rules:\n  - { name: a, profile: cpu, metric: total, max_increase: 10% }\n";
+    for version in ["version: '1'\n", "version: \"1\"\n"] {
+        let quoted = format!("{version}{rule}");
+        assert!(parse(&quoted).is_ok(), "{quoted}");
+    }
+    let (kind, shown) = error_at("version: 'one'\n", 1, 10);
+    assert_eq!(kind, PolicyErrorKind::Version);
+    assert!(
+        shown.contains("unsupported policy version 'one'"),
+        "{shown}"
     );
     assert_eq!(error_at("rules: []\n", 1, 1).0, PolicyErrorKind::Version);
     assert_eq!(error_at("", 1, 1).0, PolicyErrorKind::Version);
