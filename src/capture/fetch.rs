@@ -55,7 +55,7 @@ impl std::fmt::Display for FetchError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FetchError::Connect(e) => write!(f, "cannot connect ({e}); is the process running and the port right?"),
-            FetchError::Broken(e) => write!(f, "the connection broke before the response was complete ({e}); did the process exit?"),
+            FetchError::Broken(e) => write!(f, "the connection broke before the response was complete ({e}); the process exited, or the connection to it (a port-forward, a proxy) dropped"),
             FetchError::Tls(e) => write!(f, "TLS: the server's certificate is not trusted ({e}); the gate always verifies certificates, so give it a certificate from an authority this machine trusts, or reach pprof over http:// through a port-forward"),
             FetchError::Timeout(d) => write!(
                 f,
@@ -64,8 +64,13 @@ impl std::fmt::Display for FetchError {
             ),
             FetchError::Status { status, message } => {
                 write!(f, "HTTP {status} {message}")?;
-                if *status == 404 {
-                    write!(f, "; is this a Go pprof endpoint (net/http/pprof)?")?;
+                match *status {
+                    404 => write!(f, "; is this a Go pprof endpoint (net/http/pprof)?")?,
+                    401 | 403 => write!(
+                        f,
+                        "; the endpoint asks for credentials, and the gate sends none: serve pprof without authentication on a port only the cluster reaches, and give the gate the Kubernetes object (svc/NAME), which it reaches through a port-forward"
+                    )?,
+                    _ => {}
                 }
                 Ok(())
             }

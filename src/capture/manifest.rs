@@ -375,24 +375,33 @@ impl Manifest {
 /// 2-3 missing (cpu, heap): connection refused`.
 fn missing_lines(missing: &[Missing]) -> Vec<String> {
     use std::collections::BTreeMap;
-    // (side, pod, reason) -> (windows, kinds)
-    type Group = (Vec<u32>, Vec<ProfileKind>);
-    let mut groups: BTreeMap<(String, String, String), Group> = BTreeMap::new();
+    // Each kind's missing windows, per (side, pod, reason); then kinds missing in exactly the
+    // same windows share a line. So a line never names a window in which one of its kinds
+    // was captured, and no window of a kind is named twice.
+    let mut per_kind: BTreeMap<(String, String, String, ProfileKind), Vec<u32>> = BTreeMap::new();
     for m in missing {
-        let key = (m.side.clone(), m.pod.clone(), short_reason(&m.reason));
-        let entry = groups.entry(key).or_default();
-        if !entry.0.contains(&m.window) {
-            entry.0.push(m.window);
-        }
-        if !entry.1.contains(&m.profile) {
-            entry.1.push(m.profile);
+        let key = (
+            m.side.clone(),
+            m.pod.clone(),
+            short_reason(&m.reason),
+            m.profile,
+        );
+        let windows = per_kind.entry(key).or_default();
+        if !windows.contains(&m.window) {
+            windows.push(m.window);
         }
     }
-    groups
+    let mut lines: BTreeMap<(String, String, String, Vec<u32>), Vec<ProfileKind>> = BTreeMap::new();
+    for ((side, pod, reason, kind), mut windows) in per_kind {
+        windows.sort_unstable();
+        lines
+            .entry((side, pod, reason, windows))
+            .or_default()
+            .push(kind);
+    }
+    lines
         .into_iter()
-        .map(|((side, pod, reason), (mut windows, mut kinds))| {
-            windows.sort_unstable();
-            kinds.sort();
+        .map(|((side, pod, reason, windows), kinds)| {
             format!(
                 "{side} pod {pod}: window{} {} missing ({}): {reason}",
                 if windows.len() == 1 { "" } else { "s" },
@@ -559,6 +568,28 @@ mod tests {
             vec!["baseline pod a: windows 1-2 missing (cpu): connection refused"]
         );
         assert_eq!(ranges(&[1, 2, 3, 5, 7, 8]), "1-3, 5, 7-8");
+        // A line names only windows in which all of its kinds are missing, each once.
+        let gone = |window, profile| Missing {
+            side: "candidate".into(),
+            pod: "p".into(),
+            window,
+            profile,
+            reason: "interrupted".into(),
+        };
+        assert_eq!(
+            missing_lines(&[
+                gone(1, ProfileKind::Cpu),
+                gone(3, ProfileKind::Cpu),
+                gone(1, ProfileKind::Heap),
+                gone(3, ProfileKind::Goroutine),
+                gone(1, ProfileKind::Goroutine),
+                gone(1, ProfileKind::Heap),
+            ]),
+            vec![
+                "candidate pod p: window 1 missing (heap): interrupted",
+                "candidate pod p: windows 1, 3 missing (cpu, goroutine): interrupted",
+            ]
+        );
         assert!(m
             .facts()
             .starts_with("2 windows of 1s (cpu,heap); baseline 1 pod"));
