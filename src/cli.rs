@@ -24,7 +24,7 @@ mod archive;
 mod out;
 mod stop;
 
-pub use out::{EarlierProfiles, OutDir};
+use out::{EarlierProfiles, OutDir};
 
 /// Exit codes: stable, part of the contract with CI systems.
 pub mod exit {
@@ -190,7 +190,8 @@ struct RunArgs {
     /// saved file or directory.
     #[arg(long, required = true, num_args = 1.., value_name = "TARGET")]
     candidate: Vec<String>,
-    /// Directory for the reports, the captured profiles and manifest.json.
+    /// Directory for the reports, the captured profiles and manifest.json. One run at a time
+    /// owns it; what an earlier run wrote there is removed first, other files are kept.
     #[arg(long, value_name = "DIR", default_value = "gate-out")]
     out: PathBuf,
     #[command(flatten)]
@@ -216,7 +217,8 @@ struct CaptureCommandArgs {
     side: String,
     #[command(flatten)]
     capture: CaptureArgs,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
+    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
+    /// profiles being decoded at once hold at most twice this, whatever the pod count.
     #[arg(
         long,
         default_value_t = 1024,
@@ -307,7 +309,8 @@ struct JudgeArgs {
     /// Show every sample type, not only each profile's main one.
     #[arg(long)]
     all_samples: bool,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
+    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
+    /// profiles being decoded at once hold at most twice this, whatever the pod count.
     #[arg(long, default_value_t = 1024, value_name = "MIB")]
     max_profile_mib: u64,
     /// Compare only samples carrying this pprof label, as `go tool pprof -tagfocus`:
@@ -595,10 +598,13 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         }
         return emit(&report, &args.judge, args.out.as_deref());
     }
-    let read = |path: &Path| -> anyhow::Result<(SideProfiles, String)> {
+    // An archived side is copied into --out, where its flame graph half is drawn from.
+    let copies = |name: &str| out.as_ref().map(|o| o.path().join("profiles").join(name));
+    let is_history = |path: &Path| path.to_str().is_some_and(|t| t.starts_with("archive+"));
+    let read = |path: &Path, name: &str| -> anyhow::Result<(SideProfiles, String)> {
         if let Some(history) = path
             .to_str()
-            .map(|t| archive::read_history(t, limits))
+            .map(|t| archive::read_history(t, limits, copies(name).as_deref()))
             .transpose()?
             .flatten()
         {
@@ -606,9 +612,16 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         }
         Ok((inputs::read_side(path, limits)?, path.display().to_string()))
     };
+    if let Some(o) = &out {
+        for (path, name) in [(&args.baseline, "baseline"), (&args.candidate, "candidate")] {
+            if is_history(path) {
+                o.clear_earlier_run(EarlierProfiles::Side(name))?;
+            }
+        }
+    }
     let (baseline, candidate) = std::thread::scope(|s| {
-        let b = s.spawn(|| read(&args.baseline));
-        let c = read(&args.candidate);
+        let b = s.spawn(|| read(&args.baseline, "baseline"));
+        let c = read(&args.candidate, "candidate");
         (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
     });
     let ((baseline, baseline_name), (candidate, candidate_name)) = (baseline?, candidate?);
@@ -620,7 +633,17 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         candidate_name,
     )?;
     if let Some(dir) = &args.out {
-        write_flames(dir, &args.baseline, &args.candidate, &report, limits);
+        let side = |path: &Path, name: &str| match copies(name) {
+            Some(copy) if is_history(path) => copy,
+            _ => path.to_path_buf(),
+        };
+        write_flames(
+            dir,
+            &side(&args.baseline, "baseline"),
+            &side(&args.candidate, "candidate"),
+            &report,
+            limits,
+        );
     }
     emit(&report, &args.judge, args.out.as_deref())
 }
@@ -1343,6 +1366,14 @@ fn save_capture(out: &Path, capture: &Capture) -> anyhow::Result<()> {
             out.display()
         ))
     })?;
+    // Spooled profiles of pods dropped after the capture (restarted, deleted) do not belong
+    // to the run.
+    let kept: BTreeSet<PathBuf> = capture.profiles.iter().map(|p| p.relative_path()).collect();
+    for side in &capture.manifest.sides {
+        if side.source == capture::manifest::SideSource::Live {
+            out::remove_profiles_except(out, &side.side, &kept)?;
+        }
+    }
     for p in &capture.profiles {
         let path = out.join(p.relative_path());
         if let Some(dir) = path.parent() {
@@ -1478,28 +1509,44 @@ fn run_live_into(
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
 
-    // Saved sides first: a bad path fails before minutes of capture.
-    let read_local = |s: &SideInput| -> anyhow::Result<Option<(SideProfiles, String)>> {
-        match s {
-            SideInput::Local(path) => Ok(Some((inputs::read_side(path, limits)?, s.describe()))),
-            SideInput::Archive(r) => Ok(Some(crate::archive::read_side(r, limits)?)),
-            SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
-        }
-    };
     for input in [&baseline, &candidate] {
         if let SideInput::Local(path) = input {
             refuse_inside_out(path, out.path())?;
         }
     }
-    let local = [read_local(&baseline)?, read_local(&candidate)?];
     out.clear_earlier_run(EarlierProfiles::All)?;
+    // Saved sides first: a bad path fails before minutes of capture. An archived side's
+    // files are copied into the output, as a captured side's are written there.
+    let read_local = |name: &str,
+                      s: &SideInput|
+     -> anyhow::Result<Option<(SideProfiles, String)>> {
+        match s {
+            SideInput::Local(path) => Ok(Some((inputs::read_side(path, limits)?, s.describe()))),
+            SideInput::Archive(r) => Ok(Some(crate::archive::read_side_into(
+                r,
+                limits,
+                Some(&out.path().join("profiles").join(name)),
+            )?)),
+            SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
+        }
+    };
+    let local = [
+        read_local("baseline", &baseline)?,
+        read_local("candidate", &candidate)?,
+    ];
 
     // Kubernetes sides: resolved and forwarded now, after every cheap check.
     let (live, session) = live_sides(&args.capture, &[&baseline, &candidate])?;
     let mut captured = if live.is_empty() {
         None
     } else {
-        Some(capture_live(plan, &live, limits, show_bar, Some(out.path()))?)
+        Some(capture_live(
+            plan,
+            &live,
+            limits,
+            show_bar,
+            Some(out.path()),
+        )?)
     };
     if let (Some(c), Some(session)) = (captured.as_mut(), session) {
         session.finish(c);
@@ -1656,9 +1703,9 @@ fn run_live_into(
     }
     let side_dir = |name: &str, input: &SideInput| match input {
         SideInput::Local(p) => p.clone(),
-        SideInput::Live(_) | SideInput::Kube(_) => out.path().join("profiles").join(name),
-        // An archived side is not on disk as files: its flame graph half is skipped.
-        SideInput::Archive(_) => PathBuf::new(),
+        SideInput::Live(_) | SideInput::Kube(_) | SideInput::Archive(_) => {
+            out.path().join("profiles").join(name)
+        }
     };
     write_flames(
         out.path(),

@@ -205,6 +205,40 @@ fn run_archives_every_profile_and_report_and_history_diff_equals_direct_diff() {
     json.as_object_mut().unwrap().remove("baseline");
     assert_eq!(json["verdict"], direct["verdict"]);
     assert_eq!(json["comparisons"], direct["comparisons"]);
+    // The archived side is copied into --out, and the flame graphs are drawn from it.
+    assert!(!stderr(&a).contains("flame graphs"), "{}", stderr(&a));
+    let out2 = tmp.path().join("out2");
+    assert!(out2.join("flame-cpu.svg").is_file());
+    for f in files(&examples().join("stable")) {
+        assert_eq!(
+            std::fs::read(out2.join("profiles/baseline").join(&f)).unwrap(),
+            std::fs::read(examples().join("stable").join(&f)).unwrap(),
+            "{f}"
+        );
+    }
+
+    // A side no run has, and a folder that is not there, are named as what they are.
+    let a = gate()
+        .args([
+            "diff",
+            &format!("archive+{}#demo@latest:nope", arch.display()),
+        ])
+        .arg(examples().join("canary"))
+        .assert()
+        .code(2);
+    let e = stderr(&a);
+    assert!(
+        e.contains("none has a side nope") && e.contains("baseline, candidate"),
+        "{e}"
+    );
+    let missing = tmp.path().join("no-such-archive");
+    let a = gate()
+        .args(["diff", &format!("archive+{}#demo", missing.display())])
+        .arg(examples().join("canary"))
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("does not exist"), "{}", stderr(&a));
+    assert!(!missing.exists(), "reading created the folder");
 }
 
 /// A nightly run of one pod of the example's stable side: `files` of `stable/pod-1`.

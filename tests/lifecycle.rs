@@ -57,23 +57,36 @@ impl Background {
         assert!(status.success(), "kill -{name} failed");
     }
 
-    /// Waits for the end (bounded by [`HANG`]); the peak memory the kernel accounted, in KiB.
+    /// Waits for the end (bounded by [`HANG`]); the peak resident memory of the gate, in KiB.
+    ///
+    /// Read from `/proc/PID/status` (`VmHWM`, the high-water mark of the gate's own address
+    /// space) while it runs, not from `wait4`'s `ru_maxrss`: that one also counts the memory
+    /// of the process it was spawned from (this test binary, hundreds of MiB in a full run),
+    /// which the kernel carries across `exec`.
     fn finish(mut self) -> (Run, u64) {
         let pid = self.child.id() as libc::pid_t;
         let deadline = self.started + HANG;
-        let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+        let mut status = 0;
+        let mut peak_kib = 0u64;
         loop {
-            // SAFETY: waits for our own child, with pointers to locals.
-            let r = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
+            if let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
+                let hwm = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("VmHWM:"))
+                    .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok());
+                peak_kib = peak_kib.max(hwm.unwrap_or(0));
+            }
+            // SAFETY: waits for our own child, with a pointer to a local.
+            let r = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
             if r == pid {
                 break;
             }
-            assert!(r == 0, "wait4 failed");
+            assert!(r == 0, "waitpid failed");
             if Instant::now() > deadline {
                 let _ = self.child.kill();
                 panic!("gate hung");
             }
-            std::thread::sleep(Duration::from_millis(20));
+            std::thread::sleep(Duration::from_millis(5));
         }
         let code = if libc::WIFEXITED(status) {
             libc::WEXITSTATUS(status)
@@ -86,7 +99,7 @@ impl Background {
             stderr: self.stderr.join().unwrap(),
             elapsed: self.started.elapsed(),
         };
-        (run, usage.ru_maxrss as u64)
+        (run, peak_kib)
     }
 }
 
@@ -113,7 +126,13 @@ fn sigterm_mid_capture_keeps_the_profiles_and_reports_what_was_captured_as_parti
     let b = start(1, &[]);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
-    let mut args = strings(&["run", "--baseline", &urls(&a)[0], "--candidate", &urls(&b)[0]]);
+    let mut args = strings(&[
+        "run",
+        "--baseline",
+        &urls(&a)[0],
+        "--candidate",
+        &urls(&b)[0],
+    ]);
     args.extend(strings(&[
         "--duration",
         "30s",
@@ -128,17 +147,21 @@ fn sigterm_mid_capture_keeps_the_profiles_and_reports_what_was_captured_as_parti
     args.push(out.display().to_string());
     let run = Background::start(&args);
     // Window 1's profiles are on disk as they arrive, before the run ends.
-    let first = out.join("profiles/candidate");
-    assert!(
-        wait_for(&out.join("profiles/baseline"), Duration::from_secs(60)) && {
-            let pod = std::fs::read_dir(&first)
-                .ok()
-                .and_then(|mut d| d.next())
-                .map(|e| e.unwrap().path());
-            pod.is_some_and(|p| wait_for(&p.join("goroutine-1.pb.gz"), Duration::from_secs(30)))
-        },
-        "window 1 was not written as it arrived"
-    );
+    let window_1_on_disk = |side: &str| {
+        std::fs::read_dir(out.join("profiles").join(side))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|pod| pod.path().join("goroutine-1.pb.gz").is_file())
+    };
+    let until = Instant::now() + Duration::from_secs(90);
+    while !(window_1_on_disk("baseline") && window_1_on_disk("candidate")) {
+        assert!(
+            Instant::now() < until,
+            "window 1 was not written as it arrived"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     run.signal("TERM");
     let (run, _) = run.finish();
     assert_eq!(run.code, 3, "{run}");
@@ -169,8 +192,7 @@ fn sigterm_mid_capture_keeps_the_profiles_and_reports_what_was_captured_as_parti
         assert!(out.join(file).is_file(), "{file} missing");
     }
     let manifest: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["interrupted"], true);
 }
 
@@ -226,13 +248,24 @@ fn a_reused_out_holds_only_this_runs_files_and_the_users_own() {
         &out.display().to_string(),
     ]));
     assert!(run.code == 0 || run.code == 1, "{run}");
-    assert!(!out.join("flame-mutex.svg").exists() || {
-        std::fs::read_to_string(out.join("flame-mutex.svg")).unwrap() != "stale"
-    });
+    assert!(
+        !out.join("flame-mutex.svg").exists() || {
+            std::fs::read_to_string(out.join("flame-mutex.svg")).unwrap() != "stale"
+        }
+    );
     assert!(!out.join("error.txt").exists());
-    assert!(!out.join("profiles").exists(), "an earlier run's profiles are kept");
-    assert_ne!(std::fs::read_to_string(out.join("report.md")).unwrap(), "stale");
-    assert_eq!(std::fs::read_to_string(out.join("notes.txt")).unwrap(), "mine");
+    assert!(
+        !out.join("profiles").exists(),
+        "an earlier run's profiles are kept"
+    );
+    assert_ne!(
+        std::fs::read_to_string(out.join("report.md")).unwrap(),
+        "stale"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("notes.txt")).unwrap(),
+        "mine"
+    );
 }
 
 #[test]
@@ -269,11 +302,23 @@ fn a_second_gate_into_the_same_out_is_refused_while_the_first_runs() {
     first.signal("TERM");
     let (first, _) = first.finish();
     assert_eq!(first.code, 3, "{first}");
+    assert!(
+        first
+            .stderr
+            .contains("stopped by SIGTERM before a window was captured on both sides"),
+        "{first}"
+    );
     // Once the first has ended, the folder is free again (the kernel drops the lock).
     let third = run_gate(&strings(&[
         "diff",
-        &repo().join("examples/profiles/stable").display().to_string(),
-        &repo().join("examples/profiles/canary").display().to_string(),
+        &repo()
+            .join("examples/profiles/stable")
+            .display()
+            .to_string(),
+        &repo()
+            .join("examples/profiles/canary")
+            .display()
+            .to_string(),
         "--out",
         &out,
     ]));
@@ -283,10 +328,7 @@ fn a_second_gate_into_the_same_out_is_refused_while_the_first_runs() {
 /// `head -c SIZE /dev/zero | gzip -1`: a few hundred kilobytes that inflate to SIZE.
 fn gzip_bomb(mib: u64) -> Vec<u8> {
     let out = Command::new("sh")
-        .args([
-            "-c",
-            &format!("head -c {}M /dev/zero | gzip -1", mib),
-        ])
+        .args(["-c", &format!("head -c {}M /dev/zero | gzip -1", mib)])
         .output()
         .expect("gzip");
     assert!(out.status.success());
@@ -296,8 +338,8 @@ fn gzip_bomb(mib: u64) -> Vec<u8> {
 #[test]
 fn bombs_from_three_pods_stay_under_the_run_budget_and_make_their_rules_inconclusive() {
     let _cpu = exclusive_cpu();
-    let goroutine = std::fs::read(repo().join("examples/profiles/canary/pod-1/goroutine-1.pb.gz"))
-        .unwrap();
+    let goroutine =
+        std::fs::read(repo().join("examples/profiles/canary/pod-1/goroutine-1.pb.gz")).unwrap();
     let bomb = gzip_bomb(256);
     let pods: Vec<FakeServer> = (0..3)
         .map(|_| {
@@ -382,4 +424,29 @@ fn a_failure_before_any_window_leaves_its_reason_in_out() {
     let error = std::fs::read_to_string(out.join("error.txt")).expect("error.txt written");
     assert!(error.starts_with("error: "), "{error}");
     assert!(error.contains(&refused), "{error}");
+}
+
+#[test]
+fn only_the_unreachable_side_is_named() {
+    let _cpu = exclusive_cpu();
+    let baseline = start(1, &[]);
+    let refused = crate::support::refused_addr();
+    let dir = tempfile::tempdir().unwrap();
+    let run = run_gate(&strings(&[
+        "run",
+        "--baseline",
+        &urls(&baseline)[0],
+        "--candidate",
+        &format!("http://{refused}"),
+        "--duration",
+        "2s",
+        "--windows",
+        "1",
+        "--out",
+        &dir.path().join("out").display().to_string(),
+    ]));
+    assert_eq!(run.code, 3, "{run}");
+    let last = run.stderr.lines().last().unwrap_or_default();
+    assert!(last.contains("for candidate"), "{run}");
+    assert!(!last.contains("for baseline"), "{run}");
 }

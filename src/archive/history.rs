@@ -112,6 +112,8 @@ pub fn resolve(store: &Store, r: &ArchiveRef) -> Result<(RunEntry, String), Arch
         .collect();
     let mut incomplete = 0;
     let mut several: Vec<String> = Vec::new();
+    // The sides of complete runs that lack the one asked for, to say what there is.
+    let mut other_sides: Vec<String> = Vec::new();
     for run in &matching {
         if run.newer_index {
             // Newest first: this run would be the one read, or is newer than it. Skipping it
@@ -131,7 +133,14 @@ pub fn resolve(store: &Store, r: &ArchiveRef) -> Result<(RunEntry, String), Arch
         let sides = run.sides();
         let side = match &r.side {
             Some(s) if sides.contains(s) => s.clone(),
-            Some(_) => continue,
+            Some(_) => {
+                for s in sides {
+                    if !other_sides.contains(&s) {
+                        other_sides.push(s);
+                    }
+                }
+                continue;
+            }
             None if sides.len() == 1 => sides[0].clone(),
             None => {
                 if matches!(r.when, When::Run(_)) {
@@ -165,6 +174,11 @@ pub fn resolve(store: &Store, r: &ArchiveRef) -> Result<(RunEntry, String), Arch
             When::Run(id) => id.clone(),
         },
         match (incomplete, several.first()) {
+            (0, None) if !other_sides.is_empty() => format!(
+                "; none has a side {}: they have {}",
+                r.side.as_deref().unwrap_or_default(),
+                other_sides.join(", ")
+            ),
             (0, None) => String::new(),
             (n, None) => format!(", {n} of them incomplete"),
             (n, Some(first)) => format!(
@@ -185,6 +199,30 @@ pub fn read_side(
     r: &ArchiveRef,
     limits: DecodeOptions,
 ) -> Result<(SideProfiles, String), ArchiveError> {
+    read_side_into(r, limits, None)
+}
+
+/// [`read_side`], also writing each file as it was archived to `copy_to/<pod>/<file>`: the
+/// run's output then holds both sides' profiles, and flame graphs are drawn from them.
+pub fn read_side_into(
+    r: &ArchiveRef,
+    limits: DecodeOptions,
+    copy_to: Option<&std::path::Path>,
+) -> Result<(SideProfiles, String), ArchiveError> {
+    // Opening a local store creates its folder: a mistyped path would read as an empty
+    // archive ("no run matches"), not as the mistake it is.
+    let local = match r.url.split_once("://") {
+        None => Some(PathBuf::from(&r.url)),
+        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => Some(PathBuf::from(rest)),
+        Some(_) => None,
+    };
+    if let Some(dir) = local.filter(|d| !d.is_dir()) {
+        return Err(ArchiveError::NotFound(format!(
+            "{}: the archive folder {} does not exist; check the path after archive+",
+            r.text,
+            dir.display()
+        )));
+    }
     let store = Store::open(&r.url)?;
     let (run, side) = resolve(&store, r)?;
     let prefix = format!("{}/{}", run.path.prefix(), side);
@@ -212,6 +250,19 @@ pub fn read_side(
                 why: e.to_string(),
             }
         })?;
+        if let Some(dir) = copy_to {
+            // Names were checked safe path segments when archived; checked again here.
+            let safe = |s: &str| !s.is_empty() && s != "." && s != ".." && !s.contains(['/', '\\']);
+            if safe(pod) && safe(name) {
+                let pod_dir = dir.join(pod);
+                std::fs::create_dir_all(&pod_dir)
+                    .and_then(|()| std::fs::write(pod_dir.join(name), &bytes))
+                    .map_err(|source| ArchiveError::Io {
+                        path: pod_dir.join(name),
+                        source,
+                    })?;
+            }
+        }
         files.push(file);
     }
     if files.is_empty() {

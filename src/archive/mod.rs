@@ -17,7 +17,7 @@ pub mod layout;
 pub mod ops;
 pub mod store;
 
-pub use history::{parse_ref, read_side, ArchiveRef, When};
+pub use history::{parse_ref, read_side, read_side_into, ArchiveRef, When};
 pub use index::{ArchiveIndex, IndexObject, IndexSide, PolicyRecord, RunKind, RunStatus};
 pub use ops::{
     archive_run, list_runs, prune, ArchiveObject, ArchiveOutcome, Payload, RunArchive, RunEntry,

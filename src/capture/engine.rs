@@ -111,7 +111,12 @@ impl Capture {
     /// first reason the manifest gives (a refusal, a failed request, no reachable pod).
     pub fn kinds_missing(&self) -> Vec<(ProfileKind, String, String)> {
         let mut out = Vec::new();
-        for side in self.manifest.sides.iter().filter(|s| s.source == SideSource::Live) {
+        for side in self
+            .manifest
+            .sides
+            .iter()
+            .filter(|s| s.source == SideSource::Live)
+        {
             for &kind in &self.manifest.plan.profiles {
                 let has = self
                     .profiles
@@ -907,7 +912,10 @@ fn spool(dir: &std::path::Path, relative: &str, bytes: &[u8]) {
         std::fs::rename(&tmp, &path)
     };
     if let Err(e) = write() {
-        tracing::warn!("{}: cannot write the profile as it arrives ({e}); it is kept in memory", path.display());
+        tracing::warn!(
+            "{}: cannot write the profile as it arrives ({e}); it is kept in memory",
+            path.display()
+        );
     }
 }
 

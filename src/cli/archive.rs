@@ -101,7 +101,8 @@ struct NightlyArgs {
     run_id: Option<String>,
     #[command(flatten)]
     capture: CaptureArgs,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs).
+    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
+    /// profiles being decoded at once hold at most twice this, whatever the pod count.
     #[arg(
         long,
         default_value_t = 1024,
@@ -583,13 +584,15 @@ fn prune(args: PruneArgs) -> anyhow::Result<u8> {
     Ok(exit::PASS)
 }
 
-/// Reads a side named `archive+...`, or `None` when `text` is not such a reference.
+/// Reads a side named `archive+...`, or `None` when `text` is not such a reference; with
+/// `copy_to`, its files are also written there (for flame graphs).
 pub(super) fn read_history(
     text: &str,
     limits: crate::profile::DecodeOptions,
+    copy_to: Option<&Path>,
 ) -> anyhow::Result<Option<(crate::inputs::SideProfiles, String)>> {
     match archive::parse_ref(text)? {
-        Some(r) => Ok(Some(archive::read_side(&r, limits)?)),
+        Some(r) => Ok(Some(archive::read_side_into(&r, limits, copy_to)?)),
         None => Ok(None),
     }
 }

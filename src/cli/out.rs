@@ -145,9 +145,8 @@ impl OutDir {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
-                    return Err(e).with_context(|| {
-                        format!("removing {} of an earlier run", file.display())
-                    })
+                    return Err(e)
+                        .with_context(|| format!("removing {} of an earlier run", file.display()))
                 }
             }
         }
@@ -156,7 +155,12 @@ impl OutDir {
             EarlierProfiles::Keep => Vec::new(),
             EarlierProfiles::Side(side) => vec![root.join(side)],
             EarlierProfiles::All => std::fs::read_dir(&root)
-                .map(|d| d.flatten().map(|s| s.path()).filter(|p| p.is_dir()).collect())
+                .map(|d| {
+                    d.flatten()
+                        .map(|s| s.path())
+                        .filter(|p| p.is_dir())
+                        .collect()
+                })
                 .unwrap_or_default(),
         };
         for side in sides {
@@ -184,6 +188,34 @@ fn is_profile_file(name: &str) -> bool {
                 && !window.is_empty()
                 && window.bytes().all(|b| b.is_ascii_digit())
         })
+}
+
+/// Removes the profile files under `out/profiles/<side>/` whose path (relative to `out`) is
+/// not in `kept`, and the pod folders left empty.
+pub fn remove_profiles_except(
+    out: &Path,
+    side: &str,
+    kept: &std::collections::BTreeSet<PathBuf>,
+) -> anyhow::Result<()> {
+    let dir = Path::new("profiles").join(side);
+    let Ok(pods) = std::fs::read_dir(out.join(&dir)) else {
+        return Ok(());
+    };
+    for pod in pods.flatten().filter(|p| p.path().is_dir()) {
+        let Ok(files) = std::fs::read_dir(pod.path()) else {
+            continue;
+        };
+        for file in files.flatten() {
+            let name = file.file_name();
+            let relative = dir.join(pod.file_name()).join(&name);
+            if is_profile_file(&name.to_string_lossy()) && !kept.contains(&relative) {
+                std::fs::remove_file(file.path())
+                    .with_context(|| format!("removing {}", file.path().display()))?;
+            }
+        }
+        let _ = std::fs::remove_dir(pod.path());
+    }
+    Ok(())
 }
 
 /// Removes the profiles of an earlier capture from `profiles/<side>/`, pod folder by pod

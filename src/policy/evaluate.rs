@@ -220,7 +220,11 @@ pub struct Unavailable {
 
 /// A verdict of [`evaluate`] with the rules of unavailable kinds, which it skipped, made
 /// inconclusive (the policy's `inconclusive` action then decides what that costs).
-pub fn mark_unavailable(policy: &Policy, mut verdict: Verdict, unavailable: &[Unavailable]) -> Verdict {
+pub fn mark_unavailable(
+    policy: &Policy,
+    mut verdict: Verdict,
+    unavailable: &[Unavailable],
+) -> Verdict {
     let mut changed = false;
     for r in &mut verdict.rules {
         if r.status != RuleStatus::Skipped {
@@ -229,7 +233,12 @@ pub fn mark_unavailable(policy: &Policy, mut verdict: Verdict, unavailable: &[Un
         let missing: Vec<String> = unavailable
             .iter()
             .filter(|u| u.kind == r.profile)
-            .map(|u| format!("no usable {} profile from the {}: {}", u.kind, u.side, u.reason))
+            .map(|u| {
+                format!(
+                    "no usable {} profile from the {}: {}",
+                    u.kind, u.side, u.reason
+                )
+            })
             .collect();
         if !missing.is_empty() {
             r.status = RuleStatus::Inconclusive;
