@@ -381,9 +381,14 @@ fn pages_that_are_not_profiles_are_named_clearly_and_exit_3() {
         b"<!DOCTYPE html><html>Welcome</html>\n",
     ));
     let other = serve(response("200 OK", "application/octet-stream", b""));
+    let locked = serve(response(
+        "401 Unauthorized",
+        "text/plain",
+        b"Unauthorized\n",
+    ));
     let dir = tempfile::tempdir().unwrap();
     let run = run_live(
-        &[not_found.url(), html.url()],
+        &[not_found.url(), html.url(), locked.url()],
         &[other.url()],
         dir.path(),
         &[],
@@ -399,6 +404,9 @@ fn pages_that_are_not_profiles_are_named_clearly_and_exit_3() {
     assert!(err.contains(&html.addr.replace(':', "-")), "{run}");
     assert!(err.contains("not a pprof profile"), "{run}");
     assert!(err.contains("<!DOCTYPE html>"), "{run}");
+    // An endpoint behind authentication: what to do, not only the status.
+    assert!(err.contains("HTTP 401 Unauthorized"), "{run}");
+    assert!(err.contains("the gate sends none"), "{run}");
     assert!(!err.contains("panicked"), "{run}");
 }
 

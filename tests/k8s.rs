@@ -534,6 +534,8 @@ fn connections_dropped_mid_response_are_retried_then_reported_missing() {
     let warnings = m["warnings"].to_string();
     assert!(warnings.contains("candidate pod canary-2"), "{warnings}");
     assert!(warnings.contains("connection broke"), "{warnings}");
+    // A drop of the port-forward is one of the causes said, not only a process exit.
+    assert!(warnings.contains("port-forward"), "{warnings}");
     assert!(!c.out().join("profiles/candidate/canary-2").exists());
 }
 
