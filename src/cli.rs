@@ -2,7 +2,7 @@
 //!
 //! This is the one place that knows about exit codes and writes report files.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -13,8 +13,9 @@ use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
 use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
-use crate::compare::{self, KindComparison};
+use crate::compare;
 use crate::inputs::{self, InputError, SideProfiles};
+use crate::judge::{self, judge, judge_groups, label_groups, LabelGroup};
 use crate::policy::{self, Outcome, Policy, PolicyError};
 use crate::profile::{self, DecodeOptions, Footprint, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
@@ -517,6 +518,7 @@ fn exit_code_for(err: &anyhow::Error) -> u8 {
         e.is::<InputError>()
             || e.is::<PolicyError>()
             || e.is::<compare::CompareError>()
+            || e.is::<judge::JudgeError>()
             || e.is::<BadInput>()
             || e.is::<PlanError>()
             || e.downcast_ref::<TargetError>()
@@ -584,14 +586,14 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         for side in [&args.baseline, &args.candidate] {
             refuse_history_with_labels(&side.display().to_string())?;
         }
-        let groups = read_groups(&args.baseline, &args.candidate, limits, &view)?;
+        let read = |v: &LabelView| read_groups(&args.baseline, &args.candidate, limits, v);
         let report = judge_groups(
             &policy,
             &view,
-            &groups,
+            &read(&view)?,
+            &read_rule_views(&policy, &view, read),
             args.baseline.display().to_string(),
             args.candidate.display().to_string(),
-            &|v| read_groups(&args.baseline, &args.candidate, limits, v),
         )?;
         if let Some(dir) = &args.out {
             write_flames(dir, &args.baseline, &args.candidate, &report, limits);
@@ -659,13 +661,6 @@ fn refuse_history_with_labels(side: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One comparison group: a label value (`None`: every kept sample) and both sides' profiles.
-struct LabelGroup {
-    label: Option<String>,
-    baseline: SideProfiles,
-    candidate: SideProfiles,
-}
-
 /// Reads both sides through a label view: with a split, the whole (kept samples) first, then
 /// one group per label value found on both sides.
 fn read_groups(
@@ -694,84 +689,24 @@ fn read_groups(
     Ok(groups)
 }
 
-/// Pairs the two sides' label values; a value on one side only is reported, not compared.
-fn label_groups(
+/// Both sides read through each label view that rules narrowed by label ask for
+/// ([`judge::rule_views`]); a view that matches no sample is left out, and its rules say so
+/// when judged.
+fn read_rule_views(
+    policy: &Policy,
     view: &LabelView,
-    mut baseline: BTreeMap<Option<String>, SideProfiles>,
-    mut candidate: BTreeMap<Option<String>, SideProfiles>,
-) -> anyhow::Result<Vec<LabelGroup>> {
-    let key = view.by.as_deref().unwrap_or("");
-    let values: Vec<Option<String>> = baseline
-        .keys()
-        .filter(|v| candidate.contains_key(*v))
-        .cloned()
-        .collect();
-    if values.is_empty() && view.by.is_none() {
-        return Err(BadInput(format!(
-            "no samples are left on both sides after the label filters ({}); check --tag and --tag-ignore (Go records labels in CPU and goroutine profiles only)",
-            view.describe().unwrap_or_default()
-        ))
-        .into());
-    }
-    if values.is_empty() {
-        let seen = |m: &BTreeMap<Option<String>, SideProfiles>| {
-            m.keys().flatten().cloned().collect::<Vec<_>>().join(", ")
-        };
-        return Err(BadInput(format!(
-            "no value of the label {key:?} occurs on both sides (baseline: [{}], candidate: [{}]); check --by-label and --tag, and that the profiles carry pprof labels (Go records them in CPU and goroutine profiles)",
-            seen(&baseline),
-            seen(&candidate)
-        ))
-        .into());
-    }
-    Ok(values
+    read: impl Fn(&LabelView) -> anyhow::Result<Vec<LabelGroup>>,
+) -> Vec<(String, Vec<LabelGroup>)> {
+    judge::rule_views(policy, view)
         .into_iter()
-        .map(|value| LabelGroup {
-            label: value.as_ref().map(|v| format!("{key}={v}")),
-            baseline: baseline.remove(&value).unwrap_or_default(),
-            candidate: candidate.remove(&value).unwrap_or_default(),
+        .filter_map(|(filter, narrowed)| match read(&narrowed) {
+            Ok(groups) => Some((filter, groups)),
+            Err(e) => {
+                tracing::debug!("samples with {filter}: {e:#}");
+                None
+            }
         })
-        .collect())
-}
-
-/// Each label value's part of each side's samples, per profile kind (the main sample type):
-/// a difference here is a traffic-mix change, worth a line of its own.
-fn label_mix(groups: &[LabelGroup]) -> Vec<report::LabelShare> {
-    let main_total = |side: &SideProfiles, kind: &ProfileKind| -> f64 {
-        side.kinds.get(kind).map_or(0.0, |pods| {
-            pods.iter()
-                .flat_map(|p| &p.windows)
-                .map(|w| w.totals[w.default_sample_index()] as f64)
-                .sum()
-        })
-    };
-    let kinds: std::collections::BTreeSet<ProfileKind> = groups
-        .iter()
-        .flat_map(|g| g.baseline.kinds.keys().chain(g.candidate.kinds.keys()))
-        .copied()
-        .collect();
-    let mut out = Vec::new();
-    for kind in kinds {
-        let b: Vec<f64> = groups
-            .iter()
-            .map(|g| main_total(&g.baseline, &kind))
-            .collect();
-        let c: Vec<f64> = groups
-            .iter()
-            .map(|g| main_total(&g.candidate, &kind))
-            .collect();
-        let (tb, tc): (f64, f64) = (b.iter().sum(), c.iter().sum());
-        for (i, g) in groups.iter().enumerate() {
-            let share = |x: f64, t: f64| if t > 0.0 { x / t } else { 0.0 };
-            out.push(report::LabelShare {
-                kind,
-                label: g.label.clone().unwrap_or_default(),
-                baseline_share: share(b[i], tb),
-                candidate_share: share(c[i], tc),
-            });
-        }
-    }
-    out
+        .collect()
 }
 
 /// Writes `flame-<profile>.svg`, a differential flame graph, for every profile kind compared.
@@ -812,215 +747,6 @@ fn write_flames(
     if let Err(e) = written {
         tracing::warn!("flame graphs: {e:#}");
     }
-}
-
-/// Compares two sides under a policy and builds the report.
-fn judge(
-    policy: &Policy,
-    baseline: &SideProfiles,
-    candidate: &SideProfiles,
-    baseline_name: String,
-    candidate_name: String,
-) -> anyhow::Result<Report> {
-    let groups = [LabelGroup {
-        label: None,
-        baseline: baseline.clone(),
-        candidate: candidate.clone(),
-    }];
-    judge_groups(
-        policy,
-        &LabelView::default(),
-        &groups,
-        baseline_name,
-        candidate_name,
-        &|_| Ok(Vec::new()),
-    )
-}
-
-/// Compares each label group under a policy (one verdict, one multiple-testing family over
-/// every group) and builds the report.
-///
-/// `read_filtered` reads both sides through another label view, for rules that narrow the
-/// samples by label (`labels:` in the policy).
-fn judge_groups(
-    policy: &Policy,
-    view: &LabelView,
-    groups: &[LabelGroup],
-    baseline_name: String,
-    candidate_name: String,
-    read_filtered: &dyn Fn(&LabelView) -> anyhow::Result<Vec<LabelGroup>>,
-) -> anyhow::Result<Report> {
-    let split = view.by.is_some();
-    // Kinds either side has in any group; compared where both sides have them.
-    let kinds = |side: fn(&LabelGroup) -> &SideProfiles| -> BTreeSet<ProfileKind> {
-        groups
-            .iter()
-            .flat_map(|g| side(g).kinds.keys().copied())
-            .collect()
-    };
-    let (in_baseline, in_candidate) = (kinds(|g| &g.baseline), kinds(|g| &g.candidate));
-    let common: Vec<ProfileKind> = in_baseline.intersection(&in_candidate).copied().collect();
-    let names =
-        |set: &BTreeSet<ProfileKind>| set.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
-    if common.is_empty() {
-        return Err(BadInput(format!(
-            "the two sides have no profile kind in common: baseline has [{}], candidate has [{}]; compare profiles of the same kind (e.g. cpu with cpu)",
-            names(&in_baseline),
-            names(&in_candidate)
-        ))
-        .into());
-    }
-    let unmatched: Vec<String> = in_baseline
-        .symmetric_difference(&in_candidate)
-        .map(|k| k.name().to_owned())
-        .collect();
-
-    let default_options = policy.compare_options();
-    let normalizations = policy.normalizations();
-    // Rules narrowed to labelled samples read their own comparisons, one per distinct filter.
-    let mut filtered: Vec<(String, Vec<LabelGroup>)> = Vec::new();
-    for rule in &policy.rules {
-        let Some(filter) = rule.label_filter() else {
-            continue;
-        };
-        if filtered.iter().any(|(f, _)| *f == filter) {
-            continue;
-        }
-        let narrowed = LabelView {
-            focus: view
-                .focus
-                .iter()
-                .cloned()
-                .chain(rule.labels.iter().map(|l| l.filter()))
-                .collect(),
-            ignore: view
-                .ignore
-                .iter()
-                .cloned()
-                .chain(rule.ignore_labels.iter().map(|l| l.filter()))
-                .collect(),
-            by: None,
-        };
-        match read_filtered(&narrowed) {
-            Ok(groups) => filtered.push((filter, groups)),
-            // No sample matches: the rule says so when it is judged.
-            Err(e) => tracing::debug!("rule {}: {e:#}", rule.name),
-        }
-    }
-    let mut sets: Vec<(compare::Normalize, Vec<KindComparison>)> = Vec::new();
-    for (normalize, only) in normalizations {
-        let options = compare::CompareOptions {
-            normalize,
-            ..default_options
-        };
-        let mut comparisons = Vec::new();
-        let all = groups.iter().map(|g| (None, g)).chain(
-            filtered
-                .iter()
-                .flat_map(|(f, gs)| gs.iter().map(move |g| (Some(f), g))),
-        );
-        for (filter, g) in all {
-            for k in common
-                .iter()
-                .filter(|k| only.as_ref().is_none_or(|o| o.contains(k)))
-            {
-                let (Some(b), Some(c)) = (g.baseline.kinds.get(k), g.candidate.kinds.get(k)) else {
-                    continue;
-                };
-                let mut comparison = match compare::compare_kind(*k, b, c, &options) {
-                    Ok(c) => c,
-                    // A label value with no samples on a side in this kind: nothing to test.
-                    Err(compare::CompareError::MissingSide { .. }) if split || filter.is_some() => {
-                        continue
-                    }
-                    Err(e) => return Err(e.into()),
-                };
-                comparison.label = g.label.clone();
-                comparison.filter = filter.cloned();
-                comparisons.push(comparison);
-            }
-        }
-        sets.push((normalize, comparisons));
-    }
-    let verdict = policy::evaluate(policy, &sets);
-    let comparisons = sets
-        .into_iter()
-        .find(|(n, _)| *n == default_options.normalize)
-        .map(|(_, c)| c)
-        .unwrap_or_default();
-    let growth = leak_signals(&comparisons);
-    // A climb that no growth rule judged is still said.
-    let judged: Vec<(ProfileKind, &str)> = policy
-        .rules
-        .iter()
-        .filter(|r| r.metric == policy::Metric::Growth)
-        .map(|r| (r.profile, r.sample_type()))
-        .collect();
-    let warnings = growth
-        .iter()
-        .filter(|g| g.leak_signal && g.side == "candidate")
-        .filter(|g| !judged.contains(&(g.growth.kind, g.growth.sample_type.as_str())))
-        .map(|g| {
-            format!(
-                "{} grows in the candidate: {} per minute ({:+.0}% over the capture, p = {:.1e}); a leak?",
-                report::kind_and_sample(g.growth.kind, &g.growth.sample_type),
-                report::format_growth(g.growth.per_minute, &g.growth.sample_type),
-                g.growth.relative * 100.0,
-                g.growth.p_value
-            )
-        })
-        .collect();
-    Ok(Report {
-        schema_version: report::SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        baseline: baseline_name,
-        candidate: candidate_name,
-        verdict,
-        comparisons,
-        unmatched,
-        growth,
-        capture_facts: None,
-        capture: None,
-        warnings,
-        labels: view.describe(),
-        label_mix: if split {
-            label_mix(&groups[1..])
-        } else {
-            Vec::new()
-        },
-        partial: None,
-    })
-}
-
-/// Growth across windows of goroutines and of the live heap, on both sides, as the comparisons
-/// measured it: a leak shows as a climb within the candidate that the baseline does not share.
-fn leak_signals(comparisons: &[compare::KindComparison]) -> Vec<report::SideGrowth> {
-    let mut out = Vec::new();
-    for c in comparisons
-        .iter()
-        .filter(|c| c.label.is_none() && c.filter.is_none())
-    {
-        let main = c.kind.main_sample_type();
-        let Some(g) = c
-            .sample_types
-            .iter()
-            .find(|s| s.sample_type.name == main)
-            .and_then(|s| s.growth.as_ref())
-        else {
-            continue;
-        };
-        for (side, growth) in [("baseline", &g.baseline), ("candidate", &g.candidate)] {
-            if let Some(growth) = growth {
-                out.push(report::SideGrowth {
-                    side: side.to_owned(),
-                    leak_signal: growth
-                        .is_leak_signal(policy::LEAK_ALPHA, policy::LEAK_MIN_RELATIVE),
-                    growth: growth.clone(),
-                });
-            }
-        }
-    }
-    out
 }
 
 /// Prints the report, writes the report files, and maps the verdict to an exit code.
@@ -1671,14 +1397,14 @@ fn run_live_into(
             })
         };
         let (b, c) = (path(&baseline, "baseline")?, path(&candidate, "candidate")?);
-        let groups = read_groups(&b, &c, limits, &view)?;
+        let read = |v: &LabelView| read_groups(&b, &c, limits, v);
         judge_groups(
             &policy,
             &view,
-            &groups,
+            &read(&view)?,
+            &read_rule_views(&policy, &view, read),
             name(0, &baseline),
             name(1, &candidate),
-            &|v| read_groups(&b, &c, limits, v),
         )?
     };
     // A kind asked for and refused or lost on a side: its rules are inconclusive, not skipped.

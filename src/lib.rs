@@ -15,6 +15,8 @@
 //! - [`compare`]: per-function and total effects between baseline and candidate, with the noise
 //!   statistics (pods as replicates, overdispersed Poisson, exact tests for one pod). Pure.
 //! - [`policy`]: the YAML threshold policy, and the verdict it gives on a comparison. Pure.
+//! - [`judge`]: the pipeline's central step: both sides' profiles in, compared under every
+//!   normalisation the policy asks for, one report with its verdict out. Pure.
 //! - [`report`]: renders a verdict as text, Markdown (minijinja templates) or JSON, and draws
 //!   differential flame graphs. Pure: values in, bytes out.
 //! - [`publish`]: the edge that publishes a verdict on GitHub: one sticky pull-request comment,
@@ -35,6 +37,7 @@ pub mod capture;
 pub mod cli;
 pub mod compare;
 pub mod inputs;
+pub mod judge;
 pub mod policy;
 pub mod profile;
 #[cfg(feature = "cli")]
