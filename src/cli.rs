@@ -19,7 +19,7 @@ use crate::judge::{self, judge, judge_groups, label_groups, LabelGroup};
 use crate::policy::{self, Outcome, Policy, PolicyError};
 use crate::profile::{self, DecodeOptions, Footprint, LabelView, ProfileKind, TagFilter};
 use crate::report::{self, Format, RenderOptions, Report};
-use crate::target::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
+use crate::targets::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
 mod archive;
 mod out;
@@ -929,7 +929,7 @@ fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
     let mut kube = Vec::new();
     let mut paths = Vec::new();
     for arg in args {
-        match target::parse(arg, |p| Path::new(p).exists())
+        match targets::parse(arg, |p| Path::new(p).exists())
             .map_err(|e| BadInput(format!("{side}: {e}")))?
         {
             Target::Http { name, url } => urls.push((arg.clone(), name, url)),
@@ -978,7 +978,7 @@ fn kube_options(k: &KubeArgs, timeout_margin: Duration) -> anyhow::Result<KubeOp
         kubeconfig: k.kubeconfig.clone(),
         context: k.context.clone(),
         namespace: k.namespace.clone(),
-        port: target::PortSpec::parse(&k.port)?,
+        port: targets::PortSpec::parse(&k.port)?,
         max_pods: k.max_pods,
         seed: k.pod_seed,
         upgrade_timeout: (timeout_margin / 2)
@@ -1124,7 +1124,7 @@ fn log_warnings(manifest: &capture::Manifest) {
 fn forward(args: ForwardArgs) -> anyhow::Result<u8> {
     let mut targets = Vec::new();
     for arg in &args.targets {
-        match target::parse(arg, |_| false).map_err(|e| BadInput(e.to_string()))? {
+        match targets::parse(arg, |_| false).map_err(|e| BadInput(e.to_string()))? {
             Target::Kube(r) => targets.push((arg.clone(), r)),
             _ => {
                 return Err(BadInput(format!(

@@ -2,7 +2,7 @@
 //!
 //! Data flows one way through modules that each do one job:
 //!
-//! - [`target`]: the edge that reads TARGET arguments and, for Kubernetes objects
+//! - [`targets`]: the edge that reads TARGET arguments and, for Kubernetes objects
 //!   (`svc/stable`), resolves their Ready pods and bridges each to a local port-forward, so
 //!   capture only ever sees base URLs.
 //! - [`capture`]: the edge that captures profiles live from pprof HTTP endpoints, in matched
@@ -26,7 +26,7 @@
 //!   run back as a side (`archive+URL#SERVICE@latest`).
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
 //!
-//! The edges that reach the network (`target`, `capture`, `publish`, `archive`) and the command
+//! The edges that reach the network (`targets`, `capture`, `publish`, `archive`) and the command
 //! line sit behind the default feature `cli`. Without it the crate is the pure core, which is
 //! what the fuzz targets under `fuzz/` build with coverage instrumentation.
 #[cfg(feature = "cli")]
@@ -44,4 +44,4 @@ pub mod profile;
 pub mod publish;
 pub mod report;
 #[cfg(feature = "cli")]
-pub mod target;
+pub mod targets;
