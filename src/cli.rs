@@ -480,18 +480,7 @@ pub fn main() -> ExitCode {
 /// The error and its causes, outermost first, joined by `: `; a cause whose text the message
 /// already holds (errors that print their source, as `"{path}: {source}"` does) is not repeated.
 pub fn error_message(err: &anyhow::Error) -> String {
-    let mut message = String::new();
-    for cause in err.chain() {
-        let text = cause.to_string();
-        if message.contains(&text) {
-            continue;
-        }
-        if !message.is_empty() {
-            message.push_str(": ");
-        }
-        message.push_str(&text);
-    }
-    message
+    crate::errors::chain_message(err.as_ref())
 }
 
 /// Executes a parsed command; errors carry the context that names what was wrong.

@@ -36,6 +36,7 @@ pub mod capture;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod compare;
+pub mod errors;
 pub mod inputs;
 pub mod judge;
 pub mod policy;

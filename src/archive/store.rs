@@ -248,14 +248,11 @@ fn unanswered(e: &object_store::Error) -> bool {
     #[cfg(any(feature = "s3", feature = "gcs", feature = "azure"))]
     {
         use object_store::client::{HttpError, HttpErrorKind};
-        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
-        while let Some(c) = cause {
-            if c.downcast_ref::<HttpError>()
+        if crate::errors::causes(e).any(|c| {
+            c.downcast_ref::<HttpError>()
                 .is_some_and(|h| h.kind() == HttpErrorKind::Timeout)
-            {
-                return true;
-            }
-            cause = c.source();
+        }) {
+            return true;
         }
     }
     let _ = e;

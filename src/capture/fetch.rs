@@ -156,7 +156,7 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> FetchError {
     if e.is_timeout() {
         return FetchError::Timeout(timeout);
     }
-    let cause = root_cause(e);
+    let cause = crate::errors::root_cause(e);
     if is_certificate_error(e) {
         FetchError::Tls(cause)
     } else if e.is_connect() {
@@ -169,28 +169,7 @@ fn classify(e: &reqwest::Error, timeout: Duration) -> FetchError {
 /// Whether any cause in the chain is a refused certificate (rustls says "invalid peer
 /// certificate: UnknownIssuer", "... Expired", "... NotValidForName").
 fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
-    let mut cur = Some(e);
-    while let Some(err) = cur {
-        if err.to_string().to_ascii_lowercase().contains("certificate") {
-            return true;
-        }
-        cur = err.source();
-    }
-    false
-}
-
-/// The innermost error message of a chain (`Connection refused (os error 111)`).
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut last = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let text = s.to_string();
-        if !text.is_empty() {
-            last = text;
-        }
-        cur = s.source();
-    }
-    last
+    crate::errors::causes(e).any(|c| c.to_string().to_ascii_lowercase().contains("certificate"))
 }
 
 /// The start of a body as one line of plain text: tags dropped, whitespace collapsed, control

@@ -204,7 +204,7 @@ fn classify(e: octocrab::Error) -> Failure {
         e @ (octocrab::Error::Hyper { .. } | octocrab::Error::Service { .. }) => {
             // The causes say what happened ("Connection refused", "invalid peer certificate");
             // the top level only "client error (Connect)".
-            let why = crate::targets::cluster::chain(&e);
+            let why = crate::errors::chain_message(&e);
             let lower = why.to_ascii_lowercase();
             if ["timed out", "timeout", "deadline has elapsed"]
                 .iter()

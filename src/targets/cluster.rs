@@ -116,17 +116,8 @@ impl std::fmt::Debug for Cluster {
 
 /// Every cause of an error, joined: kube's top-level messages alone often say only
 /// "client error (Connect)".
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut parts = vec![e.to_string()];
-    let mut source = e.source();
-    while let Some(s) = source {
-        let text = s.to_string();
-        if !parts.iter().any(|p| p.contains(&text)) {
-            parts.push(text);
-        }
-        source = s.source();
-    }
-    parts.join(": ")
+fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    crate::errors::chain_message(e)
 }
 
 /// A URL without user information (`https://user:pw@host/` becomes `https://host/`), so the
