@@ -266,10 +266,17 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         Ok((inputs::read_side(path, limits)?, path.display().to_string()))
     };
     if let Some(o) = &out {
-        for (path, name) in [(&args.baseline, "baseline"), (&args.candidate, "candidate")] {
-            if is_history(path) {
-                o.clear_earlier_run(EarlierProfiles::Side(name))?;
+        let sides = [(&args.baseline, "baseline"), (&args.candidate, "candidate")];
+        for (path, name) in sides {
+            if !is_history(path) {
+                continue;
             }
+            // The archived side is copied over profiles/NAME: a saved side there would be lost.
+            let copy = o.path().join("profiles").join(name);
+            for (other, _) in sides.iter().filter(|(p, _)| !is_history(p)) {
+                refuse_inside_out(other, &copy)?;
+            }
+            o.clear_earlier_run(EarlierProfiles::Side(name))?;
         }
     }
     let (baseline, candidate) = std::thread::scope(|s| {
@@ -1127,7 +1134,7 @@ fn refuse_inside_out(side: &Path, out: &Path) -> Result<(), BadInput> {
     };
     if side_abs.starts_with(&out_abs) {
         return Err(BadInput(format!(
-            "{}: is inside --out {}, which this run clears of an earlier run's files first; copy the profiles elsewhere or give another --out",
+            "{}: is inside {}, which this run clears of an earlier run's files first; copy the profiles elsewhere or give another --out",
             side.display(),
             out.display()
         )));

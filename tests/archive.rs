@@ -217,6 +217,20 @@ fn run_archives_every_profile_and_report_and_history_diff_equals_direct_diff() {
         );
     }
 
+    // A saved side where the archived one would be copied is refused, not overwritten.
+    let a = gate()
+        .args([
+            "diff",
+            &format!("archive+{}#demo@r1:baseline", arch.display()),
+        ])
+        .arg(out2.join("profiles/baseline"))
+        .arg("--out")
+        .arg(&out2)
+        .assert()
+        .code(2);
+    assert!(stderr(&a).contains("is inside"), "{}", stderr(&a));
+    assert!(!files(&out2.join("profiles/baseline")).is_empty());
+
     // A side no run has, and a folder that is not there, are named as what they are.
     let a = gate()
         .args([
@@ -250,6 +264,7 @@ fn nightly_run(
 ) -> RunArchive {
     let pod = examples().join("stable/pod-1");
     RunArchive {
+        partial: None,
         service: service.into(),
         run_id: run_id.into(),
         started_at: at,

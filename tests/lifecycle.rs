@@ -25,8 +25,11 @@ struct Background {
 
 impl Background {
     fn start(args: &[String]) -> Background {
-        let mut child = Command::new(gate_bin())
-            .args(args)
+        Background::spawn(Command::new(gate_bin()).args(args))
+    }
+
+    fn spawn(command: &mut Command) -> Background {
+        let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -142,6 +145,12 @@ fn sigterm_mid_capture_keeps_the_profiles_and_reports_what_was_captured_as_parti
         "cpu,goroutine",
         "--format",
         "json",
+        "--archive",
+        &dir.path().join("archive").display().to_string(),
+        "--service",
+        "svc",
+        "--run-id",
+        "r1",
         "--out",
     ]));
     args.push(out.display().to_string());
@@ -194,6 +203,34 @@ fn sigterm_mid_capture_keeps_the_profiles_and_reports_what_was_captured_as_parti
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("manifest.json")).unwrap()).unwrap();
     assert_eq!(manifest["interrupted"], true);
+    // Archived, but never to be read as a baseline: the index stays incomplete, saying why.
+    let index = walk(&dir.path().join("archive"))
+        .into_iter()
+        .find(|p| p.ends_with("r1/archive.json"))
+        .expect("the run's archive.json");
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(index).unwrap()).unwrap();
+    assert_eq!(index["status"], "incomplete", "{index}");
+    assert!(
+        index["note"]
+            .as_str()
+            .is_some_and(|n| n.starts_with("partial: stopped by SIGTERM")),
+        "{index}"
+    );
+}
+
+/// Every file under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 #[test]
@@ -449,4 +486,26 @@ fn only_the_unreachable_side_is_named() {
     let last = run.stderr.lines().last().unwrap_or_default();
     assert!(last.contains("for candidate"), "{run}");
     assert!(!last.contains("for baseline"), "{run}");
+}
+
+#[test]
+fn a_hang_up_ignored_by_whoever_started_the_gate_stays_ignored() {
+    let _cpu = exclusive_cpu();
+    let a = start(1, &[]);
+    let b = start(1, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    // As `nohup gate run ...` starts it: SIGHUP ignored before the gate runs.
+    let script = format!(
+        "trap '' HUP; exec '{}' run --baseline {} --candidate {} --duration 6s --windows 2 --profiles goroutine --format json --out '{}'",
+        gate_bin().display(),
+        urls(&a)[0],
+        urls(&b)[0],
+        dir.path().join("out").display()
+    );
+    let run = Background::spawn(Command::new("sh").args(["-c", &script]));
+    std::thread::sleep(Duration::from_secs(2));
+    run.signal("HUP");
+    let (run, _) = run.finish();
+    assert_eq!(run.code, 0, "{run}");
+    assert!(run.json()["partial"].is_null(), "{run}");
 }

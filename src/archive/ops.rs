@@ -53,6 +53,9 @@ pub struct RunArchive {
     pub policy: Option<super::PolicyRecord>,
     /// The objects, profiles first.
     pub objects: Vec<ArchiveObject>,
+    /// Why the run covers only part of its plan (stopped by a signal), when it does: it is
+    /// archived, but its index stays incomplete with this note, so it is never read as history.
+    pub partial: Option<String>,
 }
 
 /// What archiving a run achieved.
@@ -214,7 +217,9 @@ pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
 
     index.objects = outcome.stored.clone();
     index.missing = outcome.missing.clone();
-    if outcome.missing.is_empty() {
+    if let Some(why) = &run.partial {
+        index.note = Some(format!("partial: {why}"));
+    } else if outcome.missing.is_empty() {
         index.status = RunStatus::Complete;
         index.note = None;
     } else {
@@ -451,6 +456,7 @@ mod tests {
 
     fn run(objects: Vec<ArchiveObject>) -> RunArchive {
         RunArchive {
+            partial: None,
             service: "svc".into(),
             run_id: "r".into(),
             started_at: Utc.with_ymd_and_hms(2026, 1, 2, 3, 4, 5).unwrap(),

@@ -384,6 +384,7 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
     });
     let started = capture_start(record.captured, record.started);
     Ok(RunArchive {
+        partial: record.report.partial.clone(),
         service: record.args.service.clone(),
         run_id: run_id(record.args.run_id.as_deref(), started),
         started_at: started,
@@ -458,6 +459,12 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let started = capture_start(Some(&captured), started);
     let pods = pods_of(&captured, &args.side);
     let run = RunArchive {
+        partial: captured.manifest.interrupted.then(|| {
+            format!(
+                "stopped by {}",
+                super::stop::received().unwrap_or("a stop signal")
+            )
+        }),
         service: args.service.clone(),
         run_id: run_id(args.run_id.as_deref(), started),
         started_at: started,

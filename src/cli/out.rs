@@ -10,6 +10,7 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::Context;
 
@@ -49,6 +50,8 @@ pub enum EarlierProfiles<'a> {
 pub struct OutDir {
     path: PathBuf,
     _lock: File,
+    /// Whether an earlier run's files were removed yet.
+    cleared: AtomicBool,
 }
 
 impl OutDir {
@@ -108,6 +111,7 @@ impl OutDir {
         Ok(OutDir {
             path: path.to_path_buf(),
             _lock: lock,
+            cleared: AtomicBool::new(false),
         })
     }
 
@@ -117,8 +121,12 @@ impl OutDir {
     }
 
     /// Writes [`ERROR_FILE`]: the error that ended the run. Best effort: the error itself is
-    /// what the run reports.
+    /// what the run reports. Failed before the clean start, the earlier run's reports go first:
+    /// an artifact with this error beside an old PASS would mislead.
     pub fn record_failure(&self, message: &str) {
+        if !self.cleared.load(Ordering::Relaxed) {
+            let _ = self.clear_earlier_run(EarlierProfiles::Keep);
+        }
         let _ = std::fs::write(self.path.join(ERROR_FILE), format!("error: {message}\n"));
     }
 
@@ -126,7 +134,13 @@ impl OutDir {
     /// captured profiles asked for (`profiles/<side>/<pod>/<profile>-<window>.pb.gz`, and the
     /// folders left empty). Nothing else is touched.
     pub fn clear_earlier_run(&self, profiles: EarlierProfiles<'_>) -> anyhow::Result<()> {
-        let mut stale: Vec<PathBuf> = REPORT_FILES.iter().map(|f| self.path.join(f)).collect();
+        self.cleared.store(true, Ordering::Relaxed);
+        // The manifest describes the profiles: kept with them.
+        let mut stale: Vec<PathBuf> = REPORT_FILES
+            .iter()
+            .filter(|f| profiles != EarlierProfiles::Keep || **f != "manifest.json")
+            .map(|f| self.path.join(f))
+            .collect();
         for entry in std::fs::read_dir(&self.path)
             .with_context(|| format!("reading {}", self.path.display()))?
             .flatten()
@@ -175,9 +189,15 @@ impl OutDir {
     }
 }
 
-/// Whether a file name is one the capture writes: `<profile>-<window>.pb.gz`, or a spooled
-/// one still being written.
+/// Whether a file in a pod folder under `profiles/` is a profile: one the capture writes
+/// (`<profile>-<window>.pb.gz`, or a spooled one still being written), or any name a side is
+/// read from (an archived side's copies keep their names), since a stale one would be read as
+/// part of the next run's side.
 fn is_profile_file(name: &str) -> bool {
+    is_captured_profile(name) || crate::inputs::is_profile_file(Path::new(name))
+}
+
+fn is_captured_profile(name: &str) -> bool {
     let stem = name
         .strip_suffix(".pb.gz")
         .or_else(|| name.strip_suffix(".pb.gz.partial"));
@@ -252,9 +272,12 @@ mod tests {
         assert!(is_profile_file("cpu-1.pb.gz"));
         assert!(is_profile_file("goroutine-12.pb.gz"));
         assert!(is_profile_file("heap-3.pb.gz.partial"));
-        assert!(!is_profile_file("cpu.pb.gz"));
-        assert!(!is_profile_file("notes-1.pb.gz"));
-        assert!(!is_profile_file("cpu-x.pb.gz"));
+        assert!(!is_captured_profile("cpu.pb.gz"));
+        assert!(!is_captured_profile("notes-1.pb.gz"));
+        assert!(!is_captured_profile("cpu-x.pb.gz"));
         assert!(!is_profile_file("cpu-1.txt"));
+        // Whatever a side is read from, since it would be read again.
+        assert!(is_profile_file("heap.pprof"));
+        assert!(!is_profile_file("notes.txt"));
     }
 }

@@ -48,6 +48,24 @@ pub fn received() -> Option<&'static str> {
     RECEIVED.get().copied()
 }
 
+/// The next delivery of a watched signal; never, for one not watched.
+async fn recv(signal: &mut Option<tokio::signal::unix::Signal>) -> Option<()> {
+    match signal {
+        Some(s) => s.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Whether the signal's disposition, as the gate inherited it, is to ignore it.
+fn ignored(signal: libc::c_int) -> bool {
+    // SAFETY: reads the current action only (no new action is given); `old` is a local.
+    unsafe {
+        let mut old: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, std::ptr::null(), &mut old) == 0
+            && old.sa_sigaction == libc::SIG_IGN
+    }
+}
+
 /// Runs on its own thread for the life of the process.
 fn watch_signals(tx: watch::Sender<bool>, ready: std::sync::mpsc::Sender<Result<(), String>>) {
     use tokio::signal::unix::{signal, SignalKind};
@@ -62,11 +80,20 @@ fn watch_signals(tx: watch::Sender<bool>, ready: std::sync::mpsc::Sender<Result<
         }
     };
     runtime.block_on(async move {
+        // A signal whoever started the gate ignores (`nohup`, a shell's background job) stays
+        // ignored: handling it would turn a hang-up the user guarded against into a stop.
+        let watch = |kind: SignalKind, number: libc::c_int| {
+            if ignored(number) {
+                Ok(None)
+            } else {
+                signal(kind).map(Some)
+            }
+        };
         let streams = (|| {
             Ok::<_, std::io::Error>((
-                signal(SignalKind::interrupt())?,
-                signal(SignalKind::terminate())?,
-                signal(SignalKind::hangup())?,
+                watch(SignalKind::interrupt(), libc::SIGINT)?,
+                watch(SignalKind::terminate(), libc::SIGTERM)?,
+                watch(SignalKind::hangup(), libc::SIGHUP)?,
             ))
         })();
         let (mut int, mut term, mut hup) = match streams {
@@ -79,13 +106,14 @@ fn watch_signals(tx: watch::Sender<bool>, ready: std::sync::mpsc::Sender<Result<
         let _ = ready.send(Ok(()));
         loop {
             let name = tokio::select! {
-                _ = int.recv() => "SIGINT",
-                _ = term.recv() => "SIGTERM",
-                _ = hup.recv() => "SIGHUP",
+                Some(_) = recv(&mut int) => "SIGINT",
+                Some(_) = recv(&mut term) => "SIGTERM",
+                Some(_) = recv(&mut hup) => "SIGHUP",
+                else => return,
             };
             if RECEIVED.set(name).is_ok() {
                 tracing::warn!(
-                    "{name}: stopping the capture; what was captured is kept and reported (a second signal ends the gate at once)"
+                    "{name}: stopping; what was captured is kept and reported (a second signal ends the gate at once)"
                 );
                 let _ = tx.send(true);
             } else {

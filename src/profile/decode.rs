@@ -212,8 +212,10 @@ fn inflate_gzip(bytes: &[u8], cap: u64, limit: u64) -> Result<Vec<u8>, ProfileEr
         let size = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         size as usize
     });
+    // Deflate inflates at most 1032x: a trailer claiming more lies, and is not believed.
+    let most_possible = bytes.len().saturating_mul(1032);
     let initial = match trailer {
-        Some(size) if size > 0 => size.saturating_add(1),
+        Some(size) if size > 0 => size.min(most_possible).saturating_add(1),
         // Most profiles compress 2-4x.
         _ => bytes.len().saturating_mul(3),
     };
