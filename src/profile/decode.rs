@@ -204,10 +204,9 @@ pub(crate) fn not_a_profile(raw: &[u8], decode_error: Option<String>) -> Profile
 fn inflate_gzip(bytes: &[u8], cap: u64, limit: u64) -> Result<Vec<u8>, ProfileError> {
     let most = usize::try_from(cap.saturating_add(1)).unwrap_or(usize::MAX);
     // A gzip member ends with its inflated size (mod 2^32): one allocation of that size (cut
-    // at the cap) instead of a doubling series. Freed buffers of a doubling series stay in
-    // the allocator's per-thread arenas, so under load the process grew to 640 MiB with a
-    // 128 MiB budget; one large allocation is given back to the system when freed. Where the
-    // trailer lies or there are several members, the buffer grows as it must.
+    // at the cap) instead of a doubling series, whose copies cost time and whose freed
+    // buffers the allocator may keep. Where the trailer lies or there are several members,
+    // the buffer grows as it must.
     let trailer = bytes.len().checked_sub(4).map(|at| {
         let size = u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
         size as usize
