@@ -1315,3 +1315,49 @@ fn hostile_namespaces_are_refused_before_anything_is_asked() {
         c.fake.log()
     );
 }
+
+#[test]
+fn slow_port_forward_upgrades_are_recorded_and_warned_about() {
+    let _cpu = exclusive_cpu();
+    let mut c = Cluster::new();
+    c.pods("stable", 1, "0.1", &[]);
+    c.pods("canary", 1, "0.1", &[]);
+    c.fake
+        .set_fault("canary-1", Fault::SlowUpgrade { millis: 1300 });
+    let run = c.run(
+        "svc/stable",
+        "svc/canary",
+        &[
+            "--duration",
+            "4s",
+            "--windows",
+            "2",
+            "--profiles",
+            "goroutine",
+            "--timeout-margin",
+            "4s",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    let m = c.manifest();
+    let slow = pod_record(&m, 1, "canary-1")["kubernetes"]["upgrade_ms_max"]
+        .as_u64()
+        .unwrap();
+    assert!(slow >= 1300, "{m}");
+    let fast = pod_record(&m, 0, "stable-1")["kubernetes"]["upgrade_ms_max"]
+        .as_u64()
+        .unwrap();
+    assert!(fast < 1000, "{m}");
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("candidate pod canary-1: port-forward upgrades took up to 1.")
+            && warnings.contains("does not include it"),
+        "{warnings}"
+    );
+    assert!(
+        !warnings.contains("stable-1: port-forward upgrades"),
+        "{warnings}"
+    );
+}

@@ -134,6 +134,9 @@ pub struct KubePodRecord {
     pub forwarded_connections: u64,
     /// Port-forwards that failed.
     pub forward_failures: u64,
+    /// The longest port-forward upgrade, in milliseconds (absent in older manifests).
+    #[serde(default)]
+    pub upgrade_ms_max: u64,
     /// Why its profiles were left out of the comparison (restarted or replaced mid-run).
     pub dropped: Option<String>,
 }

@@ -39,6 +39,9 @@ pub struct ForwardStats {
     pub failures: AtomicU64,
     /// Bytes carried from the pod.
     pub bytes_from_pod: AtomicU64,
+    /// The longest port-forward upgrade, in milliseconds: each connection waits this long
+    /// before its request reaches the pod, which the engine's start times do not see.
+    pub upgrade_ms_max: AtomicU64,
     /// The first few failure messages.
     pub errors: Mutex<Vec<String>>,
 }
@@ -227,8 +230,13 @@ async fn serve(
     upgrade_timeout: Duration,
     stats: Arc<ForwardStats>,
 ) {
+    let asked = tokio::time::Instant::now();
     let mut pf = match open(&cluster, &pod, upgrade_timeout).await {
-        Ok(pf) => pf,
+        Ok(pf) => {
+            let took = asked.elapsed().as_millis() as u64;
+            stats.upgrade_ms_max.fetch_max(took, Ordering::Relaxed);
+            pf
+        }
         Err(e) => {
             let msg = e.to_string();
             tracing::debug!("{msg}");

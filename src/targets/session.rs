@@ -22,6 +22,9 @@ use super::forward::{self, PodForward};
 use super::select::{fresh_seed, restart_count};
 use super::{KubeRef, TargetError};
 
+/// A port-forward upgrade this slow (ms) is warned about: it shifts a pod's windows.
+const SLOW_UPGRADE_MS: u64 = 1000;
+
 /// One side's Kubernetes targets: `(argument as given, parsed target)`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct KubeSideSpec {
@@ -389,6 +392,19 @@ impl KubeSession {
                     ));
                     dropped_pods.push(dir.clone());
                 }
+                // Each request waits for its own upgrade before it reaches the pod: a slow
+                // apiserver shifts the pod's windows by that much, unseen by the start skew.
+                let upgrade_ms_max = f
+                    .stats
+                    .upgrade_ms_max
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                if upgrade_ms_max >= SLOW_UPGRADE_MS {
+                    warnings.push(format!(
+                        "{} pod {dir}: port-forward upgrades took up to {:.1} s, so its profiles started up to that much after the window's start; the start skew (measured at the gate) does not include it",
+                        side.side,
+                        upgrade_ms_max as f64 / 1e3
+                    ));
+                }
                 if let Some(rec) = record.pods.iter_mut().find(|p| p.name == *dir) {
                     if dropped.is_some() {
                         for w in &mut rec.windows {
@@ -413,6 +429,7 @@ impl KubeSession {
                             .stats
                             .failures
                             .load(std::sync::atomic::Ordering::Relaxed),
+                        upgrade_ms_max,
                         dropped,
                     });
                 }

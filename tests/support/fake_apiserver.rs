@@ -40,6 +40,11 @@ pub const FAKE_TOKEN: &str = "fake-token-must-never-be-printed-7f3a";
 pub enum Fault {
     /// The upgrade request is accepted and never answered.
     StallUpgrade,
+    /// Every upgrade is answered this many milliseconds late (a slow or distant apiserver).
+    SlowUpgrade {
+        /// The delay.
+        millis: u64,
+    },
     /// The next `connections` port-forwards that carry more than `bytes` bytes from the pod
     /// are cut after `bytes` bytes (the websocket closes, as when a kubelet drops).
     DropAfter {
@@ -576,6 +581,9 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
                 // Accepted, never answered (bounded, so nothing outlives the test by much).
                 tokio::time::sleep(Duration::from_secs(120)).await;
                 return status(500, "Timeout", "stalled".into());
+            }
+            if let Some(Fault::SlowUpgrade { millis }) = fault {
+                tokio::time::sleep(Duration::from_millis(millis)).await;
             }
             let port: u16 = query_param(&query, "ports")
                 .and_then(|p| p.parse().ok())
