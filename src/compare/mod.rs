@@ -622,7 +622,7 @@ const NORMALIZE_MIN_FUNCTIONS: usize = 5;
 /// The quantile of the functions' own dispersion estimates taken as the pooled one, within
 /// sides: the median, so that fewer than half the functions (a few noisy ones) cannot move it
 /// however large they are. Each function is still judged by its own spread where that is
-/// larger (`TestContext::function_dispersion`).
+/// larger (`DeltaEstimator::function_dispersion`).
 const DISPERSION_QUANTILE: f64 = 0.5;
 /// The same with one pod a side, where the two pods are taken as replicates: the upper
 /// quartile, so that the few functions a regression changes still cannot move it.
@@ -693,7 +693,7 @@ fn compare_sample_type(
 
     let side_total = |pods: &[PodData]| pods.iter().map(|p| p.totals[st]).sum::<f64>();
     let (tb, tc) = (side_total(b), side_total(c));
-    let ctx = TestContext {
+    let ctx = DeltaEstimator {
         model,
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
         window_factor,
@@ -821,7 +821,7 @@ struct Scratch {
 }
 
 /// Per-side constants used to turn per-pod values into a [`Delta`].
-struct TestContext<'a> {
+struct DeltaEstimator<'a> {
     model: NoiseModel,
     phi: f64,
     window_factor: f64,
@@ -830,7 +830,7 @@ struct TestContext<'a> {
     min_share: f64,
 }
 
-impl TestContext<'_> {
+impl DeltaEstimator<'_> {
     fn delta(
         &self,
         scratch: &mut Scratch,
@@ -1211,7 +1211,7 @@ fn median_ratio(pods: &[&PodData], st: usize, flat_events: &[Vec<f64>]) -> Optio
 /// as a moment it inflated the noise of every function the more, the larger the regression
 /// (phi 0.02-0.03 in one-pod 2x runs of a real service against at most 0.009 in A/A runs), so
 /// detection fell as the effect grew. Within sides, one big noisy function no longer sets
-/// every function's noise; it still gets its own through [`TestContext::function_dispersion`].
+/// every function's noise; it still gets its own through [`DeltaEstimator::function_dispersion`].
 /// With one canary beside several stable pods the spread comes from the stable pods alone.
 ///
 /// Only the Poisson part is taken out, so phi holds every other source of spread between
