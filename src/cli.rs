@@ -838,15 +838,17 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
     }
     save_capture(out.path(), &captured)?;
     log_warnings(&captured.manifest);
-    captured.side_profiles(&args.side)?;
+    // Stopped: said first, so that a stop before any window reads as the stop it was.
     if captured.manifest.interrupted {
         return Err(Stopped(format!(
-            "stopped by {}; the profiles captured so far and manifest.json are in {}",
+            "stopped by {}; the {} profiles captured so far and manifest.json are in {}",
             stop::received().unwrap_or("a stop signal"),
+            captured.profiles.len(),
             out.path().display()
         ))
         .into());
     }
+    captured.side_profiles(&args.side)?;
     println!(
         "Captured {} profiles into {} ({}); see manifest.json",
         captured.profiles.len(),

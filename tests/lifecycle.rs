@@ -509,3 +509,32 @@ fn a_hang_up_ignored_by_whoever_started_the_gate_stays_ignored() {
     assert_eq!(run.code, 0, "{run}");
     assert!(run.json()["partial"].is_null(), "{run}");
 }
+
+#[test]
+fn gate_capture_stopped_before_any_window_says_it_was_stopped() {
+    let stalled = FakeServer::stalled();
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let run = Background::start(&strings(&[
+        "capture",
+        &stalled.url(),
+        "--duration",
+        "2s",
+        "--windows",
+        "1",
+        "--out",
+        &out.display().to_string(),
+    ]));
+    assert!(wait_for(&out.join(".gate.lock"), Duration::from_secs(20)));
+    // The signal watch starts right after the lock: a second leaves room on a loaded machine.
+    std::thread::sleep(Duration::from_secs(1));
+    run.signal("TERM");
+    let (run, _) = run.finish();
+    assert_eq!(run.code, 3, "{run}");
+    assert!(
+        run.stderr
+            .contains("stopped by SIGTERM; the 0 profiles captured so far"),
+        "{run}"
+    );
+    assert!(out.join("manifest.json").is_file(), "{run}");
+}
