@@ -760,6 +760,11 @@ fn save_capture(out: &Path, capture: &Capture) -> anyhow::Result<()> {
     }
     for p in &capture.profiles {
         let path = out.join(p.relative_path());
+        // Spooled as it arrived (whole, by rename): written again only if that failed.
+        let spooled = std::fs::metadata(&path).is_ok_and(|m| m.len() == p.bytes.len() as u64);
+        if spooled {
+            continue;
+        }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
         }

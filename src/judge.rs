@@ -345,29 +345,11 @@ pub(crate) fn leak_signals(comparisons: &[compare::KindComparison]) -> Vec<repor
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::inputs::PodProfiles;
-    use crate::profile::FunctionProfile;
 
     /// Two pods of one kind, each with these per-function sample counts.
     fn side(kind: ProfileKind, counts: &[i64]) -> SideProfiles {
         let names: Vec<String> = (0..counts.len()).map(|i| format!("main.f{i}")).collect();
-        let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
-        let types = crate::compare::simulation::cpu_sample_types();
-        let pods = (0..2)
-            .map(|p| PodProfiles {
-                pod: format!("pod-{p}"),
-                windows: vec![FunctionProfile::from_values(
-                    kind,
-                    types.clone(),
-                    names.clone(),
-                    rows.clone(),
-                    rows.clone(),
-                    10_000_000,
-                    10_000_000_000,
-                )
-                .expect("well-formed profile")],
-            })
-            .collect();
+        let pods = crate::compare::simulation::two_identical_pods(kind, &names, counts);
         SideProfiles {
             kinds: BTreeMap::from([(kind, pods)]),
             files: 2,

@@ -1091,6 +1091,11 @@ const FORWARDS_BEFORE_WINDOW_2: usize = 6;
 
 /// `gate run` of one pod a side, two windows of goroutine snapshots.
 fn two_window_run(c: &Cluster) -> Run {
+    two_window_run_with_margin(c, "2s")
+}
+
+/// [`two_window_run`] with another `--timeout-margin` (half of it bounds each upgrade).
+fn two_window_run_with_margin(c: &Cluster, margin: &str) -> Run {
     c.run(
         "svc/stable",
         "svc/canary",
@@ -1102,7 +1107,7 @@ fn two_window_run(c: &Cluster) -> Run {
             "--profiles",
             "goroutine",
             "--timeout-margin",
-            "2s",
+            margin,
             "--format",
             "json",
         ],
@@ -1324,22 +1329,7 @@ fn slow_port_forward_upgrades_are_recorded_and_warned_about() {
     c.pods("canary", 1, "0.1", &[]);
     c.fake
         .set_fault("canary-1", Fault::SlowUpgrade { millis: 1300 });
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "4s",
-            "--windows",
-            "2",
-            "--profiles",
-            "goroutine",
-            "--timeout-margin",
-            "4s",
-            "--format",
-            "json",
-        ],
-    );
+    let run = two_window_run_with_margin(&c, "4s");
     assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
     let m = c.manifest();
     let slow = pod_record(&m, 1, "canary-1")["kubernetes"]["upgrade_ms_max"]

@@ -189,25 +189,13 @@ impl OutDir {
     }
 }
 
-/// Whether a file in a pod folder under `profiles/` is a profile: one the capture writes
-/// (`<profile>-<window>.pb.gz`, or a spooled one still being written), or any name a side is
-/// read from (an archived side's copies keep their names), since a stale one would be read as
-/// part of the next run's side.
+/// Whether a file in a pod folder under `profiles/` is a profile: any name a side is read
+/// from (the capture's `<profile>-<window>.pb.gz`, an archived side's copies under their own
+/// names), or a spooled one still being written (`.partial`), since a stale one would be read
+/// as part of the next run's side.
 fn is_profile_file(name: &str) -> bool {
-    is_captured_profile(name) || crate::inputs::is_profile_file(Path::new(name))
-}
-
-fn is_captured_profile(name: &str) -> bool {
-    let stem = name
-        .strip_suffix(".pb.gz")
-        .or_else(|| name.strip_suffix(".pb.gz.partial"));
-    stem.and_then(|stem| stem.rsplit_once('-'))
-        .is_some_and(|(kind, window)| {
-            ProfileKind::from_name(kind).is_some()
-                && kind != "profile"
-                && !window.is_empty()
-                && window.bytes().all(|b| b.is_ascii_digit())
-        })
+    let name = name.strip_suffix(".partial").unwrap_or(name);
+    crate::inputs::is_profile_file(Path::new(name))
 }
 
 /// Removes the profile files under `out/profiles/<side>/` whose path (relative to `out`) is
@@ -272,12 +260,10 @@ mod tests {
         assert!(is_profile_file("cpu-1.pb.gz"));
         assert!(is_profile_file("goroutine-12.pb.gz"));
         assert!(is_profile_file("heap-3.pb.gz.partial"));
-        assert!(!is_captured_profile("cpu.pb.gz"));
-        assert!(!is_captured_profile("notes-1.pb.gz"));
-        assert!(!is_captured_profile("cpu-x.pb.gz"));
-        assert!(!is_profile_file("cpu-1.txt"));
         // Whatever a side is read from, since it would be read again.
         assert!(is_profile_file("heap.pprof"));
+        assert!(!is_profile_file("cpu-1.txt"));
         assert!(!is_profile_file("notes.txt"));
+        assert!(!is_profile_file("notes.partial"));
     }
 }

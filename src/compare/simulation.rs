@@ -85,3 +85,29 @@ pub(crate) fn cpu_sample_types() -> Vec<SampleType> {
         },
     ]
 }
+
+/// Two identical pods of one 10 s window each, with `counts[i]` samples of 10 ms of
+/// `names[i]`: a side whose pods do not differ, for tests of what follows a comparison.
+#[cfg(test)]
+pub(crate) fn two_identical_pods(
+    kind: crate::profile::ProfileKind,
+    names: &[String],
+    counts: &[i64],
+) -> Vec<crate::inputs::PodProfiles> {
+    let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
+    (0..2)
+        .map(|p| crate::inputs::PodProfiles {
+            pod: format!("pod-{p}"),
+            windows: vec![crate::profile::FunctionProfile::from_values(
+                kind,
+                cpu_sample_types(),
+                names.to_vec(),
+                rows.clone(),
+                rows.clone(),
+                10_000_000,
+                10_000_000_000,
+            )
+            .expect("well-formed profile")],
+        })
+        .collect()
+}

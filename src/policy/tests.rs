@@ -648,7 +648,6 @@ mod new_functions {
     use super::*;
     use crate::compare::{self, CompareOptions};
     use crate::inputs::PodProfiles;
-    use crate::profile::FunctionProfile;
 
     const POLICY: &str = "version: 1\nrules:\n  - { name: fresh, profile: cpu, metric: new, max_new_share: 2%, severity: warn }\n";
 
@@ -666,23 +665,7 @@ mod new_functions {
             names.push(name.into());
             counts.push(count);
         }
-        let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
-        let types = crate::compare::simulation::cpu_sample_types();
-        (0..2)
-            .map(|p| PodProfiles {
-                pod: format!("pod-{p}"),
-                windows: vec![FunctionProfile::from_values(
-                    ProfileKind::Cpu,
-                    types.clone(),
-                    names.clone(),
-                    rows.clone(),
-                    rows.clone(),
-                    10_000_000,
-                    10_000_000_000,
-                )
-                .expect("well-formed profile")],
-            })
-            .collect()
+        crate::compare::simulation::two_identical_pods(ProfileKind::Cpu, &names, &counts)
     }
 
     fn fresh_status(baseline_fresh: i64, candidate_fresh: i64, per_function: i64) -> RuleStatus {

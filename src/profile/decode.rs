@@ -69,11 +69,6 @@ impl MemoryBudget {
         }
     }
 
-    /// The bound, in bytes.
-    pub fn limit(&self) -> u64 {
-        self.limit
-    }
-
     /// Waits until `bytes` (at most the whole budget) are free and holds them.
     fn lease(&'static self, bytes: u64) -> Lease {
         let bytes = bytes.min(self.limit);
