@@ -719,6 +719,7 @@ fn capture_live(
     limits: DecodeOptions,
     show_bar: bool,
     spool: Option<&Path>,
+    warmer: Option<Arc<dyn capture::ConnectionWarmer>>,
 ) -> anyhow::Result<Capture> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -735,6 +736,7 @@ fn capture_live(
         progress,
         cancel: stop::watch(),
         spool: spool.map(Path::to_path_buf),
+        warmer,
     };
     let result = runtime.block_on(capture::capture(plan, sides, options));
     // Idle pooled connections end with the runtime, without waiting.
@@ -837,6 +839,7 @@ fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> 
         decode_limits(args.max_profile_mib, Footprint::default()),
         show_bar,
         Some(out.path()),
+        session.as_ref().map(KubeSession::warmer),
     )?;
     if let Some(session) = session {
         session.finish(&mut captured);
@@ -937,6 +940,7 @@ fn run_live_into(
             limits,
             show_bar,
             Some(out.path()),
+            session.as_ref().map(KubeSession::warmer),
         )?)
     };
     if let (Some(c), Some(session)) = (captured.as_mut(), session) {

@@ -1091,11 +1091,11 @@ const FORWARDS_BEFORE_WINDOW_2: usize = 6;
 
 /// `gate run` of one pod a side, two windows of goroutine snapshots.
 fn two_window_run(c: &Cluster) -> Run {
-    two_window_run_with_margin(c, "2s")
+    two_window_run_with_margin(c, "2s", "goroutine")
 }
 
 /// [`two_window_run`] with another `--timeout-margin` (half of it bounds each upgrade).
-fn two_window_run_with_margin(c: &Cluster, margin: &str) -> Run {
+fn two_window_run_with_margin(c: &Cluster, margin: &str, profiles: &str) -> Run {
     c.run(
         "svc/stable",
         "svc/canary",
@@ -1105,7 +1105,7 @@ fn two_window_run_with_margin(c: &Cluster, margin: &str) -> Run {
             "--windows",
             "2",
             "--profiles",
-            "goroutine",
+            profiles,
             "--timeout-margin",
             margin,
             "--format",
@@ -1321,33 +1321,75 @@ fn hostile_namespaces_are_refused_before_anything_is_asked() {
     );
 }
 
-#[test]
-fn slow_port_forward_upgrades_are_recorded_and_warned_about() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.1", &[]);
-    c.pods("canary", 1, "0.1", &[]);
-    c.fake
-        .set_fault("canary-1", Fault::SlowUpgrade { millis: 1300 });
-    let run = two_window_run_with_margin(&c, "4s");
+/// One pod a side, two windows, the canary's port-forward upgrades 1.3 s slow after its first
+/// `after` upgrades; the run must have passed.
+fn run_with_a_slow_canary(after: usize, profiles: &str) -> (Cluster, Run) {
+    let c = Cluster::one_pod_a_side();
+    c.fake.set_fault(
+        "canary-1",
+        Fault::SlowUpgrade {
+            millis: 1300,
+            after,
+        },
+    );
+    let run = two_window_run_with_margin(&c, "4s", profiles);
     assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
+    (c, run)
+}
+
+#[test]
+fn slow_port_forward_upgrades_are_opened_ahead_so_the_pods_windows_start_together() {
+    let _cpu = exclusive_cpu();
+    let (c, run) = run_with_a_slow_canary(0, "cpu,goroutine");
     let m = c.manifest();
-    let slow = pod_record(&m, 1, "canary-1")["kubernetes"]["upgrade_ms_max"]
-        .as_u64()
-        .unwrap();
-    assert!(slow >= 1300, "{m}");
-    let fast = pod_record(&m, 0, "stable-1")["kubernetes"]["upgrade_ms_max"]
-        .as_u64()
-        .unwrap();
-    assert!(fast < 1000, "{m}");
+    let kube = |side, pod| pod_record(&m, side, pod)["kubernetes"].clone();
+    let (slow, fast) = (kube(1, "canary-1"), kube(0, "stable-1"));
+    assert!(slow["upgrade_ms_max"].as_u64().unwrap() >= 1300, "{m}");
+    // Both windows' CPU profile and goroutine snapshot went over forwards opened ahead, and
+    // none waited for its upgrade.
+    assert!(slow["opened_ahead"].as_u64().unwrap() >= 4, "{m}");
+    assert!(slow["waited_ms_max"].as_u64().unwrap() < 1000, "{m}");
+    // Quick upgrades are made as connections come: nothing idles in the target.
+    assert_eq!(fast["opened_ahead"], 0, "{m}");
+    assert!(fast["upgrade_ms_max"].as_u64().unwrap() < 1000, "{m}");
+    for (dir, pod) in [("baseline", "stable-1"), ("candidate", "canary-1")] {
+        for file in ["cpu-1", "cpu-2", "goroutine-1", "goroutine-2"] {
+            let path = c.out().join(format!("profiles/{dir}/{pod}/{file}.pb.gz"));
+            assert!(path.is_file(), "{} missing: {run}", path.display());
+        }
+    }
+    // By the processes' own clocks, the CPU profiles of a window started together (they
+    // started 1.3 s apart when each request waited for its own upgrade).
+    let pod_skew = m["max_pod_skew_ms"].as_f64().expect("pod skew recorded");
+    eprintln!(
+        "slow forwards: canary upgrades up to {} ms, {} connections opened ahead, waited at most {} ms; pods' CPU profiles started at most {pod_skew:.1} ms apart",
+        slow["upgrade_ms_max"], slow["opened_ahead"], slow["waited_ms_max"]
+    );
+    assert!(pod_skew < 700.0, "pods started {pod_skew} ms apart: {m}");
     let warnings = run.json()["warnings"].to_string();
     assert!(
-        warnings.contains("candidate pod canary-1: port-forward upgrades took up to 1.")
+        !warnings.contains("waited up to") && !warnings.contains("own clocks"),
+        "{warnings}"
+    );
+}
+
+#[test]
+fn a_request_that_waited_for_a_slow_port_forward_is_warned_about() {
+    // The apiserver slows down after the checks (the session's probe and the engine's
+    // reachability check were quick), so nothing was opened ahead for the first snapshot.
+    let _cpu = exclusive_cpu();
+    let (c, run) = run_with_a_slow_canary(2, "goroutine");
+    let m = c.manifest();
+    let slow = &pod_record(&m, 1, "canary-1")["kubernetes"];
+    assert!(slow["waited_ms_max"].as_u64().unwrap() >= 1300, "{m}");
+    let warnings = run.json()["warnings"].to_string();
+    assert!(
+        warnings.contains("candidate pod canary-1: requests waited up to 1.")
             && warnings.contains("does not include it"),
         "{warnings}"
     );
     assert!(
-        !warnings.contains("stable-1: port-forward upgrades"),
+        !warnings.contains("stable-1: requests waited"),
         "{warnings}"
     );
 }

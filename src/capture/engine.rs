@@ -31,6 +31,20 @@ use super::CaptureError;
 /// its timer when the instant comes.
 const LEAD: Duration = Duration::from_millis(100);
 
+/// A way of reaching pods whose connections take long to open (a Kubernetes port-forward), and
+/// that can open them ahead so each request reaches its pod at its planned instant.
+///
+/// The engine says what it will ask for and when; the transport decides whether opening ahead
+/// is worth it (not when connections open in milliseconds: an idle connection is a goroutine
+/// in the target, which goroutine profiles count).
+pub trait ConnectionWarmer: Send + Sync {
+    /// How long before its first window the capture should start, so every pod's connections
+    /// can be opened ahead (zero when they open quickly).
+    fn lead(&self) -> Duration;
+    /// `count` requests to the pod at `base_url` will start at `at`.
+    fn expect(&self, base_url: &Url, count: usize, at: std::time::Instant);
+}
+
 /// Everything the engine needs besides the plan and the targets.
 #[derive(Clone)]
 pub struct CaptureOptions {
@@ -43,6 +57,8 @@ pub struct CaptureOptions {
     /// A directory each profile is written to as soon as it is checked, at
     /// [`CapturedProfile::relative_path`] under it, so that a run killed outright keeps them.
     pub spool: Option<PathBuf>,
+    /// Opens connections ahead of the requests, where the transport needs it.
+    pub warmer: Option<Arc<dyn ConnectionWarmer>>,
 }
 
 impl std::fmt::Debug for CaptureOptions {
@@ -51,6 +67,7 @@ impl std::fmt::Debug for CaptureOptions {
             .field("decode_limits", &self.decode_limits)
             .field("cancel", &self.cancel.is_some())
             .field("spool", &self.spool)
+            .field("warmer", &self.warmer.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -62,6 +79,7 @@ impl Default for CaptureOptions {
             progress: Arc::new(NoProgress),
             cancel: None,
             spool: None,
+            warmer: None,
         }
     }
 }
@@ -244,6 +262,7 @@ struct Shared {
     max_body: u64,
     cancel: watch::Receiver<bool>,
     spool: Option<Arc<PathBuf>>,
+    warmer: Option<Arc<dyn ConnectionWarmer>>,
 }
 
 /// Resolves when the capture is cancelled; never when no cancellation was set up.
@@ -376,6 +395,7 @@ pub async fn capture(
         max_body: plan.max_body_bytes,
         cancel: options.cancel.clone().unwrap_or(never_rx),
         spool: options.spool.clone().map(Arc::new),
+        warmer: options.warmer.clone(),
     };
     let progress = options.progress.clone();
 
@@ -461,8 +481,16 @@ pub async fn capture(
         ));
     }
 
-    let t0 = Instant::now() + LEAD;
-    let wall0 = SystemTime::now() + LEAD;
+    // Time for connections that open slowly to be opened ahead of the first window.
+    let lead = LEAD.max(
+        options
+            .warmer
+            .as_ref()
+            .map_or(Duration::ZERO, |w| w.lead())
+            .min(plan.late_limit() * 4),
+    );
+    let t0 = Instant::now() + lead;
+    let wall0 = SystemTime::now() + lead;
     let requests = plan.requests();
     let mut results: Vec<Vec<Vec<Option<Outcome>>>> = sides
         .iter()
@@ -527,6 +555,11 @@ pub async fn capture(
         file: None,
         error: o.error.clone(),
         retried: o.retried.clone(),
+        pod_started_unix_ms: o
+            .profile
+            .as_ref()
+            .filter(|(_, p)| kind == ProfileKind::Cpu && p.time_nanos > 0)
+            .map(|(_, p)| p.time_nanos as f64 / 1e6),
     };
     let mut profiles = Vec::new();
     let mut side_records = Vec::with_capacity(sides.len());
@@ -619,6 +652,7 @@ pub async fn capture(
         sides: side_records,
         windows: Vec::new(),
         max_skew_ms: None,
+        max_pod_skew_ms: None,
         missing: Vec::new(),
         warnings,
         interrupted,
@@ -727,6 +761,20 @@ async fn run(
         })
         .collect();
 
+    // Tells the transport how many requests of a phase each pod will make in a window, and when.
+    let announce = |window: u32, phase: Phase, at: Instant| {
+        let Some(warmer) = &shared.warmer else { return };
+        let count = requests
+            .iter()
+            .filter(|r| r.window == window && r.phase == phase)
+            .count();
+        for lanes in &pods {
+            let pod = &sides[lanes.side].pods[lanes.pod];
+            warmer.expect(&pod.base_url, count, at.into_std());
+        }
+    };
+    announce(1, Phase::Window, t0);
+
     let mut next = 1u32;
     let mut next_planned = t0;
     // Profiles of the last window started that are still running.
@@ -790,6 +838,10 @@ async fn run(
                     if late >= 10.0 { format!(" ({late:.0} ms after the plan)") } else { String::new() }
                 );
                 progress.window_started(next, windows);
+                announce(next, Phase::Snapshot, now + plan.window());
+                if next < windows {
+                    announce(next + 1, Phase::Window, now + plan.window() + plan.gap);
+                }
                 next_planned = now + plan.window() + plan.gap;
                 next += 1;
             }

@@ -5,6 +5,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::profile::ProfileKind;
 
+/// Pods whose CPU profiles of one window started this far apart by their own clocks get a
+/// warning: a tenth of the shortest window one would capture, and ten times what clocks
+/// synchronised by NTP usually differ by.
+const LATE_POD_START_MS: f64 = 1000.0;
+
 /// Version of the `manifest.json` schema; bumped on any incompatible change.
 pub const MANIFEST_SCHEMA_VERSION: u32 = 1;
 
@@ -27,6 +32,12 @@ pub struct Manifest {
     /// The largest skew over all windows, in milliseconds (absent when no window ran on two or
     /// more pods).
     pub max_skew_ms: Option<f64>,
+    /// The largest skew over all windows as the pods' own clocks tell it (their CPU profiles'
+    /// start), in milliseconds: unlike [`Manifest::max_skew_ms`] it includes whatever delayed a
+    /// request between the gate and the process (a slow port-forward, a proxy). Absent when no
+    /// window has CPU profiles from two or more pods.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_pod_skew_ms: Option<f64>,
     /// Profiles planned but not captured.
     pub missing: Vec<Missing>,
     /// What a reader of the report should know (pods lost, windows missing, kinds dropped).
@@ -132,6 +143,13 @@ pub struct KubePodRecord {
     pub restarts_at_end: Option<i64>,
     /// Local connections carried, each over its own port-forward.
     pub forwarded_connections: u64,
+    /// Of those, carried by a port-forward opened ahead (upgrades were slow).
+    #[serde(default)]
+    pub opened_ahead: u64,
+    /// The longest a request waited for its port-forward, in milliseconds (the reachability
+    /// check left out): it reached the pod that much after the gate sent it.
+    #[serde(default)]
+    pub waited_ms_max: u64,
     /// Port-forwards that failed.
     pub forward_failures: u64,
     /// The longest port-forward upgrade, in milliseconds (absent in older manifests).
@@ -197,6 +215,10 @@ pub struct RequestRecord {
     /// Errors of earlier attempts that were retried.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub retried: Vec<String>,
+    /// When the profile says it started, by the pod's own clock, in milliseconds since the
+    /// Unix epoch (CPU profiles only: their `time_nanos` is the instant profiling began).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_started_unix_ms: Option<f64>,
 }
 
 impl RequestRecord {
@@ -214,6 +236,7 @@ impl RequestRecord {
             file: None,
             error: None,
             retried: Vec::new(),
+            pod_started_unix_ms: None,
         }
     }
 
@@ -237,6 +260,10 @@ pub struct WindowRecord {
     pub skew_ms: Option<f64>,
     /// Difference between the sides' median pod starts (two sides only).
     pub side_offset_ms: Option<f64>,
+    /// Latest minus earliest CPU profile start by the pods' own clocks (their profiles'
+    /// `time_nanos`), over all pods of all sides.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod_skew_ms: Option<f64>,
     /// Pods that started the window.
     pub pods: usize,
 }
@@ -275,11 +302,21 @@ impl Manifest {
                 })
                 .collect();
             let all: Vec<f64> = per_side.iter().flatten().copied().collect();
-            let skew_ms = (all.len() >= 2).then(|| {
-                let max = all.iter().copied().fold(f64::MIN, f64::max);
-                let min = all.iter().copied().fold(f64::MAX, f64::min);
-                max - min
-            });
+            let skew_ms = spread(&all);
+            let pod_starts: Vec<f64> = self
+                .sides
+                .iter()
+                .filter(|s| s.source == SideSource::Live)
+                .flat_map(|s| &s.pods)
+                .filter_map(|p| p.windows.iter().find(|pw| pw.window == w))
+                .filter_map(|pw| {
+                    pw.requests
+                        .iter()
+                        .find(|r| r.profile == ProfileKind::Cpu && r.ok())
+                        .and_then(|r| r.pod_started_unix_ms)
+                })
+                .collect();
+            let pod_skew_ms = spread(&pod_starts);
             let side_offset_ms = match per_side.as_slice() {
                 [a, b] if !a.is_empty() && !b.is_empty() => Some(median(b) - median(a)),
                 _ => None,
@@ -298,13 +335,25 @@ impl Manifest {
                 started_ms,
                 skew_ms,
                 side_offset_ms,
+                pod_skew_ms,
                 pods: all.len(),
             });
         }
-        self.max_skew_ms = windows
-            .iter()
-            .filter_map(|w| w.skew_ms)
-            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))));
+        let largest = |of: fn(&WindowRecord) -> Option<f64>| {
+            windows
+                .iter()
+                .filter_map(of)
+                .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))))
+        };
+        self.max_skew_ms = largest(|w| w.skew_ms);
+        self.max_pod_skew_ms = largest(|w| w.pod_skew_ms);
+        if let Some(late) = self.max_pod_skew_ms.filter(|&s| s >= LATE_POD_START_MS) {
+            self.warnings.push(format!(
+                "by the pods' own clocks their CPU profiles started up to {:.1} s apart in a window (the gate started them at most {:.0} ms apart): something between the gate and the pods delayed some requests, so those windows compare partly different moments",
+                late / 1e3,
+                self.max_skew_ms.unwrap_or(0.0)
+            ));
+        }
         self.windows = windows;
 
         let mut missing = Vec::new();
@@ -353,9 +402,12 @@ impl Manifest {
                 SideSource::Local => format!("{} from {}", s.side, s.targets.join(", ")),
             })
             .collect();
-        let skew = match self.max_skew_ms {
-            Some(s) => format!("; window start skew at most {s:.1} ms"),
-            None => String::new(),
+        let skew = match (self.max_skew_ms, self.max_pod_skew_ms) {
+            (Some(s), Some(p)) => {
+                format!("; window start skew at most {s:.1} ms ({p:.1} ms by the pods' clocks)")
+            }
+            (Some(s), None) => format!("; window start skew at most {s:.1} ms"),
+            (None, _) => String::new(),
         };
         format!(
             "{} window{} of {}s ({}); {}{}",
@@ -372,6 +424,15 @@ impl Manifest {
             skew
         )
     }
+}
+
+/// Largest minus smallest of two or more instants.
+fn spread(instants: &[f64]) -> Option<f64> {
+    (instants.len() >= 2).then(|| {
+        let max = instants.iter().copied().fold(f64::MIN, f64::max);
+        let min = instants.iter().copied().fold(f64::MAX, f64::min);
+        max - min
+    })
 }
 
 /// Groups missing profiles per pod and reason into readable lines: `baseline pod p: windows
@@ -515,6 +576,7 @@ mod tests {
             sides,
             windows: Vec::new(),
             max_skew_ms: None,
+            max_pod_skew_ms: None,
             missing: Vec::new(),
             warnings: Vec::new(),
             interrupted: false,
@@ -552,6 +614,63 @@ mod tests {
         assert!(m.missing.is_empty());
         let back: Manifest = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn pod_skew_is_read_from_the_cpu_profiles_own_start_and_warned_about_past_a_second() {
+        // The gate started both pods' windows within 2.5 ms; the candidate's CPU profiles
+        // began 1.4 s later by the processes' clocks (a slow port-forward, say).
+        let with_clock = |mut p: PodRecord, unix_ms: [f64; 2]| {
+            for (pw, at) in p.windows.iter_mut().zip(unix_ms) {
+                pw.requests[0].pod_started_unix_ms = Some(at);
+                // Only CPU profiles count: a heap snapshot's time is when it was taken.
+                pw.requests[1].pod_started_unix_ms = Some(at + 5000.0);
+            }
+            p
+        };
+        let mut m = manifest(vec![
+            live(
+                "baseline",
+                vec![with_clock(
+                    pod("a", &[Some(0.5), Some(1250.0)], None),
+                    [1e12, 1e12 + 1250.0],
+                )],
+            ),
+            live(
+                "candidate",
+                vec![with_clock(
+                    pod("c", &[Some(3.0), Some(1251.0)], None),
+                    [1e12 + 1400.0, 1e12 + 1270.0],
+                )],
+            ),
+        ]);
+        m.summarise();
+        assert_eq!(m.max_skew_ms, Some(2.5));
+        assert_eq!(m.windows[0].pod_skew_ms, Some(1400.0));
+        assert_eq!(m.windows[1].pod_skew_ms, Some(20.0));
+        assert_eq!(m.max_pod_skew_ms, Some(1400.0));
+        assert_eq!(m.warnings.len(), 1, "{:?}", m.warnings);
+        assert!(
+            m.warnings[0].contains("started up to 1.4 s apart")
+                && m.warnings[0].contains("at most 2 ms apart"),
+            "{:?}",
+            m.warnings
+        );
+        assert!(
+            m.facts().contains("(1400.0 ms by the pods' clocks)"),
+            "{}",
+            m.facts()
+        );
+        // Within a second: recorded, not warned about.
+        for side in &mut m.sides {
+            for p in &mut side.pods {
+                p.windows[0].requests[0].pod_started_unix_ms = Some(1e12 + 10.0);
+            }
+        }
+        m.warnings.clear();
+        m.summarise();
+        assert_eq!(m.max_pod_skew_ms, Some(20.0));
+        assert!(m.warnings.is_empty(), "{:?}", m.warnings);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Live capture over plain HTTP pprof endpoints, in matched windows.
 //!
 //! Each side (baseline, candidate) is a list of pods, each a name and a pprof base URL
-//! ([`PodTarget`]); Kubernetes targets will resolve to such URLs through port-forwards, so the
-//! engine only ever sees URLs. For every pod of every side, window `i` starts at the same
+//! ([`PodTarget`]); Kubernetes targets resolve to such URLs through port-forwards, so the
+//! engine only ever sees URLs (and, through [`ConnectionWarmer`], tells a slow transport what
+//! it will ask for and when, so connections can be opened ahead). For every pod of every side, window `i` starts at the same
 //! planned instant: the CPU profile (`profile?seconds=W`) runs alongside the delta profiles
 //! (`allocs`, `mutex`, `block` with `?seconds=W`), and the heap and goroutine snapshots are
 //! taken at the window's end (once the pod has answered the window's profiles, so they do not
@@ -15,7 +16,7 @@
 //!   definitive.
 //! - [`engine`]: the reachability check, the scheduled requests, retries and the CPU rule.
 //! - [`manifest`]: `manifest.json` (every request's start, end, bytes, status, error; skew per
-//!   window) and the warnings drawn from it. Pure.
+//!   window, at the gate and by the pods' own clocks) and the warnings drawn from it. Pure.
 //! - [`progress`]: a progress bar for terminals; log lines go through `tracing`.
 //!
 //! The engine writes no file: the caller (the CLI) saves [`Capture::profiles`] and the
@@ -27,7 +28,9 @@ pub mod manifest;
 pub mod plan;
 pub mod progress;
 
-pub use engine::{archive_path, capture, Capture, CaptureOptions, CapturedProfile};
+pub use engine::{
+    archive_path, capture, Capture, CaptureOptions, CapturedProfile, ConnectionWarmer,
+};
 pub use manifest::{Manifest, MANIFEST_SCHEMA_VERSION};
 pub use plan::{
     parse_duration, parse_kinds, parse_target, CapturePlan, PlanSettings, PodTarget, SideTargets,

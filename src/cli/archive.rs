@@ -440,6 +440,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         decode_limits(args.max_profile_mib, crate::profile::Footprint::default()),
         show_bar,
         out.as_ref().map(OutDir::path),
+        session.as_ref().map(crate::targets::KubeSession::warmer),
     )?;
     if let Some(session) = session {
         session.finish(&mut captured);

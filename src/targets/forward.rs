@@ -3,6 +3,13 @@
 //! through the apiserver to the pod's port. The capture engine only ever sees
 //! `http://127.0.0.1:PORT`.
 //!
+//! An upgrade takes a round trip through the apiserver to the kubelet: milliseconds on a healthy
+//! cluster, seconds on a loaded one. When upgrades are slow, a request would reach its pod that
+//! much after its window's start, so the forward opens port-forwards ahead of the requests the
+//! capture engine announces ([`PodForward::expect`]) and hands them to the connections as they
+//! come. When upgrades are quick nothing is opened ahead: an idle forward is an idle connection
+//! in the target, a goroutine its goroutine profile would count.
+//!
 //! kube's `portforward()` has no deadline of its own: every upgrade here runs under one. When
 //! a forward cannot be opened, or the pod side reports an error before any byte came back,
 //! the local connection is answered with `502 Bad Gateway` and the reason, so the capture
@@ -10,14 +17,16 @@
 //! `Portforwarder::join()` may report an error after a normal close by the server; that is
 //! logged at debug level, never treated as a failure.
 
+use std::collections::VecDeque;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use kube::api::Portforwarder;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::cluster::{Cluster, ResolvedPod};
@@ -29,6 +38,20 @@ const LINGER: Duration = Duration::from_secs(5);
 const JOIN_WAIT: Duration = Duration::from_secs(2);
 /// How many failure messages a forward keeps.
 const KEEP_ERRORS: usize = 8;
+/// Upgrades quicker than this are made when a connection asks; slower ones are made ahead.
+const OPEN_AHEAD_FROM: Duration = Duration::from_millis(150);
+/// How long before the announced instant a forward opened ahead should be ready: the
+/// upgrades' own jitter. Kept under the capture's pause between windows (250 ms), so forwards
+/// for the next window are not yet idle in the target when the previous window's goroutine
+/// snapshot is taken.
+const READY_BEFORE: Duration = Duration::from_millis(100);
+/// A forward opened ahead and not used within this long is closed (servers close idle
+/// connections: Go's `ReadHeaderTimeout` is often 10 s).
+const SPARE_MAX_AGE: Duration = Duration::from_secs(5);
+/// At most this many forwards are open ahead per pod.
+const MAX_SPARES: usize = 16;
+/// How many recent upgrades estimate how long the next will take.
+const RECENT_UPGRADES: usize = 8;
 
 /// Counters of one pod's forward.
 #[derive(Debug, Default)]
@@ -39,14 +62,42 @@ pub struct ForwardStats {
     pub failures: AtomicU64,
     /// Bytes carried from the pod.
     pub bytes_from_pod: AtomicU64,
-    /// The longest port-forward upgrade, in milliseconds: each connection waits this long
-    /// before its request reaches the pod, which the engine's start times do not see.
+    /// The longest port-forward upgrade, in milliseconds.
     pub upgrade_ms_max: AtomicU64,
+    /// Connections carried by a port-forward opened ahead of them.
+    pub opened_ahead: AtomicU64,
+    /// The longest a connection waited for its port-forward, in milliseconds, the first
+    /// connection (the capture's reachability check) left out: its request reached the pod
+    /// that much after the engine sent it, which the engine's start times do not see.
+    pub waited_ms_max: AtomicU64,
     /// The first few failure messages.
     pub errors: Mutex<Vec<String>>,
+    /// The latest upgrades' durations, in milliseconds.
+    recent: Mutex<VecDeque<u64>>,
 }
 
 impl ForwardStats {
+    fn upgraded(&self, took: Duration) {
+        let ms = took.as_millis() as u64;
+        self.upgrade_ms_max.fetch_max(ms, Ordering::Relaxed);
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT_UPGRADES {
+                recent.pop_front();
+            }
+            recent.push_back(ms);
+        }
+    }
+
+    /// How long the next upgrade may take: the longest of the latest few.
+    fn expected_upgrade(&self) -> Duration {
+        let ms = self
+            .recent
+            .lock()
+            .map(|r| r.iter().copied().max().unwrap_or(0))
+            .unwrap_or(0);
+        Duration::from_millis(ms)
+    }
+
     fn fail(&self, message: &str) {
         self.failures.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut errors) = self.errors.lock() {
@@ -57,8 +108,49 @@ impl ForwardStats {
     }
 }
 
+/// Port-forwards opened ahead, waiting for the connections announced.
+#[derive(Default)]
+struct Spares {
+    /// Ready forwards, oldest first, with the instant each became ready.
+    ready: Mutex<VecDeque<(Instant, Portforwarder)>>,
+    /// Forwards being opened ahead.
+    opening: AtomicUsize,
+    /// Signalled when an opening ends, ready or failed.
+    settled: Notify,
+}
+
+impl Spares {
+    /// A ready forward young enough to trust; stale ones are closed on the way.
+    fn pop_fresh(&self) -> Option<Portforwarder> {
+        let mut ready = self.ready.lock().ok()?;
+        while let Some((at, pf)) = ready.pop_front() {
+            if at.elapsed() <= SPARE_MAX_AGE {
+                return Some(pf);
+            }
+            tokio::spawn(close(pf));
+        }
+        None
+    }
+
+    /// A forward opened ahead: a ready one, or the next one to become ready while others are
+    /// being opened (sooner than opening a new one), until `deadline`.
+    async fn take(&self, deadline: tokio::time::Instant) -> Option<Portforwarder> {
+        loop {
+            let settled = self.settled.notified();
+            if let Some(pf) = self.pop_fresh() {
+                return Some(pf);
+            }
+            if self.opening.load(Ordering::Acquire) == 0 {
+                return None;
+            }
+            if tokio::time::timeout_at(deadline, settled).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
 /// One pod's local listener; the listener and every connection it carries end when dropped.
-#[derive(Debug)]
 pub struct PodForward {
     /// The pod.
     pub pod: ResolvedPod,
@@ -66,7 +158,79 @@ pub struct PodForward {
     pub local: SocketAddr,
     /// Counters.
     pub stats: Arc<ForwardStats>,
+    spares: Arc<Spares>,
+    cluster: Cluster,
+    upgrade_timeout: Duration,
+    runtime: tokio::runtime::Handle,
     task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for PodForward {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PodForward")
+            .field("pod", &self.pod)
+            .field("local", &self.local)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PodForward {
+    /// How long before its first window a capture should start so that this pod's forwards
+    /// can be opened ahead (zero when upgrades are quick).
+    pub fn lead(&self) -> Duration {
+        let upgrade = self.stats.expected_upgrade();
+        if upgrade < OPEN_AHEAD_FROM {
+            Duration::ZERO
+        } else {
+            upgrade + READY_BEFORE
+        }
+    }
+
+    /// `count` connections will come at `at`: when upgrades are slow, opens that many
+    /// port-forwards so they are ready just before. Callable from any thread.
+    pub fn expect(&self, count: usize, at: Instant) {
+        let upgrade = self.stats.expected_upgrade();
+        if upgrade < OPEN_AHEAD_FROM || count == 0 {
+            return;
+        }
+        let held = self.spares.ready.lock().map(|r| r.len()).unwrap_or(0)
+            + self.spares.opening.load(Ordering::Acquire);
+        let count = count.min(MAX_SPARES.saturating_sub(held));
+        if count == 0 {
+            return;
+        }
+        self.spares.opening.fetch_add(count, Ordering::AcqRel);
+        let open_at = at
+            .checked_sub(upgrade + READY_BEFORE)
+            .unwrap_or_else(Instant::now);
+        let (spares, stats) = (self.spares.clone(), self.stats.clone());
+        let (cluster, pod, timeout) =
+            (self.cluster.clone(), self.pod.clone(), self.upgrade_timeout);
+        self.runtime.spawn(async move {
+            tokio::time::sleep_until(open_at.into()).await;
+            let mut opens = JoinSet::new();
+            for _ in 0..count {
+                let (spares, stats) = (spares.clone(), stats.clone());
+                let (cluster, pod) = (cluster.clone(), pod.clone());
+                opens.spawn(async move {
+                    let asked = Instant::now();
+                    match open(&cluster, &pod, timeout).await {
+                        Ok(pf) => {
+                            stats.upgraded(asked.elapsed());
+                            if let Ok(mut ready) = spares.ready.lock() {
+                                ready.push_back((Instant::now(), pf));
+                            }
+                        }
+                        Err(e) => tracing::debug!("opening a port-forward ahead: {e}"),
+                    }
+                    spares.opening.fetch_sub(1, Ordering::AcqRel);
+                    spares.settled.notify_waiters();
+                });
+            }
+            while opens.join_next().await.is_some() {}
+        });
+    }
 }
 
 impl Drop for PodForward {
@@ -151,47 +315,53 @@ pub async fn start(
         ))
     })?;
     let stats = Arc::new(ForwardStats::default());
+    let spares = Arc::new(Spares::default());
     let task = tokio::spawn(accept_loop(
         listener,
-        cluster,
-        pod.clone(),
-        upgrade_timeout,
-        stats.clone(),
+        Link {
+            cluster: cluster.clone(),
+            pod: pod.clone(),
+            upgrade_timeout,
+            stats: stats.clone(),
+            spares: spares.clone(),
+        },
     ));
     tracing::debug!("pod {} port {} forwarded from {local}", pod.name, pod.port);
     Ok(PodForward {
         pod,
         local,
         stats,
+        spares,
+        cluster,
+        upgrade_timeout,
+        runtime: tokio::runtime::Handle::current(),
         task,
     })
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// What every connection of one pod's forward shares.
+#[derive(Clone)]
+struct Link {
     cluster: Cluster,
     pod: ResolvedPod,
     upgrade_timeout: Duration,
     stats: Arc<ForwardStats>,
-) {
+    spares: Arc<Spares>,
+}
+
+async fn accept_loop(listener: TcpListener, link: Link) {
     // Connections live in this set: aborting the loop ends them all.
     let mut connections = JoinSet::new();
     loop {
         tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok((tcp, _)) => {
-                    stats.connections.fetch_add(1, Ordering::Relaxed);
+                    let first = link.stats.connections.fetch_add(1, Ordering::Relaxed) == 0;
                     let _ = tcp.set_nodelay(true);
-                    connections.spawn(serve(
-                        tcp,
-                        cluster.clone(),
-                        pod.clone(),
-                        upgrade_timeout,
-                        stats.clone(),
-                    ));
+                    connections.spawn(serve(tcp, link.clone(), first));
                 }
                 Err(e) => {
-                    tracing::debug!("accepting a local connection for pod {}: {e}", pod.name);
+                    tracing::debug!("accepting a local connection for pod {}: {e}", link.pod.name);
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             },
@@ -222,21 +392,39 @@ async fn bad_gateway(tcp: &mut (impl AsyncWriteExt + Unpin), reason: &str) {
     let _ = tcp.shutdown().await;
 }
 
-/// Carries one local connection over its own port-forward.
-async fn serve(
-    mut tcp: TcpStream,
-    cluster: Cluster,
-    pod: ResolvedPod,
-    upgrade_timeout: Duration,
-    stats: Arc<ForwardStats>,
-) {
-    let asked = tokio::time::Instant::now();
-    let mut pf = match open(&cluster, &pod, upgrade_timeout).await {
-        Ok(pf) => {
-            let took = asked.elapsed().as_millis() as u64;
-            stats.upgrade_ms_max.fetch_max(took, Ordering::Relaxed);
-            pf
+/// Carries one local connection over its own port-forward: one opened ahead when there is
+/// one, else one opened now. `first`: the pod's first connection (the reachability check).
+async fn serve(mut tcp: TcpStream, link: Link, first: bool) {
+    let Link {
+        cluster,
+        pod,
+        upgrade_timeout,
+        stats,
+        spares,
+    } = link;
+    let asked = Instant::now();
+    let spare = spares
+        .take(tokio::time::Instant::now() + upgrade_timeout)
+        .await;
+    let opened = match spare {
+        Some(pf) => {
+            stats.opened_ahead.fetch_add(1, Ordering::Relaxed);
+            Ok(pf)
         }
+        None => {
+            let opened = open(&cluster, &pod, upgrade_timeout).await;
+            if opened.is_ok() {
+                stats.upgraded(asked.elapsed());
+            }
+            opened
+        }
+    };
+    if !first {
+        let waited = asked.elapsed().as_millis() as u64;
+        stats.waited_ms_max.fetch_max(waited, Ordering::Relaxed);
+    }
+    let mut pf = match opened {
+        Ok(pf) => pf,
         Err(e) => {
             let msg = e.to_string();
             tracing::debug!("{msg}");

@@ -9,20 +9,25 @@
 //! runtime the capture engine runs on, and they all end when the session is dropped.
 
 use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
+
+use reqwest::Url;
 
 use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
 use crate::capture::plan::{
     first_free, pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN,
 };
-use crate::capture::Capture;
+use crate::capture::{Capture, ConnectionWarmer};
 
 use super::cluster::{Cluster, KubeOptions, Resolved};
 use super::forward::{self, PodForward};
 use super::select::{fresh_seed, restart_count};
 use super::{KubeRef, TargetError};
 
-/// A port-forward upgrade this slow (ms) is warned about: it shifts a pod's windows.
+/// A request that waited this long (ms) for its port-forward is warned about: it reached its
+/// pod that much after its window's start.
 const SLOW_UPGRADE_MS: u64 = 1000;
 
 /// One side's Kubernetes targets: `(argument as given, parsed target)`.
@@ -52,7 +57,37 @@ struct SessionSide {
     side: String,
     resolved: Vec<Resolved>,
     /// `(pod directory name, forward)`.
-    forwards: Vec<(String, PodForward)>,
+    forwards: Vec<(String, Arc<PodForward>)>,
+}
+
+/// The session's forwards as the capture engine sees them: by local address. Weak, so the
+/// forwards still close when the session finishes.
+struct ForwardWarmer {
+    forwards: HashMap<SocketAddr, Weak<PodForward>>,
+}
+
+impl ForwardWarmer {
+    fn forward(&self, base_url: &Url) -> Option<Arc<PodForward>> {
+        let addr = base_url.socket_addrs(|| None).ok()?.into_iter().next()?;
+        self.forwards.get(&addr)?.upgrade()
+    }
+}
+
+impl ConnectionWarmer for ForwardWarmer {
+    fn lead(&self) -> Duration {
+        self.forwards
+            .values()
+            .filter_map(Weak::upgrade)
+            .map(|f| f.lead())
+            .max()
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn expect(&self, base_url: &Url, count: usize, at: std::time::Instant) {
+        if let Some(f) = self.forward(base_url) {
+            f.expect(count, at);
+        }
+    }
 }
 
 /// Live port-forwards for the Kubernetes sides of one run.
@@ -224,7 +259,7 @@ impl KubeSession {
                     let fwd =
                         forward::start(self.cluster.clone(), pod.clone(), options.upgrade_timeout)
                             .await?;
-                    side.forwards.push((dir, fwd));
+                    side.forwards.push((dir, Arc::new(fwd)));
                 }
             }
             side.resolved = resolved;
@@ -255,6 +290,17 @@ impl KubeSession {
             self.sides.push(side);
         }
         Ok(out)
+    }
+
+    /// What lets the capture engine have port-forwards opened ahead of its requests.
+    pub fn warmer(&self) -> Arc<dyn ConnectionWarmer> {
+        let forwards = self
+            .sides
+            .iter()
+            .flat_map(|s| &s.forwards)
+            .map(|(_, f)| (f.local, Arc::downgrade(f)))
+            .collect();
+        Arc::new(ForwardWarmer { forwards })
     }
 
     /// The seed used for the pod choice.
@@ -392,16 +438,17 @@ impl KubeSession {
                     ));
                     dropped_pods.push(dir.clone());
                 }
-                // Each request waits for its own upgrade before it reaches the pod: a slow
-                // apiserver shifts the pod's windows by that much, unseen by the start skew.
-                let upgrade_ms_max = f
-                    .stats
-                    .upgrade_ms_max
-                    .load(std::sync::atomic::Ordering::Relaxed);
-                if upgrade_ms_max >= SLOW_UPGRADE_MS {
+                // Slow upgrades are made ahead of the requests; a request that still waited
+                // for one reached the pod late, unseen by the start skew.
+                let load =
+                    |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+                let upgrade_ms_max = load(&f.stats.upgrade_ms_max);
+                let waited_ms_max = load(&f.stats.waited_ms_max);
+                if waited_ms_max >= SLOW_UPGRADE_MS {
                     warnings.push(format!(
-                        "{} pod {dir}: port-forward upgrades took up to {:.1} s, so its profiles started up to that much after the window's start; the start skew (measured at the gate) does not include it",
+                        "{} pod {dir}: requests waited up to {:.1} s for their port-forward (upgrades took up to {:.1} s), so some of its profiles started that much after the window's start; the start skew (measured at the gate) does not include it",
                         side.side,
+                        waited_ms_max as f64 / 1e3,
                         upgrade_ms_max as f64 / 1e3
                     ));
                 }
@@ -430,6 +477,8 @@ impl KubeSession {
                             .failures
                             .load(std::sync::atomic::Ordering::Relaxed),
                         upgrade_ms_max,
+                        opened_ahead: load(&f.stats.opened_ahead),
+                        waited_ms_max,
                         dropped,
                     });
                 }

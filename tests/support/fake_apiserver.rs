@@ -40,10 +40,13 @@ pub const FAKE_TOKEN: &str = "fake-token-must-never-be-printed-7f3a";
 pub enum Fault {
     /// The upgrade request is accepted and never answered.
     StallUpgrade,
-    /// Every upgrade is answered this many milliseconds late (a slow or distant apiserver).
+    /// Upgrades are answered this many milliseconds late (a slow or distant apiserver), after
+    /// the first `after` (answered at once: an apiserver that slows down mid-run).
     SlowUpgrade {
         /// The delay.
         millis: u64,
+        /// How many upgrades to the pod are quick before the slow ones.
+        after: usize,
     },
     /// The next `connections` port-forwards that carry more than `bytes` bytes from the pod
     /// are cut after `bytes` bytes (the websocket closes, as when a kubelet drops).
@@ -113,6 +116,8 @@ struct State {
     statefulsets: HashMap<(String, String), BTreeMap<String, String>>,
     pods: Vec<FakePod>,
     faults: HashMap<String, Fault>,
+    /// Port-forward upgrades requested, per pod.
+    upgrades: HashMap<String, usize>,
     /// `"verb resource"` pairs refused with 403, e.g. `create pods/portforward`.
     forbidden: HashSet<String>,
     /// Port-forward websockets opened, per pod.
@@ -576,14 +581,22 @@ async fn handle(state: Arc<Mutex<State>>, req: Request<Incoming>) -> Response<Fu
             let Some(pod) = pod else {
                 return not_found("pods", name);
             };
-            let fault = lock().faults.get(*name).copied();
+            let (fault, nth) = {
+                let mut state = lock();
+                let nth = state.upgrades.entry((*name).to_owned()).or_default();
+                *nth += 1;
+                let nth = *nth;
+                (state.faults.get(*name).copied(), nth)
+            };
             if fault == Some(Fault::StallUpgrade) {
                 // Accepted, never answered (bounded, so nothing outlives the test by much).
                 tokio::time::sleep(Duration::from_secs(120)).await;
                 return status(500, "Timeout", "stalled".into());
             }
-            if let Some(Fault::SlowUpgrade { millis }) = fault {
-                tokio::time::sleep(Duration::from_millis(millis)).await;
+            if let Some(Fault::SlowUpgrade { millis, after }) = fault {
+                if nth > after {
+                    tokio::time::sleep(Duration::from_millis(millis)).await;
+                }
             }
             let port: u16 = query_param(&query, "ports")
                 .and_then(|p| p.parse().ok())
