@@ -11,6 +11,7 @@ use proptest::test_runner::RngSeed;
 use super::margin::{self, Direction, MarginQuestion, Status};
 use super::simulation::{cpu_sample_types, SplitMix};
 use super::*;
+use crate::profile::FunctionProfile;
 
 const FUNCTIONS: usize = 30;
 /// Pod-to-pod dispersion of every function (a 14% coefficient of variation).

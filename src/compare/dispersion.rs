@@ -1,0 +1,172 @@
+//! How much pods and windows vary beyond sampling noise: the between-pod dispersion phi, the
+//! windows' agreement within a pod, and the load swings that widen a total's test.
+
+use super::pods::{EventColumn, PodData};
+use super::stats;
+
+/// Functions whose events make a between-pod dispersion estimate meaningful.
+pub(super) const DISPERSION_MIN_EVENTS: f64 = 20.0;
+/// The same with one pod a side, lower: each function's own estimate is a quantile-unbiased
+/// one whatever its size, and a small service has only a handful of functions above 20 events
+/// a pod (nine in a minute of the example service at a quarter of a core), of which a
+/// regression and the functions it disturbs are too many; above 5 there are two dozen.
+pub(super) const BLIND_DISPERSION_MIN_EVENTS: f64 = 5.0;
+/// The quantile of the functions' own dispersion estimates taken as the pooled one, within
+/// sides: the median, so that fewer than half the functions (a few noisy ones) cannot move it
+/// however large they are. Each function is still judged by its own spread where that is
+/// larger (`DeltaEstimator::function_dispersion`).
+pub(super) const DISPERSION_QUANTILE: f64 = 0.5;
+/// The same with one pod a side, where the two pods are taken as replicates: the upper
+/// quartile, so that the few functions a regression changes still cannot move it.
+pub(super) const BLIND_DISPERSION_QUANTILE: f64 = 0.75;
+/// With one pod a side, the factor on the pooled dispersion that covers functions noisier
+/// than the typical one. There a function's own spread cannot be told from a change, and the
+/// functions of a real service differ in how much they vary between pods. Measured in
+/// `cargo bench --bench statistics`: with functions differing 20-fold (phi 0.005-0.1), A/A
+/// runs failed 4.8% of the time with the upper quartile alone and 1.0% with it doubled (the
+/// moment estimate of before: 2.9%); at the noise measured between real processes, doubling
+/// costs a doubling at 5% of CPU about one detection in ten.
+pub(super) const BLIND_HETEROGENEITY: f64 = 2.0;
+/// Prior weight (degrees of freedom) of the pooled dispersion when shrinking per function.
+pub(super) const DISPERSION_PRIOR_DF: f64 = 10.0;
+
+/// How much the windows' totals of one pod vary beyond sampling noise, per second of profiled
+/// time (Pearson chi2/df pooled over pods, at least 1): the load swings that widen the total's
+/// test when there is one pod a side.
+pub(super) fn window_load_factor(pods: &[&PodData], ev: EventColumn, snapshot: bool) -> f64 {
+    if ev.exact || snapshot {
+        return 1.0;
+    }
+    let parts: Vec<(f64, f64)> = pods
+        .iter()
+        .filter(|p| p.windows >= 2)
+        .filter_map(|p| {
+            let counts: Vec<f64> = p
+                .window_totals
+                .iter()
+                .map(|t| t[ev.index] * ev.scale)
+                .collect();
+            stats::pearson_dispersion(&counts, &p.window_seconds)
+        })
+        .collect();
+    stats::pooled_pearson(&parts).map_or(1.0, |w| w.factor)
+}
+
+/// The pooled between-pod dispersion over well-sampled functions: within each side, or with
+/// `blind` (one pod a side) across the two pods as if they were replicates.
+///
+/// The median of the functions' own estimates ([`stats::robust_dispersion`]), not a
+/// count-weighted moment: blind, a regressed function is spread between the "replicates", and
+/// as a moment it inflated the noise of every function the more, the larger the regression
+/// (phi 0.02-0.03 in one-pod 2x runs of a real service against at most 0.009 in A/A runs), so
+/// detection fell as the effect grew. Within sides, one big noisy function no longer sets
+/// every function's noise; it still gets its own through [`DeltaEstimator::function_dispersion`].
+/// With one canary beside several stable pods the spread comes from the stable pods alone.
+///
+/// Only the Poisson part is taken out, so phi holds every other source of spread between
+/// pods' sums, the windows' included; the tests add the window factor on top of the Poisson
+/// part as well, which counts window spread twice but only where it is small next to phi.
+/// (Taking `c mu` out instead fitted this simulation's per-function window noise, which grows
+/// like mu^2, worse: phi came out 20% low for the large functions that matter.)
+pub(super) fn estimate_dispersion(
+    flat_events: &[Vec<f64>],
+    n_baseline: usize,
+    factors: &[f64],
+    blind: bool,
+) -> Option<stats::DispersionEstimate> {
+    let n = flat_events.first()?.len();
+    let column = |rows: &[Vec<f64>], f: usize| rows.iter().map(|e| e[f]).collect::<Vec<f64>>();
+    let columns: Vec<(Vec<f64>, Vec<f64>)> = if blind {
+        (0..n)
+            .map(|f| (column(flat_events, f), factors.to_vec()))
+            .collect()
+    } else {
+        let (eb, ec) = flat_events.split_at(n_baseline);
+        let (fb, fc) = factors.split_at(n_baseline);
+        (0..n)
+            .flat_map(|f| [column(eb, f), column(ec, f)])
+            .zip([fb, fc].into_iter().cycle())
+            .map(|(counts, f)| (counts, f.to_vec()))
+            .collect()
+    };
+    let groups: Vec<stats::DispersionGroup<'_>> = columns
+        .iter()
+        .map(|(counts, exposures)| stats::DispersionGroup { counts, exposures })
+        .collect();
+    if blind {
+        stats::robust_dispersion(
+            &groups,
+            BLIND_DISPERSION_MIN_EVENTS,
+            BLIND_DISPERSION_QUANTILE,
+        )
+        .map(|d| stats::DispersionEstimate {
+            phi: d.phi * BLIND_HETEROGENEITY,
+            ..d
+        })
+    } else {
+        stats::robust_dispersion(&groups, DISPERSION_MIN_EVENTS, DISPERSION_QUANTILE)
+    }
+}
+
+/// How the windows of one pod agree, pooled over pods and well-sampled functions.
+pub(super) struct WindowAgreement {
+    pub(super) factor: f64,
+    pub(super) p_value: f64,
+    pub(super) warning: Option<String>,
+}
+
+pub(super) fn window_dispersion(
+    pods: &[&PodData],
+    ev: EventColumn,
+    snapshot: bool,
+) -> Option<WindowAgreement> {
+    if ev.exact || snapshot {
+        // Snapshots of one process are not independent samples; their spread is not noise.
+        return None;
+    }
+    let mut chi2 = 0.0;
+    let mut df = 0.0;
+    for p in pods.iter().filter(|p| p.windows >= 2) {
+        // Against each window's total, not its seconds: a pod-wide swing of load between
+        // windows moves every function alike and cancels in the normalised per-function
+        // ratios this factor widens; counted here it inflated the factor (1.46 instead of
+        // about 1.25 with 5% load swings between windows). Load swings matter for the total,
+        // which has its own factor (`window_load_factor`).
+        let exposures: Vec<f64> = if p.window_totals.iter().all(|t| t[ev.index] > 0.0) {
+            p.window_totals.iter().map(|t| t[ev.index]).collect()
+        } else {
+            p.window_seconds.iter().map(|s| s.max(1e-9)).collect()
+        };
+        let n = p.window_flat[0][ev.index].len();
+        for f in 0..n {
+            let counts: Vec<f64> = p
+                .window_flat
+                .iter()
+                .map(|w| w[ev.index][f] * ev.scale)
+                .collect();
+            let mean = counts.iter().sum::<f64>() / counts.len() as f64;
+            if mean < DISPERSION_MIN_EVENTS {
+                continue;
+            }
+            if let Some((c, d)) = stats::pearson_dispersion(&counts, &exposures) {
+                chi2 += c;
+                df += d;
+            }
+        }
+    }
+    if df <= 0.0 {
+        return None;
+    }
+    let ratio = chi2 / df;
+    let p_value = stats::chi_squared_sf(chi2, df);
+    let warning = (p_value < 1e-3 && ratio > 2.0).then(|| {
+        format!(
+            "load was not steady: the mix of work in windows of the same pod differs {ratio:.1}x more than sampling noise explains; results are widened accordingly"
+        )
+    });
+    Some(WindowAgreement {
+        factor: ratio.max(1.0),
+        p_value,
+        warning,
+    })
+}

@@ -1,0 +1,252 @@
+//! Each pod's values over the union of function names, windows combined and per window, and
+//! which column of a profile counts its sampled events.
+
+use rustc_hash::FxHashMap;
+
+use super::{CompareError, PodFacts, SideFacts};
+use crate::inputs::PodProfiles;
+use crate::profile::{FunctionProfile, ProfileKind, SampleType};
+
+/// Function `f`'s mean distance from the leaf over every window of these pods.
+pub(super) fn mean_leaf_distance<'a>(pods: impl Iterator<Item = &'a PodData>, f: usize) -> f64 {
+    let (d, n) = pods.fold((0u64, 0u64), |(d, n), p| {
+        let (pd, pn) = p.leaf_distance[f];
+        (d + pd, n + pn)
+    });
+    if n > 0 {
+        d as f64 / n as f64
+    } else {
+        0.0
+    }
+}
+
+pub(super) fn side_facts(pods: &[PodData]) -> SideFacts {
+    SideFacts {
+        pods: pods
+            .iter()
+            .map(|p| PodFacts {
+                name: p.name.clone(),
+                windows: p.windows,
+                duration_seconds: p.duration_seconds,
+                samples: p.samples,
+            })
+            .collect(),
+    }
+}
+
+pub(super) fn check_sample_types<'a>(
+    kind: ProfileKind,
+    pods: impl Iterator<Item = (&'static str, &'a PodProfiles)>,
+) -> Result<Vec<SampleType>, CompareError> {
+    let mut expected: Option<&Vec<SampleType>> = None;
+    let mut first = String::new();
+    let list = |t: &[SampleType]| {
+        t.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (side, pod) in pods {
+        for w in &pod.windows {
+            match expected {
+                None => {
+                    expected = Some(&w.sample_types);
+                    first = format!("{side} pod {}", pod.pod);
+                }
+                Some(e) if *e != w.sample_types => {
+                    return Err(CompareError::SampleTypes {
+                        kind,
+                        side,
+                        pod: pod.pod.clone(),
+                        found: list(&w.sample_types),
+                        first,
+                        expected: list(e),
+                    })
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    Ok(expected.cloned().unwrap_or_default())
+}
+
+/// The union of function names over every profile, with each profile's mapping into it.
+pub(super) struct FunctionNames {
+    pub(super) names: Vec<String>,
+    pub(super) index: FxHashMap<String, usize>,
+}
+
+impl FunctionNames {
+    pub(super) fn build<'a>(pods: impl Iterator<Item = &'a PodProfiles>) -> Self {
+        let mut names = Vec::new();
+        let mut index = FxHashMap::default();
+        for pod in pods {
+            for w in &pod.windows {
+                for name in &w.functions {
+                    if !index.contains_key(name) {
+                        index.insert(name.clone(), names.len());
+                        names.push(name.clone());
+                    }
+                }
+            }
+        }
+        FunctionNames { names, index }
+    }
+
+    pub(super) fn global_indices(&self, profile: &FunctionProfile) -> Vec<usize> {
+        profile.functions.iter().map(|n| self.index[n]).collect()
+    }
+}
+
+/// One pod's values over the union of functions, windows combined.
+pub(super) struct PodData {
+    pub(super) name: String,
+    pub(super) windows: usize,
+    pub(super) duration_seconds: f64,
+    pub(super) samples: usize,
+    /// Heap sampling period or CPU period, from the first window.
+    pub(super) period: i64,
+    /// [sample type][function]
+    pub(super) flat: Vec<Vec<f64>>,
+    pub(super) cum: Vec<Vec<f64>>,
+    pub(super) totals: Vec<f64>,
+    /// [sample type] values removed as the gate's own footprint, weighted as `totals`.
+    pub(super) footprint: Vec<f64>,
+    /// [function] summed distance from the leaf and the samples it was summed over.
+    pub(super) leaf_distance: Vec<(u64, u64)>,
+    /// Per window: [window][sample type][function] flat values, for the stationarity check.
+    pub(super) window_flat: Vec<Vec<Vec<f64>>>,
+    pub(super) window_totals: Vec<Vec<f64>>,
+    pub(super) window_seconds: Vec<f64>,
+}
+
+impl PodData {
+    pub(super) fn build(pod: &PodProfiles, names: &FunctionNames, snapshot: bool) -> Self {
+        let n = names.names.len();
+        let n_types = pod.windows[0].sample_types.len();
+        let mut flat = vec![vec![0.0; n]; n_types];
+        let mut cum = vec![vec![0.0; n]; n_types];
+        let mut totals = vec![0.0; n_types];
+        let mut footprint = vec![0.0; n_types];
+        let mut leaf_distance = vec![(0u64, 0u64); n];
+        let mut window_flat = Vec::with_capacity(pod.windows.len());
+        let mut window_totals = Vec::with_capacity(pod.windows.len());
+        let mut window_seconds = Vec::with_capacity(pod.windows.len());
+        // Snapshots are averaged over windows: a pod's heap is not twice as big for being
+        // looked at twice.
+        let weight = if snapshot {
+            1.0 / pod.windows.len() as f64
+        } else {
+            1.0
+        };
+        for w in &pod.windows {
+            let global = names.global_indices(w);
+            let mut wf = vec![vec![0.0; n]; n_types];
+            for (local, &g) in global.iter().enumerate() {
+                if let Some(&(d, k)) = w.leaf_distance.get(local) {
+                    leaf_distance[g] = (leaf_distance[g].0 + d, leaf_distance[g].1 + k);
+                }
+                for st in 0..n_types {
+                    let fv = w.flat(local, st) as f64;
+                    flat[st][g] += fv * weight;
+                    cum[st][g] += w.cum(local, st) as f64 * weight;
+                    wf[st][g] = fv;
+                }
+            }
+            for (st, t) in totals.iter_mut().enumerate() {
+                *t += w.totals[st] as f64 * weight;
+            }
+            for (st, r) in footprint.iter_mut().enumerate() {
+                *r += w.footprint.get(st).copied().unwrap_or(0) as f64 * weight;
+            }
+            window_flat.push(wf);
+            window_totals.push(w.totals.iter().map(|&t| t as f64).collect());
+            window_seconds.push(w.duration_nanos.max(0) as f64 / 1e9);
+        }
+        PodData {
+            name: pod.pod.clone(),
+            windows: pod.windows.len(),
+            duration_seconds: window_seconds.iter().sum(),
+            samples: pod.windows.iter().map(|w| w.sample_count).sum(),
+            period: pod.windows[0].period,
+            flat,
+            cum,
+            totals,
+            footprint,
+            leaf_distance,
+            window_flat,
+            window_totals,
+            window_seconds,
+        }
+    }
+}
+
+/// Which column counts the sampled events behind a sample type, and at what scale.
+///
+/// Noise follows the number of sampling events, not the unit: 1 s of CPU is 100 samples at
+/// 100 Hz, 1 MiB of heap is about 2 samples at Go's 512 KiB rate.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct EventColumn {
+    pub(super) index: usize,
+    pub(super) scale: f64,
+    /// The values are exact counts, not samples (goroutines).
+    pub(super) exact: bool,
+}
+
+pub(super) fn event_column(
+    kind: ProfileKind,
+    types: &[SampleType],
+    st: usize,
+    period: i64,
+) -> EventColumn {
+    let find = |name: &str| types.iter().position(|t| t.name == name);
+    let per_period = if period > 0 { 1.0 / period as f64 } else { 1.0 };
+    let t = &types[st];
+    let own = EventColumn {
+        index: st,
+        scale: 1.0,
+        exact: false,
+    };
+    match (kind, t.name.as_str()) {
+        (ProfileKind::Goroutine, _) => EventColumn { exact: true, ..own },
+        (ProfileKind::Cpu, _) => match find("samples") {
+            Some(index) => EventColumn { index, ..own },
+            None => EventColumn {
+                scale: per_period,
+                ..own
+            },
+        },
+        (ProfileKind::Heap | ProfileKind::Allocs, name)
+            if t.unit == "bytes" || name.ends_with("_space") =>
+        {
+            EventColumn {
+                scale: heap_period_scale(period),
+                ..own
+            }
+        }
+        (ProfileKind::Heap | ProfileKind::Allocs, name) => {
+            // Objects come from the same samples as bytes: count the events through bytes.
+            let space = name.replace("_objects", "_space");
+            match find(&space) {
+                Some(index) => EventColumn {
+                    index,
+                    scale: heap_period_scale(period),
+                    exact: false,
+                },
+                None => own,
+            }
+        }
+        // Go scales a mutex profile's contentions by its sampling fraction but writes a period
+        // of 1, so the fraction cannot be divided out here: the events are overcounted by it,
+        // which is why waiting totals also need a floor (policy::evaluate).
+        (ProfileKind::Mutex | ProfileKind::Block, _) => match find("contentions") {
+            Some(index) => EventColumn { index, ..own },
+            None => own,
+        },
+    }
+}
+
+/// Go samples the heap once per `MemProfileRate` bytes (512 KiB unless changed).
+pub(super) fn heap_period_scale(period: i64) -> f64 {
+    1.0 / if period > 0 { period as f64 } else { 524_288.0 }
+}
