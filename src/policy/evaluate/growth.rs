@@ -1,0 +1,124 @@
+//! Leak rules: whether the candidate's level climbs across windows, clearly and by more than
+//! the rule allows, without the baseline climbing alike.
+
+use super::*;
+
+/// A climb is a leak signal when it is this unlikely under no growth (one-sided)...
+pub const LEAK_ALPHA: f64 = 0.01;
+/// ...and, where no rule sets the size, adds at least this part of the starting level over
+/// the capture.
+pub const LEAK_MIN_RELATIVE: f64 = 0.10;
+
+/// What a growth rule found: decided from the fitted slopes, without a margin question.
+pub(super) struct GrowthOutcome {
+    pub(super) status: RuleStatus,
+    pub(super) explanation: String,
+    pub(super) culprit: Option<String>,
+}
+
+/// Judges a leak: the candidate's level climbs across windows, clearly (p below
+/// [`LEAK_ALPHA`]) and by more than `max_increase` of its first window over the capture, and
+/// the baseline does not climb alike. Named at the deepest function of the service's own code
+/// that climbs with it.
+pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
+    let what = crate::profile::units::kind_and_sample(rule.profile, rule.sample_type());
+    let limit = rule.max_increase.unwrap_or(LEAK_MIN_RELATIVE);
+    let skipped = |why: &str| GrowthOutcome {
+        status: RuleStatus::Skipped,
+        explanation: format!("skipped: {why}"),
+        culprit: None,
+    };
+    let Some(g) = &s.growth else {
+        return skipped(
+            "a climb needs three windows from a pod of each side (--windows 3 or more)",
+        );
+    };
+    let Some(c) = &g.candidate else {
+        return skipped("a climb needs three windows from a candidate pod (--windows 3 or more)");
+    };
+    let per_min = |v: f64| {
+        format!(
+            "{} per minute",
+            crate::profile::units::format_growth(v, rule.sample_type())
+        )
+    };
+    let baseline_words = match &g.baseline {
+        Some(b) => format!("the baseline {}", per_min(b.per_minute)),
+        None => "the baseline not measured".to_owned(),
+    };
+    let head = format!(
+        "{what} in the candidate {} ({:+.0}% over the capture, p = {:.1e}; {baseline_words})",
+        per_min(c.per_minute),
+        c.relative * 100.0,
+        c.p_value
+    );
+    let climbs = c.is_leak_signal(LEAK_ALPHA, limit);
+    // The baseline climbing alike (clearly, and at least half the candidate's slope) is the
+    // service warming up or the load, not the release.
+    let shared = g
+        .baseline
+        .as_ref()
+        .is_some_and(|b| b.is_leak_signal(LEAK_ALPHA, limit) && b.per_minute >= c.per_minute / 2.0);
+    if !climbs {
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!(
+                "{head}: no clear climb past {:.0}% (a climb must be clear at p < {LEAK_ALPHA} and larger than that)",
+                limit * 100.0
+            ),
+            culprit: None,
+        };
+    }
+    if shared {
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!("{head}: both sides climb alike, so not this release"),
+            culprit: None,
+        };
+    }
+    // The functions that carry the climb: at least half of it, clearly, in the service's own
+    // code, where the rule looks; named as [`deepest`] picks.
+    let carriers: Vec<&compare::trend::FunctionGrowth> = g
+        .functions
+        .iter()
+        .filter(|f| f.per_minute >= c.per_minute / 2.0 && f.p_value < LEAK_ALPHA)
+        .filter(|f| is_own_code(&f.name) && rule.selects(&f.name))
+        .collect();
+    let weighed: Vec<Carrier> = carriers
+        .iter()
+        .enumerate()
+        .map(|(i, f)| Carrier {
+            index: i,
+            name: &f.name,
+            level: f.level,
+            own: f.flat_level,
+            depth: f.leaf_distance,
+        })
+        .collect();
+    let named_at = deepest(&weighed).map(|i| carriers[i]);
+    let named = match (named_at, g.functions.first()) {
+        (Some(f), _) => format!(
+            "; it climbs in {} {}",
+            display_name(&f.name),
+            per_min(f.per_minute)
+        ),
+        (None, Some(f)) => format!(
+            "; the steepest function is {} {} (none of the service's own code carries half of the climb)",
+            display_name(&f.name),
+            per_min(f.per_minute)
+        ),
+        (None, None) => String::new(),
+    };
+    let culprit = named_at.map(|f| f.name.clone());
+    GrowthOutcome {
+        status: RuleStatus::Broken,
+        explanation: format!(
+            "{what} grows in the candidate: {} ({:+.0}% over the capture, more than {:.0}%; p = {:.1e}; {baseline_words}){named}",
+            per_min(c.per_minute),
+            c.relative * 100.0,
+            limit * 100.0,
+            c.p_value
+        ),
+        culprit,
+    }
+}
