@@ -131,7 +131,7 @@ pub fn main() -> ExitCode {
             // quoted name must not start a line that passes for one of ours.
             // Nor may a password given in a URL (a target, an archive) come back in the error.
             let message = error_message(&err);
-            let message = capture::plan::without_credentials(&message);
+            let message = capture::endpoints::without_credentials(&message);
             let message = report::terminal_safe(&message, true).replace('\n', "\n  ");
             let _ = writeln!(stderr, "error: {message}");
             ExitCode::from(exit_code_for(&err))
@@ -604,9 +604,9 @@ fn resolve_side(side: &str, args: &[String]) -> anyhow::Result<SideInput> {
         }
     }
     match (urls.is_empty(), kube.is_empty(), paths.len()) {
-        (false, true, 0) => Ok(SideInput::Live(capture::plan::side_targets(side, &urls)?)),
+        (false, true, 0) => Ok(SideInput::Live(capture::endpoints::side_targets(side, &urls)?)),
         (true, false, 0) => {
-            capture::plan::check_name(side)
+            capture::endpoints::check_name(side)
                 .map_err(|why| BadInput(format!("bad side name {side:?}: {why}")))?;
             Ok(SideInput::Kube(KubeSideSpec {
                 side: side.to_owned(),
@@ -819,7 +819,7 @@ fn forward(args: ForwardArgs) -> anyhow::Result<u8> {
 /// `gate capture`: one side, saved, not compared.
 fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture, &ProfileKind::ALL)?;
-    capture::plan::check_name(&args.side)
+    capture::endpoints::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
     let input = resolve_side(&args.side, &args.targets)?;
     if let SideInput::Local(_) | SideInput::Archive(_) = &input {
@@ -876,7 +876,7 @@ fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     let result = run_live_into(args, &plan, &out, show_bar);
     if let Err(e) = &result {
         // CI keeps --out as the job's artifact: it says why there is no report.
-        out.record_failure(&capture::plan::without_credentials(&error_message(e)));
+        out.record_failure(&capture::endpoints::without_credentials(&error_message(e)));
     }
     result
 }
@@ -899,7 +899,7 @@ fn run_live_into(
             _ => None,
         })
         .collect();
-    capture::plan::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
+    capture::endpoints::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
 

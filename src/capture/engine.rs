@@ -15,14 +15,15 @@ use tokio::time::Instant;
 use crate::inputs::{self, ProfileFile, SideProfiles};
 use crate::profile::{self, DecodeOptions, FunctionProfile, ProfileKind};
 
+use super::endpoints::SideTargets;
 use super::fetch::{fetch, FetchError};
 use super::manifest::{
     Manifest, PlanRecord, PodRecord, PodWindow, RequestRecord, SideRecord, SideSource,
     MANIFEST_SCHEMA_VERSION,
 };
 use super::plan::{
-    format_duration, CapturePlan, Phase, PlannedRequest, SideTargets, PREFLIGHT_ATTEMPTS,
-    PREFLIGHT_BACKOFF, PREFLIGHT_PATH, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
+    format_duration, CapturePlan, Phase, PlannedRequest, PREFLIGHT_ATTEMPTS, PREFLIGHT_BACKOFF,
+    PREFLIGHT_PATH, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
 };
 use super::progress::{NoProgress, Progress};
 use super::CaptureError;

@@ -11,7 +11,8 @@
 //! ([`PlanSettings::gap`]) so that the previous CPU profile has been answered before the
 //! next is asked for, and skew never accumulates.
 //!
-//! - [`plan`]: the plan, durations, target parsing and pod names. Pure.
+//! - [`plan`]: the plan: windows, requests and when each starts; durations and kinds. Pure.
+//! - [`endpoints`]: target arguments, pprof base URLs, pod names and folders. Pure.
 //! - [`fetch`]: one GET with a deadline and a body limit; failures sorted into transient and
 //!   definitive.
 //! - [`engine`]: the reachability check, the scheduled requests, retries and the CPU rule.
@@ -22,20 +23,19 @@
 //! The engine writes no file: the caller (the CLI) saves [`Capture::profiles`] and the
 //! manifest, and decides with [`Capture::side_profiles`] whether a side has anything usable.
 
+pub mod endpoints;
 pub mod engine;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
 
+pub use endpoints::{parse_target, PodTarget, SideTargets, TargetSpec};
 pub use engine::{
     archive_path, capture, Capture, CaptureOptions, CapturedProfile, ConnectionWarmer,
 };
 pub use manifest::{Manifest, MANIFEST_SCHEMA_VERSION};
-pub use plan::{
-    parse_duration, parse_kinds, parse_target, CapturePlan, PlanSettings, PodTarget, SideTargets,
-    TargetSpec,
-};
+pub use plan::{parse_duration, parse_kinds, CapturePlan, PlanSettings};
 pub use progress::{BarProgress, NoProgress, Progress, StderrWriter};
 
 /// A capture that cannot be planned: bad arguments. The message names the flag or target.

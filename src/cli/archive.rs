@@ -271,7 +271,7 @@ fn unique_segment(name: &str, taken: &mut HashSet<String>) -> String {
         Some(stem) if !stem.is_empty() => (stem.to_owned(), ".pb.gz"),
         _ => (safe.clone(), ""),
     };
-    crate::capture::plan::first_free(safe, &stem, ending, taken)
+    crate::capture::endpoints::first_free(safe, &stem, ending, taken)
 }
 
 fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
@@ -411,7 +411,7 @@ pub(super) fn command(cmd: ArchiveCommand, show_bar: bool) -> anyhow::Result<u8>
 /// archive is a failure (exit 3), since archiving is the job.
 fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture, &NIGHTLY_KINDS)?;
-    capture::plan::check_name(&args.side)
+    capture::endpoints::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
     let url = args.to.clone().unwrap_or_default();
     let input = resolve_side(&args.side, &args.targets)?;

@@ -28,7 +28,7 @@ use std::path::PathBuf;
 
 use reqwest::Url;
 
-use crate::capture::plan::{check_name, pprof_base};
+use crate::capture::endpoints::{check_name, pprof_base};
 
 pub use cluster::{KubeOptions, ResolvedPod};
 pub use session::KubeSession;

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use reqwest::Url;
 
-use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
-use crate::capture::plan::{
+use crate::capture::endpoints::{
     first_free, pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN,
 };
+use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
 use crate::capture::{Capture, ConnectionWarmer};
 
 use super::cluster::{Cluster, KubeOptions, Resolved};
@@ -498,7 +498,7 @@ impl KubeSession {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::capture::plan::check_name;
+    use crate::capture::endpoints::check_name;
 
     #[test]
     fn pod_folders_are_safe_and_never_shared() {
