@@ -15,7 +15,8 @@
 //! - [`endpoints`]: target arguments, pprof base URLs, pod names and folders. Pure.
 //! - [`fetch`]: one GET with a deadline and a body limit; failures sorted into transient and
 //!   definitive.
-//! - [`engine`]: the reachability check, the scheduled requests, retries and the CPU rule.
+//! - [`engine`]: the reachability check, the scheduled requests and the CPU rule; `request`
+//!   makes one request with its retries and checks its body; `captured` is what it returns.
 //! - [`manifest`]: `manifest.json` (every request's start, end, bytes, status, error; skew per
 //!   window, at the gate and by the pods' own clocks) and the warnings drawn from it. Pure.
 //! - [`progress`]: a progress bar for terminals; log lines go through `tracing`.
@@ -23,17 +24,18 @@
 //! The engine writes no file: the caller (the CLI) saves [`Capture::profiles`] and the
 //! manifest, and decides with [`Capture::side_profiles`] whether a side has anything usable.
 
+mod captured;
 pub mod endpoints;
 pub mod engine;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;
 pub mod progress;
+mod request;
 
+pub use captured::{archive_path, Capture, CapturedProfile};
 pub use endpoints::{parse_target, PodTarget, SideTargets, TargetSpec};
-pub use engine::{
-    archive_path, capture, Capture, CaptureOptions, CapturedProfile, ConnectionWarmer,
-};
+pub use engine::{capture, CaptureOptions, ConnectionWarmer};
 pub use manifest::{Manifest, MANIFEST_SCHEMA_VERSION};
 pub use plan::{parse_duration, parse_kinds, CapturePlan, PlanSettings};
 pub use progress::{BarProgress, NoProgress, Progress, StderrWriter};
