@@ -151,7 +151,7 @@ fn index_bytes(index: &ArchiveIndex) -> Vec<u8> {
 /// whole, by a single put), then `archive.json` again, complete only if everything was
 /// stored. Failures of single objects are collected, not returned: the caller decides whether
 /// an incomplete archive is a warning or an error. After [`MAX_CONSECUTIVE_FAILURES`] failed
-/// writes in a row, or once the store is taken for silent (see [`StoreHealth`]), the rest is
+/// writes in a row, or once the store is taken for silent (see `StoreHealth`), the rest is
 /// not attempted.
 pub fn archive_run(store: &Store, run: &RunArchive) -> ArchiveOutcome {
     let service = layout::safe_segment(&run.service);

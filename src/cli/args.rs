@@ -26,7 +26,7 @@ Exit codes: 0 pass (warnings and inconclusive results allowed), 1 the gate faile
 /// Profile Gate: fail a release when the candidate's pprof profiles regress beyond a policy.
 ///
 /// The whole command line as clap parses it: `Cli::try_parse_from(["gate", "run", ...])` checks
-/// an argument list without running anything (the GitHub Action's test does), and [`run`]
+/// an argument list without running anything (the GitHub Action's test does), and [`run`](super::run)
 /// executes a parsed one.
 #[derive(Debug, Parser)]
 #[command(
