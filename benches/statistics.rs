@@ -23,9 +23,9 @@
 use std::time::Instant;
 
 use profile_gate::compare::{self, CompareOptions};
-use profile_gate::inputs::PodProfiles;
 use profile_gate::policy::{self, Metric, Outcome, Policy};
 use profile_gate::profile::{FunctionProfile, ProfileKind, SampleType};
+use profile_gate::side::PodProfiles;
 
 const FUNCTIONS: usize = 1500;
 const CALLERS: usize = 40;

@@ -19,11 +19,12 @@ use clap::Parser;
 
 use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare;
-use crate::inputs::{self, InputError, SideProfiles};
+use crate::inputs::{self, InputError};
 use crate::judge::{self, judge, judge_groups, label_groups, LabelGroup};
 use crate::policy::{self, Outcome, Policy, PolicyError};
 use crate::profile::{self, DecodeOptions, Footprint, LabelView, ProfileKind};
 use crate::report::{self, Format, RenderOptions, Report};
+use crate::side::SideProfiles;
 use crate::targets::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
 
 mod archive;

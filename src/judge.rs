@@ -8,10 +8,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::compare::{self, CompareError, KindComparison};
-use crate::inputs::SideProfiles;
 use crate::policy::{self, Policy};
 use crate::profile::{LabelView, ProfileKind};
 use crate::report::{self, Report};
+use crate::side::SideProfiles;
 
 /// Why two sides could not be judged; every case is bad input (exit 2 at the command line).
 #[derive(Debug, thiserror::Error)]

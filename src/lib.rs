@@ -9,6 +9,8 @@
 //!   windows on every pod of both sides, and records each request in a manifest.
 //! - [`inputs`]: the edge that reads profile files and directories from disk (through a label
 //!   view when only some samples are compared).
+//! - [`side`]: a side of a comparison, its pods' profiles per kind in window order, whatever
+//!   it came from (files, a live capture, the archive). Pure.
 //! - [`profile`]: decode pprof files (gzip + protobuf) and aggregate them per function, flat and
 //!   cumulative, for every sample type, optionally per pprof label value. Pure: bytes in,
 //!   values out.
@@ -24,6 +26,7 @@
 //! - [`archive`]: the edge that stores every run's profiles, manifest and reports in a local
 //!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
 //!   run back as a side (`archive+URL#SERVICE@latest`).
+//! - [`errors`]: one walk over an error's chain of causes, for the messages people read.
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
 //!
 //! The edges that reach the network (`targets`, `capture`, `publish`, `archive`) and the command
@@ -44,5 +47,6 @@ pub mod profile;
 #[cfg(feature = "cli")]
 pub mod publish;
 pub mod report;
+pub mod side;
 #[cfg(feature = "cli")]
 pub mod targets;

@@ -3,10 +3,10 @@
 //! limit, all built from small synthetic profiles so they never change by themselves.
 
 use profile_gate::compare;
-use profile_gate::inputs::PodProfiles;
 use profile_gate::policy::{self, Outcome, Policy};
 use profile_gate::profile::{FunctionProfile, ProfileKind, SampleType};
 use profile_gate::report::{self, RenderOptions, Report};
+use profile_gate::side::PodProfiles;
 
 const POLICY: &str = r#"
 version: 1

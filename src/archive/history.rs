@@ -16,8 +16,9 @@ use chrono::NaiveDate;
 use super::layout::{self, INDEX};
 use super::ops::{list_runs, RunEntry};
 use super::{ArchiveError, Store};
-use crate::inputs::{self, SideProfiles};
+use crate::inputs;
 use crate::profile::DecodeOptions;
+use crate::side::{self, SideProfiles};
 
 /// The prefix that marks a side as archived history.
 pub const PREFIX: &str = "archive+";
@@ -276,7 +277,7 @@ pub fn read_side_into(
         store.url_of(&run.path.prefix()),
         run.path.run_id
     );
-    Ok((inputs::group(files), described))
+    Ok((side::group(files), described))
 }
 
 #[cfg(test)]

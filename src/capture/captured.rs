@@ -3,8 +3,8 @@
 
 use std::path::PathBuf;
 
-use crate::inputs::{self, ProfileFile, SideProfiles};
 use crate::profile::{FunctionProfile, ProfileKind};
+use crate::side::{self, ProfileFile, SideProfiles};
 
 use super::manifest::{Manifest, SideSource};
 use super::CaptureError;
@@ -142,6 +142,6 @@ impl Capture {
                 reasons,
             });
         }
-        Ok(inputs::group(files))
+        Ok(side::group(files))
     }
 }

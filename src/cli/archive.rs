@@ -598,7 +598,7 @@ pub(super) fn read_history(
     text: &str,
     limits: crate::profile::DecodeOptions,
     copy_to: Option<&Path>,
-) -> anyhow::Result<Option<(crate::inputs::SideProfiles, String)>> {
+) -> anyhow::Result<Option<(crate::side::SideProfiles, String)>> {
     match archive::parse_ref(text)? {
         Some(r) => Ok(Some(archive::read_side_into(&r, limits, copy_to)?)),
         None => Ok(None),

@@ -46,8 +46,8 @@ use pods::{
     check_sample_types, event_column, mean_leaf_distance, side_facts, FunctionNames, PodData,
 };
 
-use crate::inputs::PodProfiles;
 use crate::profile::{ProfileKind, SampleType};
+use crate::side::PodProfiles;
 
 /// Compares every profile kind present on both sides.
 ///

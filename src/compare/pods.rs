@@ -4,8 +4,8 @@
 use rustc_hash::FxHashMap;
 
 use super::{CompareError, PodFacts, SideFacts};
-use crate::inputs::PodProfiles;
 use crate::profile::{FunctionProfile, ProfileKind, SampleType};
+use crate::side::PodProfiles;
 
 /// Function `f`'s mean distance from the leaf over every window of these pods.
 pub(super) fn mean_leaf_distance<'a>(pods: impl Iterator<Item = &'a PodData>, f: usize) -> f64 {

@@ -93,10 +93,10 @@ pub(crate) fn two_identical_pods(
     kind: crate::profile::ProfileKind,
     names: &[String],
     counts: &[i64],
-) -> Vec<crate::inputs::PodProfiles> {
+) -> Vec<crate::side::PodProfiles> {
     let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
     (0..2)
-        .map(|p| crate::inputs::PodProfiles {
+        .map(|p| crate::side::PodProfiles {
             pod: format!("pod-{p}"),
             windows: vec![crate::profile::FunctionProfile::from_values(
                 kind,

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::stats;
-use crate::inputs::PodProfiles;
 use crate::profile::{FunctionProfile, ProfileKind};
+use crate::side::PodProfiles;
 
 /// The growth of a snapshot profile's total across windows, on one side.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -207,7 +207,7 @@ proptest! {
     #[test]
     fn self_comparison_is_all_zeros(p in arb_profile()) {
         use crate::compare::{compare_kind, CompareOptions};
-        use crate::inputs::PodProfiles;
+        use crate::side::PodProfiles;
         let mut a = aggregate(&p).unwrap();
         a.kind = Some(ProfileKind::Cpu);
         let pods = vec![PodProfiles { pod: "p".into(), windows: vec![a] }];

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::compare::{self, CompareOptions};
-use crate::inputs::PodProfiles;
+use crate::side::PodProfiles;
 
 const POLICY: &str = "version: 1\nrules:\n  - { name: fresh, profile: cpu, metric: new, max_new_share: 2%, severity: warn }\n";
 
