@@ -1,17 +1,35 @@
-//! Decode speed and memory: `gate diff` on `large.cpu.pb.gz` against itself, beside
-//! `go tool pprof -top -diff_base` on the same files and beside bare inflate + decode.
+//! Decode speed and memory: `gate diff` of a profile against itself, beside the floor of
+//! reading it (gunzip and a zero-copy walk over every sample), beside decoding it into owned
+//! prost messages, and beside `go tool pprof`, on two profiles: `large.cpu.pb.gz` (a real 240 s
+//! Go CPU profile from google/pprof's test data) and a heap profile of 250,000 distinct stacks
+//! written here (Go's four heap sample types, 20,000 functions, stacks 8-32 frames deep).
 //!
-//! Run with `cargo bench --bench decode`. Each tool runs as its own process under
-//! `/usr/bin/time`, so wall time and peak RSS are measured the same way for all three.
-//! Prints a table; asserts nothing about time (figures go to BENCHMARKS.md).
+//! Run with `cargo bench --bench decode`. Each command runs as its own process under
+//! `/usr/bin/time`, so peak RSS is measured the same way for all; CPU time (user + system) is
+//! read from `getrusage(RUSAGE_CHILDREN)` around each run, in microseconds. Prints tables and
+//! the ratios the targets are stated in; asserts nothing about time (figures go to
+//! BENCHMARKS.md).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use profile_gate::profile::proto;
+
 const RUNS: usize = 7;
+/// Distinct stacks in the generated heap profile.
+const HEAP_STACKS: usize = 250_000;
 
 fn main() {
-    // Re-executed as the bare inflate + decode baseline: decode both files once, as diff must.
+    // Re-executed as the baselines: read both files once each, as `gate diff` must.
+    if let Ok(file) = std::env::var("GATE_BENCH_SCAN") {
+        let bytes = std::fs::read(&file).expect("reading the profile");
+        for _ in 0..2 {
+            let r = profile_gate::profile::scan(&bytes, Default::default()).expect("scanning");
+            std::hint::black_box(r);
+        }
+        return;
+    }
     if let Ok(file) = std::env::var("GATE_BENCH_DECODE_ONLY") {
         let bytes = std::fs::read(&file).expect("reading the profile");
         for _ in 0..2 {
@@ -20,100 +38,154 @@ fn main() {
         }
         return;
     }
-    let file = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/third_party/google-pprof/large.cpu.pb.gz");
-    assert!(file.exists(), "{} is missing", file.display());
     let time = Path::new("/usr/bin/time");
     assert!(
         time.exists(),
         "/usr/bin/time is needed (Debian package `time`)"
     );
-    let f = file.to_str().unwrap();
-    let me = std::env::current_exe().unwrap();
-
-    let mut rows = Vec::new();
-    let mut decode_only = Command::new(&me);
-    decode_only.env("GATE_BENCH_DECODE_ONLY", f);
-    rows.push((
-        "inflate + decode (x2, no aggregation)",
-        measure(decode_only),
-    ));
-    let mut gate = Command::new(env!("CARGO_BIN_EXE_gate"));
-    gate.args(["diff", "--format", "json", f, f]);
-    rows.push(("gate diff large large (--format json)", measure(gate)));
-    // A label filter that keeps every sample: the same work plus reading every sample's
-    // labels, so the two rows show what the label-aware path costs.
-    let mut gate_labels = Command::new(env!("CARGO_BIN_EXE_gate"));
-    gate_labels.args([
-        "diff",
-        "--format",
-        "json",
-        "--tag-ignore",
-        "no-such-key=x",
-        f,
-        f,
-    ]);
-    rows.push((
-        "gate diff ... --tag-ignore (labels read)",
-        measure(gate_labels),
-    ));
-    let mut gate_text = Command::new(env!("CARGO_BIN_EXE_gate"));
-    gate_text.args(["diff", f, f]);
-    rows.push(("gate diff large large (text)", measure(gate_text)));
+    let large = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/third_party/google-pprof/large.cpu.pb.gz");
+    assert!(large.exists(), "{} is missing", large.display());
+    let heap = write_heap_profile();
     let go_ok = Command::new("go")
         .arg("version")
         .output()
         .is_ok_and(|o| o.status.success());
+    if !go_ok {
+        eprintln!("go not found: the go tool pprof rows are skipped");
+    }
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len()) as f64 / 1e6;
+    bench(
+        &format!(
+            "large.cpu.pb.gz ({:.1} MB gzipped, 20,431 samples)",
+            size(&large)
+        ),
+        &large,
+        true,
+        go_ok,
+    );
+    bench(
+        &format!(
+            "heap profile, {HEAP_STACKS} distinct stacks ({:.1} MB gzipped)",
+            size(&heap)
+        ),
+        &heap,
+        false,
+        go_ok,
+    );
+}
+
+/// One table: every command on one file (against itself), then the ratios.
+fn bench(title: &str, file: &Path, all_rows: bool, go_ok: bool) {
+    let f = file.to_str().unwrap();
+    let me = std::env::current_exe().unwrap();
+    let gate = || Command::new(env!("CARGO_BIN_EXE_gate"));
+    let mut rows: Vec<(&str, Measured)> = Vec::new();
+    let mut scan = Command::new(&me);
+    scan.env("GATE_BENCH_SCAN", f);
+    rows.push(("gunzip + zero-copy scan (x2)", measure(scan)));
+    let mut decode = Command::new(&me);
+    decode.env("GATE_BENCH_DECODE_ONLY", f);
+    rows.push(("gunzip + prost decode (x2)", measure(decode)));
+    let mut json = gate();
+    json.args(["diff", "--format", "json", f, f]);
+    rows.push(("gate diff (--format json)", measure(json)));
+    if all_rows {
+        // A label filter that keeps every sample: the same work plus reading every sample's
+        // labels, so the two rows show what the label-aware path costs.
+        let mut labels = gate();
+        labels.args([
+            "diff",
+            "--format",
+            "json",
+            "--tag-ignore",
+            "no-such-key=x",
+            f,
+            f,
+        ]);
+        rows.push(("gate diff --tag-ignore (labels read)", measure(labels)));
+        let mut text = gate();
+        text.args(["diff", f, f]);
+        rows.push(("gate diff (text)", measure(text)));
+    }
     if go_ok {
         let mut pprof = Command::new("go");
         pprof
             .args(["tool", "pprof", "-top", &format!("-diff_base={f}"), f])
             .env("PPROF_BINARY_PATH", "/nonexistent");
         rows.push(("go tool pprof -top -diff_base", measure(pprof)));
-        let mut top = Command::new("go");
-        top.args(["tool", "pprof", "-top", f])
-            .env("PPROF_BINARY_PATH", "/nonexistent");
-        rows.push(("go tool pprof -top", measure(top)));
-    } else {
-        eprintln!("go not found: go tool pprof rows skipped");
+        if all_rows {
+            let mut top = Command::new("go");
+            top.args(["tool", "pprof", "-top", f])
+                .env("PPROF_BINARY_PATH", "/nonexistent");
+            rows.push(("go tool pprof -top", measure(top)));
+        }
     }
 
+    println!("\n{title}: median of {RUNS} runs, each a fresh process");
     println!(
-        "large.cpu.pb.gz (1.2 MB gzipped, 2.4 MB raw), median of {RUNS} runs, each a fresh process"
+        "{:<38} {:>9} {:>9} {:>12}",
+        "command", "wall ms", "CPU ms", "max RSS MiB"
     );
-    println!("{:<40} {:>10} {:>12}", "command", "wall ms", "max RSS MiB");
-    for (name, (wall, rss)) in &rows {
+    for (name, m) in &rows {
         println!(
-            "{name:<40} {:>10.1} {:>12.1}",
-            wall * 1e3,
-            *rss as f64 / 1024.0
+            "{name:<38} {:>9.1} {:>9.1} {:>12.1}",
+            m.wall * 1e3,
+            m.cpu * 1e3,
+            m.rss_kib as f64 / 1024.0
         );
     }
-    let get = |n: &str| {
-        rows.iter()
-            .find(|(name, _)| name.starts_with(n))
-            .map(|(_, m)| *m)
+    let get = |n: &str| rows.iter().find(|(name, _)| *name == n).map(|(_, m)| *m);
+    let (Some(g), Some(s)) = (
+        get("gate diff (--format json)"),
+        get("gunzip + zero-copy scan (x2)"),
+    ) else {
+        return;
     };
-    if let (Some(g), Some(p), Some(d)) = (
-        get("gate diff large large (--format"),
-        get("go tool pprof -top -diff_base"),
-        get("inflate"),
-    ) {
+    println!(
+        "gate diff: {:.2}x the CPU of gunzip + zero-copy scan (target: at most 2x), {:.2}x its memory",
+        g.cpu / s.cpu,
+        g.rss_kib as f64 / s.rss_kib as f64
+    );
+    if let Some(p) = get("go tool pprof -top -diff_base") {
         println!(
-            "gate diff vs pprof -diff_base: {:.1}x faster, {:.2}x the memory; vs bare inflate+decode: {:.2}x the time",
-            p.0 / g.0,
-            g.1 as f64 / p.1 as f64,
-            g.0 / d.0
+            "go tool pprof -top -diff_base: {:.1}x the CPU of gate diff (target: at least 30x), {:.1}x the wall time, {:.2}x the memory",
+            p.cpu / g.cpu,
+            p.wall / g.wall,
+            p.rss_kib as f64 / g.rss_kib as f64
         );
     }
 }
 
-/// Median wall seconds and median peak RSS (KiB) of a command over `RUNS` runs.
-fn measure(cmd: Command) -> (f64, u64) {
-    let mut walls = Vec::new();
-    let mut rss = Vec::new();
+/// Medians of one command's runs.
+#[derive(Debug, Clone, Copy)]
+struct Measured {
+    /// Wall seconds (from `/usr/bin/time`, 10 ms resolution).
+    wall: f64,
+    /// User + system CPU seconds of the process and its children.
+    cpu: f64,
+    /// Peak resident set, KiB.
+    rss_kib: u64,
+}
+
+/// CPU seconds of every child waited for so far.
+fn children_cpu() -> f64 {
+    // SAFETY: getrusage writes into the struct it is given and reads nothing else.
+    let usage = unsafe {
+        let mut u: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut u);
+        u
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    secs(usage.ru_utime) + secs(usage.ru_stime)
+}
+
+/// Median wall, CPU and peak RSS of a command over `RUNS` runs.
+fn measure(cmd: Command) -> Measured {
+    let (mut walls, mut cpus, mut rss) = (Vec::new(), Vec::new(), Vec::new());
     let out = std::env::temp_dir().join(format!("gate-bench-time-{}", std::process::id()));
     for _ in 0..RUNS {
+        let before = children_cpu();
         let status = Command::new("/usr/bin/time")
             .arg("-f")
             .arg("%e %M")
@@ -126,6 +198,7 @@ fn measure(cmd: Command) -> (f64, u64) {
             .stderr(std::process::Stdio::null())
             .status()
             .expect("running /usr/bin/time");
+        cpus.push(children_cpu() - before);
         // gate diff exits 0 on a self-comparison; anything above 1 is a failure to report.
         assert!(
             status.code().unwrap_or(99) <= 1,
@@ -144,6 +217,108 @@ fn measure(cmd: Command) -> (f64, u64) {
     }
     let _ = std::fs::remove_file(&out);
     walls.sort_by(f64::total_cmp);
+    cpus.sort_by(f64::total_cmp);
     rss.sort();
-    (walls[RUNS / 2], rss[RUNS / 2])
+    Measured {
+        wall: walls[RUNS / 2],
+        cpu: cpus[RUNS / 2],
+        rss_kib: rss[RUNS / 2],
+    }
+}
+
+/// Writes a Go-shaped heap profile of [`HEAP_STACKS`] distinct stacks under `target/` and
+/// returns its path: 20,000 functions in 200 packages, one location per function, stacks of
+/// 8-32 frames drawn from a fixed seed (so every run measures the same file).
+fn write_heap_profile() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/bench-data");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("heap-{HEAP_STACKS}.pb.gz"));
+    let mut strings: Vec<Vec<u8>> = vec![Vec::new()];
+    let mut s = |text: &str| {
+        strings.push(text.as_bytes().to_vec());
+        strings.len() as i64 - 1
+    };
+    let vt = |t: i64, u: i64| proto::ValueType { r#type: t, unit: u };
+    let (count, bytes) = (s("count"), s("bytes"));
+    let sample_type = vec![
+        vt(s("alloc_objects"), count),
+        vt(s("alloc_space"), bytes),
+        vt(s("inuse_objects"), count),
+        vt(s("inuse_space"), bytes),
+    ];
+    let period_type = Some(vt(s("space"), bytes));
+    const FUNCTIONS: u64 = 20_000;
+    let file = s("service.go");
+    let mut function = Vec::new();
+    let mut location = Vec::new();
+    for id in 1..=FUNCTIONS {
+        let name = s(&format!(
+            "example.com/service/pkg{}.(*worker{}).step{}",
+            id % 200,
+            id % 37,
+            id
+        ));
+        function.push(proto::Function {
+            id,
+            name,
+            system_name: name,
+            filename: file,
+            start_line: 10,
+        });
+        location.push(proto::Location {
+            id,
+            mapping_id: 0,
+            address: 0x40_0000 + id * 16,
+            line: vec![proto::Line {
+                function_id: id,
+                line: 12,
+                column: 0,
+            }],
+            is_folded: false,
+        });
+    }
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // SplitMix64: a fixed sequence, so the file is the same on every run.
+        state = state.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    };
+    let sample = (0..HEAP_STACKS)
+        .map(|_| {
+            let depth = 8 + (next() % 25) as usize;
+            let location_id = (0..depth).map(|_| 1 + next() % FUNCTIONS).collect();
+            let objects = 1 + (next() % 64) as i64;
+            let size = objects * (16 << (next() % 8));
+            proto::Sample {
+                location_id,
+                value: vec![objects, size, objects / 2, size / 2],
+                label: Vec::new(),
+            }
+        })
+        .collect();
+    let profile = proto::Profile {
+        sample_type,
+        sample,
+        mapping: Vec::new(),
+        location,
+        function,
+        string_table: strings,
+        drop_frames: 0,
+        keep_frames: 0,
+        time_nanos: 1_700_000_000_000_000_000,
+        duration_nanos: 0,
+        period_type,
+        period: 524_288,
+        comment: Vec::new(),
+        default_sample_type: 0,
+        doc_url: 0,
+    };
+    let raw = prost::Message::encode_to_vec(&profile);
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&raw).unwrap();
+    std::fs::write(&path, gz.finish().unwrap()).unwrap();
+    path
 }

@@ -247,13 +247,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
     });
     let ((baseline, baseline_name), (candidate, candidate_name)) = (baseline?, candidate?);
-    let report = judge(
-        &policy,
-        &baseline,
-        &candidate,
-        baseline_name,
-        candidate_name,
-    )?;
+    let report = judge(&policy, baseline, candidate, baseline_name, candidate_name)?;
     if let Some(dir) = &args.out {
         let side = |path: &Path, name: &str| match copies(name) {
             Some(copy) if is_history(path) => copy,

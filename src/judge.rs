@@ -164,18 +164,19 @@ pub fn rule_views(policy: &Policy, view: &LabelView) -> Vec<(String, LabelView)>
     out
 }
 
-/// Compares two sides under a policy and builds the report.
+/// Compares two sides under a policy and builds the report. The sides are taken, not copied:
+/// a large profile is never held twice.
 pub fn judge(
     policy: &Policy,
-    baseline: &SideProfiles,
-    candidate: &SideProfiles,
+    baseline: SideProfiles,
+    candidate: SideProfiles,
     baseline_name: String,
     candidate_name: String,
 ) -> Result<Report, JudgeError> {
     let groups = [LabelGroup {
         label: None,
-        baseline: baseline.clone(),
-        candidate: candidate.clone(),
+        baseline,
+        candidate,
     }];
     judge_groups(
         policy,
@@ -360,7 +361,7 @@ mod tests {
     fn the_same_profiles_pass_and_a_tripled_function_fails_named() {
         let policy = Policy::builtin_default();
         let base = side(ProfileKind::Cpu, &[400, 300, 200, 100]);
-        let same = judge(&policy, &base, &base, "b".into(), "c".into()).unwrap();
+        let same = judge(&policy, base.clone(), base.clone(), "b".into(), "c".into()).unwrap();
         assert_eq!(
             same.verdict.outcome,
             policy::Outcome::Pass,
@@ -369,7 +370,7 @@ mod tests {
         );
         assert_eq!(same.comparisons.len(), 1);
         let slower = side(ProfileKind::Cpu, &[400, 300, 200, 300]);
-        let report = judge(&policy, &base, &slower, "b".into(), "c".into()).unwrap();
+        let report = judge(&policy, base, slower, "b".into(), "c".into()).unwrap();
         assert_eq!(
             report.verdict.outcome,
             policy::Outcome::Fail,
@@ -389,8 +390,8 @@ mod tests {
         let heap = side(ProfileKind::Goroutine, &[100]);
         let err = judge(
             &Policy::builtin_default(),
-            &cpu,
-            &heap,
+            cpu,
+            heap,
             "b".into(),
             "c".into(),
         )

@@ -508,8 +508,8 @@ pub(super) fn run_live_into(
     let mut report = if view.is_everything() && !label_rules {
         judge(
             &policy,
-            &baseline_profiles,
-            &candidate_profiles,
+            baseline_profiles,
+            candidate_profiles,
             name(0, &baseline),
             name(1, &candidate),
         )?

@@ -75,24 +75,41 @@ pub(super) fn estimate_dispersion(
     blind: bool,
 ) -> Option<stats::DispersionEstimate> {
     let n = flat_events.first()?.len();
-    let column = |rows: &[Vec<f64>], f: usize| rows.iter().map(|e| e[f]).collect::<Vec<f64>>();
-    let columns: Vec<(Vec<f64>, Vec<f64>)> = if blind {
+    let pods = flat_events.len();
+    // The counts laid out function by function, so each function's pods are one slice: one
+    // allocation, not two per function.
+    let mut by_function = vec![0.0; n * pods];
+    for (p, row) in flat_events.iter().enumerate() {
+        for (f, &x) in row.iter().enumerate() {
+            by_function[f * pods + p] = x;
+        }
+    }
+    let counts = |f: usize| &by_function[f * pods..(f + 1) * pods];
+    let groups: Vec<stats::DispersionGroup<'_>> = if blind {
         (0..n)
-            .map(|f| (column(flat_events, f), factors.to_vec()))
+            .map(|f| stats::DispersionGroup {
+                counts: counts(f),
+                exposures: factors,
+            })
             .collect()
     } else {
-        let (eb, ec) = flat_events.split_at(n_baseline);
         let (fb, fc) = factors.split_at(n_baseline);
         (0..n)
-            .flat_map(|f| [column(eb, f), column(ec, f)])
-            .zip([fb, fc].into_iter().cycle())
-            .map(|(counts, f)| (counts, f.to_vec()))
+            .flat_map(|f| {
+                let (b, c) = counts(f).split_at(n_baseline);
+                [
+                    stats::DispersionGroup {
+                        counts: b,
+                        exposures: fb,
+                    },
+                    stats::DispersionGroup {
+                        counts: c,
+                        exposures: fc,
+                    },
+                ]
+            })
             .collect()
     };
-    let groups: Vec<stats::DispersionGroup<'_>> = columns
-        .iter()
-        .map(|(counts, exposures)| stats::DispersionGroup { counts, exposures })
-        .collect();
     if blind {
         stats::robust_dispersion(
             &groups,

@@ -71,22 +71,23 @@ pub(super) fn check_sample_types<'a>(
 }
 
 /// The union of function names over every profile, with each profile's mapping into it.
-pub(super) struct FunctionNames {
+pub(super) struct FunctionNames<'a> {
     pub(super) names: Vec<String>,
-    pub(super) index: FxHashMap<String, usize>,
+    /// Borrowed from the profiles: each distinct name is copied once, into `names`.
+    pub(super) index: FxHashMap<&'a str, usize>,
 }
 
-impl FunctionNames {
-    pub(super) fn build<'a>(pods: impl Iterator<Item = &'a PodProfiles>) -> Self {
+impl<'a> FunctionNames<'a> {
+    pub(super) fn build(pods: impl Iterator<Item = &'a PodProfiles>) -> Self {
         let mut names = Vec::new();
         let mut index = FxHashMap::default();
         for pod in pods {
             for w in &pod.windows {
                 for name in &w.functions {
-                    if !index.contains_key(name) {
-                        index.insert(name.clone(), names.len());
+                    index.entry(name.as_str()).or_insert_with(|| {
                         names.push(name.clone());
-                    }
+                        names.len() - 1
+                    });
                 }
             }
         }
@@ -94,7 +95,11 @@ impl FunctionNames {
     }
 
     pub(super) fn global_indices(&self, profile: &FunctionProfile) -> Vec<usize> {
-        profile.functions.iter().map(|n| self.index[n]).collect()
+        profile
+            .functions
+            .iter()
+            .map(|n| self.index[n.as_str()])
+            .collect()
     }
 }
 

@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::decode::not_a_profile;
+use super::decode::{not_a_profile, DecodeOptions};
 use super::footprint::{is_profiler_function, Footprint};
 use super::labels::LabelView;
 use super::proto;
@@ -185,6 +185,24 @@ pub fn aggregate(p: &proto::Profile) -> Result<FunctionProfile, ProfileError> {
 pub fn aggregate_bytes(raw: &[u8]) -> Result<FunctionProfile, ProfileError> {
     let mut groups = aggregate_view(raw, &LabelView::default(), Footprint::Remove)?;
     Ok(groups.pop().expect("a view of everything has one group").1)
+}
+
+/// Reads a profile file as cheaply as anything can: inflated, its messages located in place,
+/// and every sample's location ids and values walked, without aggregating. Returns the number
+/// of samples and the sum of their first values. The floor that `cargo bench --bench decode`
+/// measures aggregation against; nothing in the gate needs it.
+pub fn scan(bytes: &[u8], limits: DecodeOptions) -> Result<(usize, i64), ProfileError> {
+    let raw = super::inflate(bytes, limits)?;
+    let p = wire::read_profile(&raw).map_err(|e| not_a_profile(&raw, Some(e.to_string())))?;
+    let (mut locations, mut values) = (Vec::new(), Vec::new());
+    let mut sum = 0i64;
+    for (si, sample) in p.samples.iter().enumerate() {
+        wire::read_sample(sample, &mut locations, &mut values)
+            .map_err(|e| ProfileError::Protobuf(format!("sample {si}: {e}")))?;
+        sum = sum.wrapping_add(values.first().copied().unwrap_or(0) as i64);
+        sum = sum.wrapping_add(locations.len() as i64);
+    }
+    Ok((p.samples.len(), sum))
 }
 
 /// Aggregates the samples a [`LabelView`] keeps: one profile (`None`) without a split, else
@@ -408,10 +426,19 @@ pub fn aggregate_view(
         groups.push((None, table()));
     }
     let kind = ProfileKind::from_content(&sample_types, default_sample_type.as_deref());
-    let functions = names.into_names();
+    let mut functions = Some(names.into_names());
+    let last = groups.len() - 1;
     Ok(groups
         .into_iter()
-        .map(|(value, t)| {
+        .enumerate()
+        .map(|(i, (value, t))| {
+            // The names are shared by every group: copied for all but the last, which takes them.
+            let functions = if i == last {
+                functions.take()
+            } else {
+                functions.clone()
+            }
+            .unwrap_or_default();
             let profile = FunctionProfile {
                 kind,
                 sample_types: sample_types.clone(),
@@ -424,7 +451,7 @@ pub fn aggregate_view(
                 totals: t.totals,
                 footprint: t.footprint,
                 leaf_distance: t.leaf_distance,
-                functions: functions.clone(),
+                functions,
                 flat: t.flat,
                 cum: t.cum,
             };

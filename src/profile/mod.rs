@@ -12,7 +12,9 @@ mod tests;
 pub mod units;
 mod wire;
 
-pub use aggregate::{aggregate, aggregate_bytes, aggregate_view, FunctionProfile, SampleType};
+pub use aggregate::{
+    aggregate, aggregate_bytes, aggregate_view, scan, FunctionProfile, SampleType,
+};
 pub use decode::{decode, inflate, DecodeOptions, Inflated, MemoryBudget};
 pub use footprint::{is_profiler_function, Footprint};
 pub use kind::ProfileKind;
