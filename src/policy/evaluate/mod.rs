@@ -592,7 +592,28 @@ fn verdict(policy: &Policy, rules: Vec<RuleOutcome>) -> Verdict {
             .iter()
             .filter(|r| r.status == RuleStatus::Held)
             .count();
-        (Outcome::Pass, format!("passed: {held} rule(s) held"))
+        // A rule that held without deciding anything checked nothing: with one pod a side a
+        // real 1.5x change can sit inside every interval. The pass stands (nothing moved
+        // confidently), but the summary says what it could not verify.
+        let blind: Vec<&RuleOutcome> = rules
+            .iter()
+            .filter(|r| r.status == RuleStatus::Held && r.tested > 0 && r.decided == 0)
+            .collect();
+        let unverified = match blind.as_slice() {
+            [] => String::new(),
+            [r] => format!(
+                "; {} verified nothing: none of the {} it tested could be told within the threshold with these pods",
+                r.rule, r.tested
+            ),
+            _ => format!(
+                "; {} verified nothing: none of what they tested could be told within the threshold with these pods",
+                names(&blind)
+            ),
+        };
+        (
+            Outcome::Pass,
+            format!("passed: {held} rule(s) held{unverified}"),
+        )
     };
     Verdict {
         outcome,

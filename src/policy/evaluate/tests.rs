@@ -1,6 +1,8 @@
 //! Unit tests of the verdict's helpers.
 
-use super::{deepest, is_own_code, ratio_words, Carrier};
+use super::{deepest, is_own_code, ratio_words, verdict, Carrier};
+use crate::policy::{Metric, Outcome, Policy, RuleOutcome, RuleStatus, Severity};
+use crate::profile::ProfileKind;
 
 fn carrier(index: usize, name: &str, level: f64, depth: f64) -> Carrier<'_> {
     Carrier {
@@ -42,4 +44,52 @@ fn own_code_and_ratio_words() {
     assert_eq!(ratio_words(0.7), "-30%");
     assert_eq!(ratio_words(12.4), "12x");
     assert_eq!(ratio_words(f64::INFINITY), "new");
+}
+
+/// A held rule that tested `tested` items and decided `decided` of them.
+fn held(rule: &str, tested: usize, decided: usize) -> RuleOutcome {
+    RuleOutcome {
+        rule: rule.into(),
+        profile: ProfileKind::Cpu,
+        sample_type: "cpu".into(),
+        metric: Metric::Flat,
+        severity: Severity::Fail,
+        status: RuleStatus::Held,
+        explanation: String::new(),
+        tested,
+        decided,
+        undecided: tested - decided,
+        findings: Vec::new(),
+        culprit: None,
+    }
+}
+
+#[test]
+fn a_pass_says_which_rules_verified_nothing() {
+    let policy = Policy::builtin_default();
+    let v = verdict(
+        &policy,
+        vec![held("cpu-functions", 7, 0), held("alloc-functions", 13, 5)],
+    );
+    assert_eq!(v.outcome, Outcome::Pass);
+    assert_eq!(
+        v.summary,
+        "passed: 2 rule(s) held; cpu-functions verified nothing: none of the 7 it tested could be told within the threshold with these pods"
+    );
+    let two = verdict(
+        &policy,
+        vec![held("cpu-functions", 7, 0), held("cpu-total", 1, 0)],
+    );
+    assert!(
+        two.summary
+            .ends_with("; cpu-functions, cpu-total verified nothing: none of what they tested could be told within the threshold with these pods"),
+        "{}",
+        two.summary
+    );
+    // Rules that decided something, or had nothing above the minimum share, are plain holds.
+    let plain = verdict(
+        &policy,
+        vec![held("cpu-functions", 7, 1), held("mutex-cumulative", 0, 0)],
+    );
+    assert_eq!(plain.summary, "passed: 2 rule(s) held");
 }
