@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::profile::{FunctionProfile, ProfileKind};
 use crate::side::{self, ProfileFile, SideProfiles};
 
-use super::manifest::{Manifest, SideSource};
+use super::manifest::{KubeRunRecord, Manifest, SideSource};
 use super::CaptureError;
 
 /// One profile captured and checked.
@@ -50,6 +50,34 @@ pub struct Capture {
 }
 
 impl Capture {
+    /// Adds what the Kubernetes session recorded: each side's and pod's record and the
+    /// warnings. The profiles of a pod restarted or replaced during the run are left out, of
+    /// the comparison and of the manifest's files: its counters reset.
+    pub fn add_kubernetes(&mut self, k: KubeRunRecord) {
+        for run in k.sides {
+            let side = run.side;
+            let Some(record) = self.manifest.sides.iter_mut().find(|s| s.side == side) else {
+                continue;
+            };
+            record.kubernetes = Some(run.record);
+            for (dir, pod) in run.pods {
+                let dropped = pod.dropped.is_some();
+                if let Some(rec) = record.pods.iter_mut().find(|p| p.name == dir) {
+                    if dropped {
+                        for r in rec.windows.iter_mut().flat_map(|w| &mut w.requests) {
+                            r.file = None;
+                        }
+                    }
+                    rec.kubernetes = Some(pod);
+                }
+                if dropped {
+                    self.profiles.retain(|p| !(p.side == side && p.pod == dir));
+                }
+            }
+        }
+        self.manifest.warnings.extend(k.warnings);
+    }
+
     /// The kinds planned of which a live side has no profile at all, with the side and the
     /// first reason the manifest gives (a refusal, a failed request, no reachable pod).
     pub fn kinds_missing(&self) -> Vec<(ProfileKind, String, String)> {

@@ -159,6 +159,28 @@ pub struct KubePodRecord {
     pub dropped: Option<String>,
 }
 
+/// What a Kubernetes session learnt about a run, for the manifest: each side's targets, each
+/// pod's facts (a pod restarted or replaced during the run carries why in `dropped`), and the
+/// warnings. Built by the session, written into the capture by [`crate::capture::Capture::add_kubernetes`].
+#[derive(Debug, Clone, Default)]
+pub struct KubeRunRecord {
+    /// One per Kubernetes side.
+    pub sides: Vec<KubeSideRun>,
+    /// What a reader of the report should know (restarts, slow port-forwards).
+    pub warnings: Vec<String>,
+}
+
+/// One side of a [`KubeRunRecord`].
+#[derive(Debug, Clone)]
+pub struct KubeSideRun {
+    /// The side's name.
+    pub side: String,
+    /// Its targets as resolved.
+    pub record: KubeSideRecord,
+    /// `(pod folder, pod record)` for each forwarded pod.
+    pub pods: Vec<(String, KubePodRecord)>,
+}
+
 /// One pod of a live side.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PodRecord {

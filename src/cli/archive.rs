@@ -443,7 +443,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         session.as_ref().map(crate::targets::KubeSession::warmer),
     )?;
     if let Some(session) = session {
-        session.finish(&mut captured);
+        captured.add_kubernetes(session.finish());
     }
     if let Some(out) = &out {
         save_capture(out.path(), &captured)?;

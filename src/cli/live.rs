@@ -302,7 +302,7 @@ pub(super) fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::
         session.as_ref().map(KubeSession::warmer),
     )?;
     if let Some(session) = session {
-        session.finish(&mut captured);
+        captured.add_kubernetes(session.finish());
     }
     save_capture(out.path(), &captured)?;
     log_warnings(&captured.manifest);
@@ -404,7 +404,7 @@ pub(super) fn run_live_into(
         )?)
     };
     if let (Some(c), Some(session)) = (captured.as_mut(), session) {
-        session.finish(c);
+        c.add_kubernetes(session.finish());
     }
     let mut sides: Vec<Result<SideProfiles, CaptureError>> = Vec::with_capacity(2);
     for (i, (name, input)) in [("baseline", &baseline), ("candidate", &candidate)]

@@ -1,9 +1,9 @@
 //! The Kubernetes part of a run: resolve each side's targets to pods, check that a
 //! port-forward opens to each, bridge each pod to a local listener, and hand the capture engine
 //! plain `http://127.0.0.1:PORT` URLs. After the capture, [`KubeSession::finish`] reads every
-//! pod again: a pod restarted (or replaced) during the run is dropped from the comparison with
-//! a warning, since its cumulative counters reset; and the manifest records each pod's node,
-//! image and restart counts.
+//! pod again and returns the run's Kubernetes record: a pod restarted (or replaced) during the
+//! run is marked to be dropped from the comparison, with a warning, since its cumulative
+//! counters reset; and each pod's node, image and restart counts.
 //!
 //! The forwards run on a runtime of their own (one worker thread), so they serve whichever
 //! runtime the capture engine runs on, and they all end when the session is dropped.
@@ -18,8 +18,10 @@ use reqwest::Url;
 use crate::capture::endpoints::{
     first_free, pprof_base, safe_name, PodTarget, SideTargets, MAX_NAME_LEN,
 };
-use crate::capture::manifest::{KubePodRecord, KubeSideRecord, KubeTargetRecord};
-use crate::capture::{Capture, ConnectionWarmer};
+use crate::capture::manifest::{
+    KubePodRecord, KubeRunRecord, KubeSideRecord, KubeSideRun, KubeTargetRecord,
+};
+use crate::capture::ConnectionWarmer;
 
 use super::cluster::{Cluster, KubeOptions, Resolved};
 use super::forward::{self, PodForward};
@@ -340,13 +342,15 @@ impl KubeSession {
         });
     }
 
-    /// After the capture: reads every pod again, drops the profiles of pods restarted or
-    /// replaced during the run (with a warning), records the Kubernetes facts in the manifest,
-    /// and closes the forwards.
-    pub fn finish(mut self, capture: &mut Capture) {
+    /// After the capture: reads every pod again, closes the forwards, and returns what the run
+    /// should record: each pod's facts (a pod restarted or replaced during the run marked
+    /// `dropped`, with a warning) for [`crate::capture::Capture::add_kubernetes`]. The session
+    /// edits nothing of the capture itself.
+    pub fn finish(mut self) -> KubeRunRecord {
         let Some(runtime) = self.runtime.take() else {
-            return;
+            return KubeRunRecord::default();
         };
+        let mut sides = Vec::with_capacity(self.sides.len());
         let cluster = self.cluster.clone();
         let timeout = self.api_timeout;
         let mut warnings = std::mem::take(&mut self.warnings);
@@ -378,15 +382,7 @@ impl KubeSession {
                     }
                     out
                 });
-            let Some(record) = capture
-                .manifest
-                .sides
-                .iter_mut()
-                .find(|s| s.side == side.side)
-            else {
-                continue;
-            };
-            record.kubernetes = Some(KubeSideRecord {
+            let side_record = KubeSideRecord {
                 server: cluster.server().to_owned(),
                 max_pods: self.max_pods,
                 seed: self.seed,
@@ -402,8 +398,8 @@ impl KubeSession {
                         chosen: r.pods.iter().map(|p| p.name.clone()).collect(),
                     })
                     .collect(),
-            });
-            let mut dropped_pods = Vec::new();
+            };
+            let mut pods = Vec::with_capacity(side.forwards.len());
             for ((dir, f), now) in side.forwards.iter().zip(ends) {
                 let pod = &f.pod;
                 let (restarts_at_end, dropped) = match now {
@@ -436,7 +432,6 @@ impl KubeSession {
                         "{} pod {dir} {why}: its counters reset, so its profiles are left out of the comparison",
                         side.side
                     ));
-                    dropped_pods.push(dir.clone());
                 }
                 // Slow upgrades are made ahead of the requests; a request that still waited
                 // for one reached the pod late, unseen by the start skew.
@@ -452,15 +447,9 @@ impl KubeSession {
                         upgrade_ms_max as f64 / 1e3
                     ));
                 }
-                if let Some(rec) = record.pods.iter_mut().find(|p| p.name == *dir) {
-                    if dropped.is_some() {
-                        for w in &mut rec.windows {
-                            for r in &mut w.requests {
-                                r.file = None;
-                            }
-                        }
-                    }
-                    rec.kubernetes = Some(KubePodRecord {
+                pods.push((
+                    dir.clone(),
+                    KubePodRecord {
                         namespace: pod.namespace.clone(),
                         uid: pod.uid.clone(),
                         node: pod.node.clone(),
@@ -480,18 +469,20 @@ impl KubeSession {
                         opened_ahead: load(&f.stats.opened_ahead),
                         waited_ms_max,
                         dropped,
-                    });
-                }
+                    },
+                ));
             }
-            capture
-                .profiles
-                .retain(|p| !(p.side == side.side && dropped_pods.contains(&p.pod)));
+            sides.push(KubeSideRun {
+                side: side.side.clone(),
+                record: side_record,
+                pods,
+            });
         }
-        capture.manifest.warnings.extend(warnings);
         for side in &mut self.sides {
             side.forwards.clear();
         }
         runtime.shutdown_timeout(Duration::from_millis(200));
+        KubeRunRecord { sides, warnings }
     }
 }
 
