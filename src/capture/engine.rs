@@ -124,7 +124,6 @@ pub async fn capture(
         max_body: plan.max_body_bytes,
         cancel: options.cancel.clone().unwrap_or(never_rx),
         spool: options.spool.clone().map(Arc::new),
-        warmer: options.warmer.clone(),
     };
     let progress = options.progress.clone();
 
@@ -254,6 +253,7 @@ pub async fn capture(
             &live,
             &requests,
             &shared,
+            options.warmer.as_deref(),
             &*progress,
             t0,
             &mut results,
@@ -467,6 +467,7 @@ async fn run(
     live: &[Vec<bool>],
     requests: &[PlannedRequest],
     shared: &Shared,
+    warmer: Option<&dyn ConnectionWarmer>,
     progress: &dyn Progress,
     t0: Instant,
     results: &mut [Vec<Vec<Option<Outcome>>>],
@@ -492,7 +493,7 @@ async fn run(
 
     // Tells the transport how many requests of a phase each pod will make in a window, and when.
     let announce = |window: u32, phase: Phase, at: Instant| {
-        let Some(warmer) = &shared.warmer else { return };
+        let Some(warmer) = warmer else { return };
         let count = requests
             .iter()
             .filter(|r| r.window == window && r.phase == phase)

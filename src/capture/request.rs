@@ -11,7 +11,6 @@ use tokio::time::Instant;
 
 use crate::profile::{self, DecodeOptions, FunctionProfile, ProfileKind};
 
-use super::engine::ConnectionWarmer;
 use super::fetch::{fetch, FetchError};
 use super::plan::format_duration;
 
@@ -56,7 +55,6 @@ pub(super) struct Shared {
     pub(super) max_body: u64,
     pub(super) cancel: watch::Receiver<bool>,
     pub(super) spool: Option<Arc<PathBuf>>,
-    pub(super) warmer: Option<Arc<dyn ConnectionWarmer>>,
 }
 
 /// Resolves when the capture is cancelled; never when no cancellation was set up.
