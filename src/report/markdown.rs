@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::template::{self, TemplateError};
+use super::template::{self, escape, TemplateError};
 use super::{
     footprint_line, format_signed, format_total, format_total_of, format_value, kind_heading,
     label_mix_lines, relative, shown_sample_types, top_changes, RenderOptions, Report,
@@ -431,48 +431,6 @@ fn interval(f: &Finding) -> String {
         ),
         _ => "–".to_owned(),
     }
-}
-
-/// Escapes text for a Markdown table cell: no HTML, no emphasis, no links, no broken pipes or
-/// lines, no @mentions.
-pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '|' => out.push_str("&#124;"),
-            // Without `[` and `]` no link or image can form, so parentheses may stay.
-            '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' | '\r' => out.push(' '),
-            // A zero-width joiner after `@`: `@octocat` in a function name shows as written
-            // but mentions (and notifies) nobody on GitHub.
-            '@' => out.push_str("@\u{200d}"),
-            c if c.is_control() => out.push('\u{fffd}'),
-            c => out.push(c),
-        }
-    }
-    // GitHub turns bare `https://...` and `www....` into links; a zero-width joiner inside the
-    // pattern keeps a name that holds one as plain text.
-    let out = out.replace("://", ":\u{200d}//");
-    let lower = out.to_ascii_lowercase();
-    if !lower.contains("www.") {
-        return out;
-    }
-    // Lowercasing ASCII keeps byte offsets, so matches in `lower` are places in `out`.
-    let mut defused = String::with_capacity(out.len() + 8);
-    let mut from = 0;
-    for (at, _) in lower.match_indices("www.") {
-        defused.push_str(&out[from..at + 3]);
-        defused.push('\u{200d}');
-        from = at + 3;
-    }
-    defused.push_str(&out[from..]);
-    defused
 }
 
 /// Text for inside a code span: backticks cannot be escaped there, so they are replaced.

@@ -10,7 +10,7 @@ mod text;
 pub use crate::profile::units::{format_growth, format_value, kind_and_sample};
 use serde::{Deserialize, Serialize};
 
-pub use template::TemplateError;
+pub use template::{escape as escape_markdown, TemplateError};
 
 use crate::compare::trend::Growth;
 use crate::compare::{Delta, FunctionDelta, KindComparison, SampleTypeComparison};
@@ -18,8 +18,7 @@ use crate::policy::Verdict;
 use crate::profile::ProfileKind;
 
 pub use markdown::{
-    escape as escape_markdown, markdown_view, render_markdown, render_markdown_with, MarkdownView,
-    MARKDOWN_TEMPLATE,
+    markdown_view, render_markdown, render_markdown_with, MarkdownView, MARKDOWN_TEMPLATE,
 };
 pub use text::{
     colour_text, render_text, render_text_with, terminal_safe, text_view, TextView, TEXT_TEMPLATE,

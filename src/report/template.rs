@@ -60,7 +60,7 @@ pub fn render<V: Serialize>(
     );
     env.set_undefined_behavior(UndefinedBehavior::Strict);
     env.set_auto_escape_callback(|_| AutoEscape::None);
-    env.add_filter("md_escape", |s: &str| super::markdown::escape(s));
+    env.add_filter("md_escape", |s: &str| escape(s));
     let template = env.template_from_named_str(name, source).map_err(err)?;
     template
         .render(minijinja::context! {
@@ -68,4 +68,46 @@ pub fn render<V: Serialize>(
             report => Value::from(minijinja::value::Serde(&super::slim(report))),
         })
         .map_err(err)
+}
+
+/// Escapes text for a Markdown table cell: no HTML, no emphasis, no links, no broken pipes or
+/// lines, no @mentions.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '|' => out.push_str("&#124;"),
+            // Without `[` and `]` no link or image can form, so parentheses may stay.
+            '\\' | '`' | '*' | '_' | '[' | ']' | '~' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' | '\r' => out.push(' '),
+            // A zero-width joiner after `@`: `@octocat` in a function name shows as written
+            // but mentions (and notifies) nobody on GitHub.
+            '@' => out.push_str("@\u{200d}"),
+            c if c.is_control() => out.push('\u{fffd}'),
+            c => out.push(c),
+        }
+    }
+    // GitHub turns bare `https://...` and `www....` into links; a zero-width joiner inside the
+    // pattern keeps a name that holds one as plain text.
+    let out = out.replace("://", ":\u{200d}//");
+    let lower = out.to_ascii_lowercase();
+    if !lower.contains("www.") {
+        return out;
+    }
+    // Lowercasing ASCII keeps byte offsets, so matches in `lower` are places in `out`.
+    let mut defused = String::with_capacity(out.len() + 8);
+    let mut from = 0;
+    for (at, _) in lower.match_indices("www.") {
+        defused.push_str(&out[from..at + 3]);
+        defused.push('\u{200d}');
+        from = at + 3;
+    }
+    defused.push_str(&out[from..]);
+    defused
 }
