@@ -158,9 +158,8 @@ pub struct PodForward {
     pub local: SocketAddr,
     /// Counters.
     pub stats: Arc<ForwardStats>,
-    spares: Arc<Spares>,
-    cluster: Cluster,
-    upgrade_timeout: Duration,
+    /// What its connections share, for the forwards opened ahead.
+    link: Link,
     runtime: tokio::runtime::Handle,
     task: tokio::task::JoinHandle<()>,
 }
@@ -176,57 +175,42 @@ impl std::fmt::Debug for PodForward {
 }
 
 impl PodForward {
+    /// How long the next upgrade may take, when that is slow enough to open forwards ahead.
+    fn slow_upgrade(&self) -> Option<Duration> {
+        Some(self.stats.expected_upgrade()).filter(|&u| u >= OPEN_AHEAD_FROM)
+    }
+
     /// How long before its first window a capture should start so that this pod's forwards
     /// can be opened ahead (zero when upgrades are quick).
     pub fn lead(&self) -> Duration {
-        let upgrade = self.stats.expected_upgrade();
-        if upgrade < OPEN_AHEAD_FROM {
-            Duration::ZERO
-        } else {
-            upgrade + READY_BEFORE
-        }
+        self.slow_upgrade()
+            .map_or(Duration::ZERO, |u| u + READY_BEFORE)
     }
 
     /// `count` connections will come at `at`: when upgrades are slow, opens that many
     /// port-forwards so they are ready just before. Callable from any thread.
     pub fn expect(&self, count: usize, at: Instant) {
-        let upgrade = self.stats.expected_upgrade();
-        if upgrade < OPEN_AHEAD_FROM || count == 0 {
+        let Some(upgrade) = self.slow_upgrade() else {
             return;
-        }
-        let held = self.spares.ready.lock().map(|r| r.len()).unwrap_or(0)
-            + self.spares.opening.load(Ordering::Acquire);
+        };
+        let spares = &self.link.spares;
+        let held = spares.ready.lock().map(|r| r.len()).unwrap_or(0)
+            + spares.opening.load(Ordering::Acquire);
         let count = count.min(MAX_SPARES.saturating_sub(held));
         if count == 0 {
             return;
         }
-        self.spares.opening.fetch_add(count, Ordering::AcqRel);
+        spares.opening.fetch_add(count, Ordering::AcqRel);
         let open_at = at
             .checked_sub(upgrade + READY_BEFORE)
             .unwrap_or_else(Instant::now);
-        let (spares, stats) = (self.spares.clone(), self.stats.clone());
-        let (cluster, pod, timeout) =
-            (self.cluster.clone(), self.pod.clone(), self.upgrade_timeout);
+        let link = self.link.clone();
         self.runtime.spawn(async move {
             tokio::time::sleep_until(open_at.into()).await;
             let mut opens = JoinSet::new();
             for _ in 0..count {
-                let (spares, stats) = (spares.clone(), stats.clone());
-                let (cluster, pod) = (cluster.clone(), pod.clone());
-                opens.spawn(async move {
-                    let asked = Instant::now();
-                    match open(&cluster, &pod, timeout).await {
-                        Ok(pf) => {
-                            stats.upgraded(asked.elapsed());
-                            if let Ok(mut ready) = spares.ready.lock() {
-                                ready.push_back((Instant::now(), pf));
-                            }
-                        }
-                        Err(e) => tracing::debug!("opening a port-forward ahead: {e}"),
-                    }
-                    spares.opening.fetch_sub(1, Ordering::AcqRel);
-                    spares.settled.notify_waiters();
-                });
+                let link = link.clone();
+                opens.spawn(async move { link.open_spare().await });
             }
             while opens.join_next().await.is_some() {}
         });
@@ -315,25 +299,20 @@ pub async fn start(
         ))
     })?;
     let stats = Arc::new(ForwardStats::default());
-    let spares = Arc::new(Spares::default());
-    let task = tokio::spawn(accept_loop(
-        listener,
-        Link {
-            cluster: cluster.clone(),
-            pod: pod.clone(),
-            upgrade_timeout,
-            stats: stats.clone(),
-            spares: spares.clone(),
-        },
-    ));
+    let link = Link {
+        cluster,
+        pod: pod.clone(),
+        upgrade_timeout,
+        stats: stats.clone(),
+        spares: Arc::new(Spares::default()),
+    };
+    let task = tokio::spawn(accept_loop(listener, link.clone()));
     tracing::debug!("pod {} port {} forwarded from {local}", pod.name, pod.port);
     Ok(PodForward {
         pod,
         local,
         stats,
-        spares,
-        cluster,
-        upgrade_timeout,
+        link,
         runtime: tokio::runtime::Handle::current(),
         task,
     })
@@ -347,6 +326,24 @@ struct Link {
     upgrade_timeout: Duration,
     stats: Arc<ForwardStats>,
     spares: Arc<Spares>,
+}
+
+impl Link {
+    /// Opens one port-forward ahead and keeps it ready for the next connection.
+    async fn open_spare(self) {
+        let asked = Instant::now();
+        match open(&self.cluster, &self.pod, self.upgrade_timeout).await {
+            Ok(pf) => {
+                self.stats.upgraded(asked.elapsed());
+                if let Ok(mut ready) = self.spares.ready.lock() {
+                    ready.push_back((Instant::now(), pf));
+                }
+            }
+            Err(e) => tracing::debug!("opening a port-forward ahead: {e}"),
+        }
+        self.spares.opening.fetch_sub(1, Ordering::AcqRel);
+        self.spares.settled.notify_waiters();
+    }
 }
 
 async fn accept_loop(listener: TcpListener, link: Link) {
