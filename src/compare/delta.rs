@@ -73,6 +73,7 @@ impl DeltaEstimator<'_> {
             presence,
             tested,
             estimate,
+            candidate_spread: None,
         }
     }
 
@@ -276,5 +277,6 @@ pub(super) fn total_delta(
         },
         tested: true,
         estimate,
+        candidate_spread: None,
     }
 }

@@ -40,7 +40,7 @@ pub use estimate::{Estimate, Noise};
 pub use model::*;
 
 use delta::{total_delta, DeltaEstimator, Scratch};
-use dispersion::{estimate_dispersion, window_dispersion, window_load_factor};
+use dispersion::{candidate_spread, estimate_dispersion, window_dispersion, window_load_factor};
 use normalise::{normalize, timed};
 use pods::{
     check_sample_types, event_column, mean_leaf_distance, side_facts, FunctionNames, PodData,
@@ -177,20 +177,25 @@ fn compare_sample_type(
         .iter()
         .enumerate()
         .map(|(f, name)| {
-            let flat = ctx.delta(
+            let mut flat = ctx.delta(
                 &mut scratch,
                 b.iter().map(|p| p.flat[st][f]),
                 c.iter().map(|p| p.flat[st][f]),
                 flat_events.iter().map(|e| e[f]),
                 (tb, tc),
             );
-            let cum = ctx.delta(
+            let mut cum = ctx.delta(
                 &mut scratch,
                 b.iter().map(|p| p.cum[st][f]),
                 c.iter().map(|p| p.cum[st][f]),
                 cum_events.iter().map(|e| e[f]),
                 (tb, tc),
             );
+            for (d, is_cum) in [(&mut flat, false), (&mut cum, true)] {
+                if d.presence == Presence::New && d.tested {
+                    d.candidate_spread = candidate_spread(c, ev, f, is_cum);
+                }
+            }
             FunctionDelta {
                 name: name.clone(),
                 flat,

@@ -268,6 +268,21 @@ pub struct Delta {
     pub tested: bool,
     /// The ratio and its noise, when both sides have it.
     pub estimate: Option<Estimate>,
+    /// For a tested function only the candidate has: how unevenly its events fall across the
+    /// candidate's pods and windows. Its share is judged at this spread when it is larger
+    /// than the windows' usual one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub candidate_spread: Option<UnitSpread>,
+}
+
+/// How much more one function's events vary across pods and windows than sampling explains.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct UnitSpread {
+    /// Pearson chi2/df against each unit's total events: about 1 for a function as steady as
+    /// the rest, about its event count for a burst in one window.
+    pub factor: f64,
+    /// Its degrees of freedom: the pods' windows less one.
+    pub df: f64,
 }
 
 impl Delta {

@@ -119,8 +119,12 @@ pub(super) struct PodData {
     pub(super) footprint: Vec<f64>,
     /// [function] summed distance from the leaf and the samples it was summed over.
     pub(super) leaf_distance: Vec<(u64, u64)>,
-    /// Per window: [window][sample type][function] flat values, for the stationarity check.
+    /// Per window: [window][sample type][function] flat values, for the stationarity check;
+    /// empty for a pod of one window, whose pod values are that window's.
     pub(super) window_flat: Vec<Vec<Vec<f64>>>,
+    /// Per window: [window][sample type][function] cumulative values, for how evenly a new
+    /// function shows across windows; empty for a pod of one window.
+    pub(super) window_cum: Vec<Vec<Vec<f64>>>,
     pub(super) window_totals: Vec<Vec<f64>>,
     pub(super) window_seconds: Vec<f64>,
 }
@@ -134,7 +138,9 @@ impl PodData {
         let mut totals = vec![0.0; n_types];
         let mut footprint = vec![0.0; n_types];
         let mut leaf_distance = vec![(0u64, 0u64); n];
+        let per_window = pod.windows.len() >= 2;
         let mut window_flat = Vec::with_capacity(pod.windows.len());
+        let mut window_cum = Vec::with_capacity(pod.windows.len());
         let mut window_totals = Vec::with_capacity(pod.windows.len());
         let mut window_seconds = Vec::with_capacity(pod.windows.len());
         // Snapshots are averaged over windows: a pod's heap is not twice as big for being
@@ -146,16 +152,21 @@ impl PodData {
         };
         for w in &pod.windows {
             let global = names.global_indices(w);
-            let mut wf = vec![vec![0.0; n]; n_types];
+            let per_window_table = || vec![vec![0.0; if per_window { n } else { 0 }]; n_types];
+            let (mut wf, mut wc) = (per_window_table(), per_window_table());
             for (local, &g) in global.iter().enumerate() {
                 if let Some(&(d, k)) = w.leaf_distance.get(local) {
                     leaf_distance[g] = (leaf_distance[g].0 + d, leaf_distance[g].1 + k);
                 }
                 for st in 0..n_types {
                     let fv = w.flat(local, st) as f64;
+                    let cv = w.cum(local, st) as f64;
                     flat[st][g] += fv * weight;
-                    cum[st][g] += w.cum(local, st) as f64 * weight;
-                    wf[st][g] = fv;
+                    cum[st][g] += cv * weight;
+                    if per_window {
+                        wf[st][g] = fv;
+                        wc[st][g] = cv;
+                    }
                 }
             }
             for (st, t) in totals.iter_mut().enumerate() {
@@ -164,7 +175,10 @@ impl PodData {
             for (st, r) in footprint.iter_mut().enumerate() {
                 *r += w.footprint.get(st).copied().unwrap_or(0) as f64 * weight;
             }
-            window_flat.push(wf);
+            if per_window {
+                window_flat.push(wf);
+                window_cum.push(wc);
+            }
             window_totals.push(w.totals.iter().map(|&t| t as f64).collect());
             window_seconds.push(w.duration_nanos.max(0) as f64 / 1e9);
         }
@@ -180,6 +194,7 @@ impl PodData {
             footprint,
             leaf_distance,
             window_flat,
+            window_cum,
             window_totals,
             window_seconds,
         }

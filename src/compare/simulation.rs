@@ -94,20 +94,38 @@ pub(crate) fn two_identical_pods(
     names: &[String],
     counts: &[i64],
 ) -> Vec<crate::side::PodProfiles> {
-    let rows: Vec<Vec<i64>> = counts.iter().map(|&c| vec![c, c * 10_000_000]).collect();
-    (0..2)
-        .map(|p| crate::side::PodProfiles {
+    let pod = vec![counts.to_vec()];
+    pods_of_windows(kind, names, &[pod.clone(), pod])
+}
+
+/// Pods of 10 s windows with `counts[pod][window][i]` samples of 10 ms of `names[i]`.
+#[cfg(test)]
+pub(crate) fn pods_of_windows(
+    kind: crate::profile::ProfileKind,
+    names: &[String],
+    counts: &[Vec<Vec<i64>>],
+) -> Vec<crate::side::PodProfiles> {
+    counts
+        .iter()
+        .enumerate()
+        .map(|(p, windows)| crate::side::PodProfiles {
             pod: format!("pod-{p}"),
-            windows: vec![crate::profile::FunctionProfile::from_values(
-                kind,
-                cpu_sample_types(),
-                names.to_vec(),
-                rows.clone(),
-                rows.clone(),
-                10_000_000,
-                10_000_000_000,
-            )
-            .expect("well-formed profile")],
+            windows: windows
+                .iter()
+                .map(|w| {
+                    let rows: Vec<Vec<i64>> = w.iter().map(|&c| vec![c, c * 10_000_000]).collect();
+                    crate::profile::FunctionProfile::from_values(
+                        kind,
+                        cpu_sample_types(),
+                        names.to_vec(),
+                        rows.clone(),
+                        rows,
+                        10_000_000,
+                        10_000_000_000,
+                    )
+                    .expect("well-formed profile")
+                })
+                .collect(),
         })
         .collect()
 }

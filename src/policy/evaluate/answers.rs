@@ -86,24 +86,48 @@ pub(super) fn judge_total_from_nothing(
     }
 }
 
+/// How many sampled events a new function's one event is worth less than one: the windows'
+/// usual spread, or the function's own when it came unevenly (a burst in one window).
+fn new_function_spread(d: &Delta, s: &SampleTypeComparison) -> f64 {
+    let windows = s.noise.window_dispersion.unwrap_or(1.0);
+    windows
+        .max(d.candidate_spread.map_or(1.0, |u| u.factor))
+        .max(1.0)
+}
+
 /// A new function breaks the rule when the lower bound of its candidate share is above the
-/// allowed share; sampled shares are binomial proportions of the candidate's events.
+/// allowed share. Sampled shares are binomial proportions of the candidate's events, counted
+/// at the windows' spread; a function whose own spread across the candidate's windows is
+/// larger is judged by it instead, with the few degrees of freedom it was measured on.
 pub(super) fn judge_new_share(
     d: &Delta,
     s: &SampleTypeComparison,
     max_share: f64,
     fdr: f64,
 ) -> MarginAnswer {
-    let c = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let windows = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
     let total_events = s.total.candidate_events.max(d.candidate_events);
-    let n = (total_events / c).round() as u64;
-    let k = ((d.candidate_events / c).round() as u64).min(n);
-    let lower = stats::clopper_pearson_lower(k, n, fdr);
-    let upper = stats::clopper_pearson_upper(k, n, fdr);
-    let p = if max_share > 0.0 && max_share < 1.0 {
-        Some(stats::binomial_sf(k, n, max_share))
-    } else {
-        None
+    let testable = max_share > 0.0 && max_share < 1.0;
+    let (lower, upper, p) = match d.candidate_spread.filter(|u| u.factor > windows) {
+        // Quasi-binomial with an estimated dispersion: the share's spread is measured on the
+        // units, so its interval has their degrees of freedom. A binomial on events shrunk
+        // by the spread instead rounded one burst to "two events" and called it decided.
+        Some(own) if total_events > 0.0 => {
+            let share = d.candidate_events / total_events;
+            let se = (own.factor * share * (1.0 - share) / total_events).sqrt();
+            let t = stats::t_quantile(1.0 - fdr, own.df);
+            let p = testable.then(|| stats::t_sf((share - max_share) / se, own.df));
+            ((share - t * se).max(0.0), (share + t * se).min(1.0), p)
+        }
+        _ => {
+            let n = (total_events / windows).round() as u64;
+            let k = ((d.candidate_events / windows).round() as u64).min(n);
+            (
+                stats::clopper_pearson_lower(k, n, fdr),
+                stats::clopper_pearson_upper(k, n, fdr),
+                testable.then(|| stats::binomial_sf(k, n, max_share)),
+            )
+        }
     };
     let status = if lower > max_share {
         Status::Regressed
@@ -128,9 +152,9 @@ pub(super) fn judge_new_share(
 /// rather than unsampled there: were it at the same rate on both sides, each of its events
 /// would fall in the candidate with probability `q` (the candidate's part of all events), so
 /// `k` events all in the candidate happen with probability `q^k`. Events are scaled by the
-/// windows' extra spread, as in the share test.
+/// windows' extra spread or the function's own, as in the share test.
 pub(super) fn p_absent_from_baseline(d: &Delta, s: &SampleTypeComparison) -> f64 {
-    let c = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let c = new_function_spread(d, s);
     let (tb, tc) = (s.total.baseline_events, s.total.candidate_events);
     if tb <= 0.0 {
         // No baseline events at all: nothing says the function was there.

@@ -60,6 +60,10 @@ pub fn ratio_words(r: f64) -> String {
     }
 }
 
+/// A new function's spread across windows from which its words call it uneven: far beyond
+/// what windows of a steady service show (the example service's are within 1.5x).
+const UNEVEN_SPREAD: f64 = 10.0;
+
 /// A finding's own change in words, without its attribution.
 pub(super) fn change_words(f: &Finding) -> String {
     let function = display_name(f.function.as_deref().unwrap_or("total"));
@@ -68,11 +72,26 @@ pub(super) fn change_words(f: &Finding) -> String {
         None => function.into_owned(),
     };
     match f.metric {
-        Metric::New => format!(
-            "{name} new at {:.1}% share (at least {:.1}%)",
-            f.delta.candidate_share * 100.0,
-            f.answer.lower.unwrap_or(0.0) * 100.0
-        ),
+        Metric::New => {
+            let mut words = format!(
+                "{name} new at {:.1}% share (at least {:.1}%)",
+                f.delta.candidate_share * 100.0,
+                f.answer.lower.unwrap_or(0.0) * 100.0
+            );
+            // A burst in a few windows (start-up work of a fresh canary) reads differently
+            // from code that runs all the time; say which it was.
+            if let Some(spread) = f
+                .delta
+                .candidate_spread
+                .map(|u| u.factor)
+                .filter(|&s| s >= UNEVEN_SPREAD)
+            {
+                words.push_str(&format!(
+                    ", uneven across the candidate's windows ({spread:.0}x sampling noise)"
+                ));
+            }
+            words
+        }
         _ => {
             let pct = |r: f64| ratio_words(r);
             match (f.ratio(), f.answer.lower, f.answer.upper) {
