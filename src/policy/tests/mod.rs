@@ -646,6 +646,7 @@ fn non_utf8_files_are_located() {
     );
 }
 
+mod growth;
 mod new_functions;
 
 #[test]
