@@ -276,7 +276,8 @@ pub fn judge_groups(
         .filter(|r| r.metric == policy::Metric::Growth)
         .map(|r| (r.profile, r.sample_type()))
         .collect();
-    let warnings = growth
+    let mut warnings = stand_in_notes(&comparisons);
+    warnings.extend(growth
         .iter()
         .filter(|g| g.leak_signal && g.side == "candidate")
         .filter(|g| !judged.contains(&(g.growth.kind, g.growth.sample_type.as_str())))
@@ -288,8 +289,7 @@ pub fn judge_groups(
                 g.growth.relative * 100.0,
                 g.growth.p_value
             )
-        })
-        .collect();
+        }));
     Ok(Report {
         schema_version: report::SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -310,6 +310,32 @@ pub fn judge_groups(
         },
         partial: None,
     })
+}
+
+/// What was read in place of a kind's main sample type, said once per kind: the profiles of
+/// another runtime (Node.js writes `wall` where Go writes `cpu`), judged by the same rules.
+fn stand_in_notes(comparisons: &[compare::KindComparison]) -> Vec<String> {
+    comparisons
+        .iter()
+        .filter(|c| c.label.is_none() && c.filter.is_none())
+        .filter_map(|c| {
+            let main = c.kind.main_sample_type();
+            let names = c.sample_types.iter().map(|s| s.sample_type.name.as_str());
+            let (i, found) = c.kind.find_sample_type(main, names)?;
+            (found != main).then(|| {
+                format!(
+                    "{kind} profiles have no {main:?} sample type: {found:?} ({unit}) is judged in its place by the {kind} rules{why}",
+                    kind = c.kind,
+                    unit = c.sample_types[i].sample_type.unit,
+                    why = if found == "wall" {
+                        " (wall-clock time of the profiled thread, as Node.js profilers record it: busy time, idle left out)"
+                    } else {
+                        ""
+                    }
+                )
+            })
+        })
+        .collect()
 }
 
 /// Growth across windows of goroutines and of the live heap, on both sides, as the comparisons

@@ -229,13 +229,15 @@ pub(super) fn event_column(
     };
     match (kind, t.name.as_str()) {
         (ProfileKind::Goroutine, _) => EventColumn { exact: true, ..own },
-        (ProfileKind::Cpu, _) => match find("samples") {
-            Some(index) => EventColumn { index, ..own },
-            None => EventColumn {
-                scale: per_period,
-                ..own
-            },
-        },
+        (ProfileKind::Cpu, _) => {
+            match kind.find_sample_type("samples", types.iter().map(|t| t.name.as_str())) {
+                Some((index, _)) => EventColumn { index, ..own },
+                None => EventColumn {
+                    scale: per_period,
+                    ..own
+                },
+            }
+        }
         (ProfileKind::Heap | ProfileKind::Allocs, name)
             if t.unit == "bytes" || name.ends_with("_space") =>
         {

@@ -72,6 +72,32 @@ impl ProfileKind {
         }
     }
 
+    /// The sample types that other runtimes' profiles of this kind record in place of
+    /// `wanted`, in order of preference: Node.js's profiler (`@datadog/pprof`) writes a
+    /// wall-clock CPU profile with `sample` and `wall` where Go writes `samples` and `cpu`.
+    /// Its wall time counts the JavaScript thread's busy time only (idle is left out), so it
+    /// reads as CPU time does.
+    pub fn stand_ins(self, wanted: &str) -> &'static [&'static str] {
+        match (self, wanted) {
+            (ProfileKind::Cpu, "cpu") => &["wall"],
+            (ProfileKind::Cpu, "samples") => &["sample"],
+            _ => &[],
+        }
+    }
+
+    /// The index of the sample type `wanted` among `names`, or of the first of its
+    /// [`stand_ins`](Self::stand_ins) there, with the name found.
+    pub fn find_sample_type<'a, I>(self, wanted: &str, names: I) -> Option<(usize, &'a str)>
+    where
+        I: IntoIterator<Item = &'a str>,
+        I::IntoIter: Clone,
+    {
+        let names = names.into_iter();
+        std::iter::once(wanted)
+            .chain(self.stand_ins(wanted).iter().copied())
+            .find_map(|w| names.clone().enumerate().find(|(_, n)| *n == w))
+    }
+
     /// True for profiles that are a snapshot at one instant (heap in-use, goroutines) rather than
     /// a total over the capture window; snapshots are averaged over windows, not summed.
     pub fn is_snapshot(self) -> bool {

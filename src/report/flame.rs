@@ -51,7 +51,9 @@ pub fn sample_index(kind: ProfileKind, profile: &proto::Profile) -> Option<usize
     };
     let names: Vec<Option<String>> = profile.sample_type.iter().map(|t| name(t.r#type)).collect();
     let find = |n: &str| names.iter().position(|x| x.as_deref() == Some(n));
-    find(kind.main_sample_type())
+    std::iter::once(kind.main_sample_type())
+        .chain(kind.stand_ins(kind.main_sample_type()).iter().copied())
+        .find_map(find)
         .or_else(|| {
             (profile.default_sample_type != 0)
                 .then(|| name(profile.default_sample_type))

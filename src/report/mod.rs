@@ -182,6 +182,17 @@ pub(crate) fn kind_heading(c: &KindComparison) -> String {
     heading
 }
 
+/// The comparison of a kind's main sample type, or of what stands in for it in another
+/// runtime's profiles (Node.js's `wall` for `cpu`).
+pub(crate) fn main_sample_type(c: &KindComparison) -> Option<&SampleTypeComparison> {
+    c.kind
+        .find_sample_type(
+            c.kind.main_sample_type(),
+            c.sample_types.iter().map(|s| s.sample_type.name.as_str()),
+        )
+        .map(|(i, _)| &c.sample_types[i])
+}
+
 /// What was removed as the gate's own footprint, in one line (`None` when nothing was): per
 /// kind, the part of each side's main sample type that the profiling machinery accounted for.
 pub(crate) fn footprint_line(report: &Report) -> Option<String> {
@@ -190,12 +201,7 @@ pub(crate) fn footprint_line(report: &Report) -> Option<String> {
         .iter()
         .filter(|c| c.label.is_none() && c.filter.is_none())
         .filter_map(|c| {
-            let main = c.kind.main_sample_type();
-            let s = c
-                .sample_types
-                .iter()
-                .find(|s| s.sample_type.name == main)
-                .or_else(|| c.sample_types.first())?;
+            let s = main_sample_type(c).or_else(|| c.sample_types.first())?;
             s.footprint.any().then(|| {
                 format!(
                     "{} {:.1}% / {:.1}%",
@@ -401,12 +407,7 @@ fn shown_sample_types<'a>(
     if options.all_sample_types {
         return c.sample_types.iter().collect();
     }
-    let main = c.kind.main_sample_type();
-    let found: Vec<_> = c
-        .sample_types
-        .iter()
-        .filter(|s| s.sample_type.name == main)
-        .collect();
+    let found: Vec<_> = main_sample_type(c).into_iter().collect();
     if found.is_empty() {
         c.sample_types.last().into_iter().collect()
     } else {

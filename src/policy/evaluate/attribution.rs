@@ -69,11 +69,28 @@ pub(super) fn deepest(carriers: &[Carrier]) -> Option<usize> {
 
 /// Whether a function is the service's own code rather than Go's standard library or runtime:
 /// `main.*`, or a package path whose first element is a domain (`github.com/...`).
+///
+/// Runtimes whose profiles name functions without a package (JavaScript's `computeChecksum`,
+/// as Node.js profilers write them) have no such mark: a plain identifier is taken as the
+/// service's, and the runtime's own pseudo-frames (`(garbage collector)`, `Garbage
+/// Collection`, `(anonymous:L#12:C#3)`) are not. Go names always carry their package, so
+/// this changes nothing for Go.
 pub fn is_own_code(name: &str) -> bool {
     match name.split_once('/') {
         Some((first, _)) => first.contains('.'),
-        None => name.starts_with("main."),
+        None if name.starts_with("main.") => true,
+        None => is_plain_identifier(name),
     }
+}
+
+/// A name as JavaScript writes a function: letters, digits, `_` and `$`, not starting with a
+/// digit or an underscore (a leading underscore marks runtime and C symbols).
+fn is_plain_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '$')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$')
 }
 
 /// Fewest sampling events (both sides together) behind a function the verdict names: a

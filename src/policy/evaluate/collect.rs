@@ -53,10 +53,14 @@ pub(super) fn find<'a>(
     kinds
         .into_iter()
         .map(|kind| {
-            kind.sample_types
-                .iter()
-                .find(|s| s.sample_type.name == rule.sample_type())
-                .map(|s| (kind.label.as_deref(), s))
+            rule.profile
+                .find_sample_type(
+                    rule.sample_type(),
+                    kind.sample_types
+                        .iter()
+                        .map(|s| s.sample_type.name.as_str()),
+                )
+                .map(|(i, _)| (kind.label.as_deref(), &kind.sample_types[i]))
                 .ok_or_else(|| {
                     format!(
                         "{} profiles have no sample type {:?} (they have: {})",

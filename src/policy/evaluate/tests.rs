@@ -40,6 +40,13 @@ fn own_code_and_ratio_words() {
     assert!(is_own_code("github.com/acme/shop.(*Cart).Total"));
     assert!(!is_own_code("crypto/sha256.block"));
     assert!(!is_own_code("runtime.mallocgc"));
+    // JavaScript names carry no package: a plain identifier is the service's, the runtime's
+    // pseudo-frames are not.
+    assert!(is_own_code("computeChecksum"));
+    assert!(!is_own_code("Garbage Collection"));
+    assert!(!is_own_code("(anonymous:L#87:C#15)"));
+    assert!(!is_own_code("(garbage collector)"));
+    assert!(!is_own_code("_start"));
     assert_eq!(ratio_words(1.52), "+52%");
     assert_eq!(ratio_words(0.7), "-30%");
     assert_eq!(ratio_words(12.4), "12x");
