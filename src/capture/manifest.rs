@@ -190,6 +190,10 @@ pub struct PodRecord {
     pub base_url: String,
     /// The reachability check made before the first window.
     pub preflight: RequestRecord,
+    /// Planned kinds the pod answered 404 for in its reachability check: profiles its
+    /// runtime does not serve.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub absent: Vec<ProfileKind>,
     /// Why the pod took no part in the windows, if it did not.
     pub error: Option<String>,
     /// Its windows, in order.
@@ -563,6 +567,7 @@ mod tests {
             name: name.into(),
             base_url: "http://h/debug/pprof/".into(),
             preflight: request(ProfileKind::Goroutine, Some(-100.0), None),
+            absent: Vec::new(),
             error: None,
             windows: starts
                 .iter()

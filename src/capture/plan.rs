@@ -104,6 +104,21 @@ pub struct PlannedRequest {
 }
 
 impl CapturePlan {
+    /// The same plan without `absent` kinds (those no pod serves), or `None` when nothing
+    /// would be left.
+    pub fn without(&self, absent: &[ProfileKind]) -> Option<CapturePlan> {
+        let kinds: Vec<ProfileKind> = self
+            .kinds
+            .iter()
+            .copied()
+            .filter(|k| !absent.contains(k))
+            .collect();
+        (!kinds.is_empty()).then(|| CapturePlan {
+            kinds,
+            ..self.clone()
+        })
+    }
+
     /// Validates settings: at least one window of at least one whole second, windows that
     /// divide the duration into whole seconds, at least one profile kind, a positive margin.
     pub fn new(settings: &PlanSettings) -> Result<CapturePlan, PlanError> {
@@ -258,8 +273,31 @@ pub fn endpoint(kind: ProfileKind) -> &'static str {
     }
 }
 
-/// Path of the reachability check: a goroutine snapshot, small, cheap, and a real profile.
-pub const PREFLIGHT_PATH: &str = "goroutine";
+/// The reachability checks of a pod, in the order they are tried: a snapshot of each planned
+/// kind but CPU (small, cheap, and a real profile), goroutines first, as Go serves them
+/// all; a one-second CPU profile when only CPU is planned.
+///
+/// A runtime other than Go serves fewer kinds (Node.js: CPU and heap), so a kind that answers
+/// 404 is not a dead pod: the next is tried, and the kinds every pod lacks are left out.
+pub fn preflight_probes(kinds: &[ProfileKind]) -> Vec<(ProfileKind, &'static str)> {
+    const ORDER: [ProfileKind; 5] = [
+        ProfileKind::Goroutine,
+        ProfileKind::Heap,
+        ProfileKind::Allocs,
+        ProfileKind::Mutex,
+        ProfileKind::Block,
+    ];
+    let probes: Vec<(ProfileKind, &'static str)> = ORDER
+        .into_iter()
+        .filter(|k| kinds.contains(k))
+        .map(|k| (k, endpoint(k)))
+        .collect();
+    if probes.is_empty() {
+        vec![(ProfileKind::Cpu, "profile?seconds=1")]
+    } else {
+        probes
+    }
+}
 
 /// Parses a duration such as `60s`, `2m`, `500ms`, `1m30s`, `1.5s` or `1h`.
 pub fn parse_duration(text: &str) -> Result<Duration, PlanError> {
@@ -412,6 +450,43 @@ mod tests {
         assert!(r[6..].iter().all(|q| q.window == 2));
         assert_eq!(r[0].timeout, Duration::from_secs(12));
         assert_eq!(r[4].timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn the_reachability_check_asks_for_planned_snapshots_first_and_cpu_alone_last() {
+        use ProfileKind::*;
+        let paths = |kinds: &[ProfileKind]| -> Vec<&str> {
+            preflight_probes(kinds)
+                .into_iter()
+                .map(|(_, p)| p)
+                .collect()
+        };
+        assert_eq!(
+            paths(&ProfileKind::ALL),
+            vec!["goroutine", "heap", "allocs", "mutex", "block"]
+        );
+        assert_eq!(paths(&[Cpu, Heap]), vec!["heap"]);
+        assert_eq!(paths(&[Cpu]), vec!["profile?seconds=1"]);
+        // What no pod serves leaves the plan; nothing left is no plan.
+        let p = plan("6s", 3).unwrap();
+        let pruned = p.without(&[Goroutine, Allocs, Mutex, Block]).unwrap();
+        assert_eq!(pruned.kinds, vec![Cpu, Heap]);
+        assert_eq!(pruned.windows, p.windows);
+        assert!(p.without(&ProfileKind::ALL).is_none());
+        // Node.js names CPU time `wall`, and its count `sample`.
+        assert_eq!(
+            Cpu.find_sample_type("cpu", ["sample", "wall"]),
+            Some((1, "wall"))
+        );
+        assert_eq!(
+            Cpu.find_sample_type("samples", ["sample", "wall"]),
+            Some((0, "sample"))
+        );
+        assert_eq!(
+            Cpu.find_sample_type("cpu", ["samples", "cpu", "wall"]),
+            Some((1, "cpu"))
+        );
+        assert_eq!(Heap.find_sample_type("inuse_space", ["wall"]), None);
     }
 
     #[test]
