@@ -7,6 +7,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 need_apt=()
 command -v go >/dev/null 2>&1 || need_apt+=(golang-go)
 command -v curl >/dev/null 2>&1 || need_apt+=(curl)
+command -v node >/dev/null 2>&1 || need_apt+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "test.sh: installing ${need_apt[*]}" >&2
@@ -19,6 +21,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
 fi
 
 go version >&2
+echo "node $(node --version)" >&2
+
+# The example Node.js service's one dependency (@datadog/pprof, with its prebuilt addon),
+# pinned by its lock file.
+(cd examples/node-service && npm ci --no-audit --no-fund --loglevel=error >&2)
 
 # Creates a Python virtualenv at $1, installing python3-venv first when it is missing.
 make_venv() {

@@ -7,7 +7,7 @@ use chrono::{TimeZone, Utc};
 use profile_gate::archive::{self, ArchiveObject, IndexSide, Payload, RunArchive, RunKind, Store};
 
 use crate::support::moto::Moto;
-use crate::support::{exclusive_cpu, gate, refused_addr, repo, FakeServer, GoService, Reply};
+use crate::support::{exclusive_cpu, gate, refused_addr, repo, ExampleService, FakeServer, Reply};
 
 fn examples() -> PathBuf {
     repo().join("examples/profiles")
@@ -654,7 +654,7 @@ fn nightly_captures_four_profiles_from_every_pod_into_the_archive() {
     let _cpu = exclusive_cpu();
     let tmp = tempfile::tempdir().unwrap();
     let arch = tmp.path().join("arch");
-    let (a, b) = (GoService::start(&[]), GoService::start(&[]));
+    let (a, b) = (ExampleService::start(&[]), ExampleService::start(&[]));
     let out = gate()
         .args([
             "archive",
@@ -882,7 +882,7 @@ fn live_run_with_an_unreachable_store_keeps_every_profile_in_the_out_dir() {
     let _cpu = exclusive_cpu();
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    let (a, b) = (GoService::start(&[]), GoService::start(&[]));
+    let (a, b) = (ExampleService::start(&[]), ExampleService::start(&[]));
     let env = [
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),

@@ -137,7 +137,7 @@ fn snapshots_of_one_build_at_different_uptimes_pass_as_shares() {
     let young = start(1, &[]);
     let old = start(1, &[]);
     let dir = tempfile::tempdir().unwrap();
-    let fetch = |svc: &crate::support::GoService, side: &str| {
+    let fetch = |svc: &crate::support::ExampleService, side: &str| {
         let d = dir.path().join(side);
         std::fs::create_dir_all(&d).unwrap();
         // Go publishes memory profiles at the end of a collection: a process a few seconds

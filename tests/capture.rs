@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use crate::support::{
-    exclusive_cpu, go_service_binary, http_ok, refused_addr, repo, run_gate, FakeServer, GoService,
-    Reply, Run,
+    exclusive_cpu, go_service_binary, http_ok, refused_addr, repo, run_gate, ExampleService,
+    FakeServer, Reply, Run,
 };
 
 /// One `-rate` for every process, calibrated once: the same pace on both sides, so a planted
@@ -30,12 +30,12 @@ pub(crate) fn rate() -> &'static str {
     })
 }
 
-pub(crate) fn start(n: usize, extra: &[&str]) -> Vec<GoService> {
+pub(crate) fn start(n: usize, extra: &[&str]) -> Vec<ExampleService> {
     (0..n)
         .map(|_| {
             let mut args = vec!["-rate", rate()];
             args.extend_from_slice(extra);
-            GoService::start(&args)
+            ExampleService::start(&args)
         })
         .collect()
 }
@@ -47,8 +47,8 @@ fn side_args(flag: &str, urls: &[String]) -> Vec<String> {
         .collect()
 }
 
-pub(crate) fn urls(pods: &[GoService]) -> Vec<String> {
-    pods.iter().map(GoService::url).collect()
+pub(crate) fn urls(pods: &[ExampleService]) -> Vec<String> {
+    pods.iter().map(ExampleService::url).collect()
 }
 
 /// `gate run` over live sides with short windows, output into `out`.

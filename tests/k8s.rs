@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use crate::support::fake_apiserver::{FakeApiServer, FakePod, Fault, Outage, FAKE_TOKEN};
 use crate::support::{
-    self, exclusive_cpu, gate, go_service_binary, refused_addr, GoService, Run, HANG,
+    self, exclusive_cpu, gate, go_service_binary, refused_addr, ExampleService, Run, HANG,
 };
 
 /// A policy with the per-function CPU rules only (as tests/live_stats.rs uses).
@@ -46,7 +46,7 @@ struct Cluster {
     fake: FakeApiServer,
     dir: tempfile::TempDir,
     kubeconfig: PathBuf,
-    processes: Vec<GoService>,
+    processes: Vec<ExampleService>,
 }
 
 impl Cluster {
@@ -76,7 +76,7 @@ impl Cluster {
         for i in 1..=n {
             let mut args = vec!["-rate", rate.as_str()];
             args.extend_from_slice(extra);
-            let service = GoService::start(&args);
+            let service = ExampleService::start(&args);
             self.fake
                 .add_pod(FakePod::new(&format!("{track}-{i}"), track, &service.addr));
             self.processes.push(service);
@@ -452,7 +452,7 @@ fn hostile_pod_names_in_warnings_cannot_drive_the_terminal() {
     c.pods("stable", 1, "0.15", &[]);
     c.pods("canary", 1, "0.15", &[]);
     let hostile = "stable-\u{1b}[2J\rall good";
-    let p = GoService::start(&["-rate", &rate("0.15")]);
+    let p = ExampleService::start(&["-rate", &rate("0.15")]);
     c.fake.add_pod(FakePod::new(hostile, "stable", &p.addr));
     c.processes.push(p);
     c.fake.set_fault(hostile, Fault::StallUpgrade);
@@ -1221,7 +1221,7 @@ fn hostile_pod_names_stay_inside_the_out_dir_and_never_share_a_folder() {
     let mut c = Cluster::new();
     // A hostile apiserver names its pods `..` and `_..`: made safe, both would be `_..`.
     for name in ["..", "_.."] {
-        let p = GoService::start(&["-rate", &rate("0.1")]);
+        let p = ExampleService::start(&["-rate", &rate("0.1")]);
         c.fake.add_pod(FakePod::new(name, "stable", &p.addr));
         c.processes.push(p);
     }

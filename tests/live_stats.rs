@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{exclusive_cpu, gate, go_service_binary, GoService};
+use crate::support::{exclusive_cpu, gate, go_service_binary, ExampleService};
 
 /// A policy with the per-function CPU rules only, so the verdict is about the statistics.
 const CPU_POLICY: &str = "version: 1
@@ -30,7 +30,7 @@ fn calibrated_rate(load: &str) -> String {
 
 /// Captures `windows` matched CPU windows of `seconds` from every process into
 /// `dir/<side>/<pod>/cpu-<window>.pb.gz`.
-fn capture(sides: &[(&str, &[GoService])], dir: &Path, windows: usize, seconds: u64) {
+fn capture(sides: &[(&str, &[ExampleService])], dir: &Path, windows: usize, seconds: u64) {
     for w in 1..=windows {
         std::thread::scope(|s| {
             for (side, pods) in sides {
@@ -110,12 +110,12 @@ fn finding(report: &serde_json::Value, function: &str) -> String {
         .unwrap_or_default()
 }
 
-fn start(n: usize, rate: &str, extra: &[&str]) -> Vec<GoService> {
+fn start(n: usize, rate: &str, extra: &[&str]) -> Vec<ExampleService> {
     (0..n)
         .map(|_| {
             let mut args = vec!["-rate", rate];
             args.extend_from_slice(extra);
-            GoService::start(&args)
+            ExampleService::start(&args)
         })
         .collect()
 }

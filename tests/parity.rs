@@ -7,7 +7,7 @@ use profile_gate::profile::{
     read_profile, read_profile_view, DecodeOptions, FunctionProfile, LabelView,
 };
 
-use crate::support::{exclusive_cpu, fixtures, pprof_top_with, repo, GoService};
+use crate::support::{exclusive_cpu, fixtures, pprof_top_with, repo, ExampleService};
 
 /// Decoding as `go tool pprof` does: every sample, the gate's footprint included.
 fn every_sample() -> DecodeOptions {
@@ -105,7 +105,7 @@ fn shared_fixtures_match_go_tool_pprof() {
 #[test]
 fn live_profiles_from_the_example_service_match_go_tool_pprof() {
     let _cpu = exclusive_cpu();
-    let service = GoService::start(&["-lock-contention", "-load", "0.3"]);
+    let service = ExampleService::start(&["-lock-contention", "-load", "0.3"]);
     let dir = tempfile::tempdir().unwrap();
     let long = Duration::from_secs(30);
     let captures = [

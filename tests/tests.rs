@@ -13,6 +13,7 @@ mod k8s;
 mod labels;
 mod lifecycle;
 mod live_stats;
+mod node;
 mod parity;
 mod policy_cli;
 mod report;

@@ -66,23 +66,45 @@ pub fn go_service_binary() -> &'static Path {
     })
 }
 
-/// A running example-service process, killed when dropped.
-pub struct GoService {
+/// A running example-service process (the Go service, or the Node.js one), killed when
+/// dropped.
+pub struct ExampleService {
     child: Child,
     /// `127.0.0.1:PORT` of its pprof server.
     pub addr: String,
 }
 
-impl GoService {
+impl ExampleService {
     /// Starts the service on a free loopback port with extra flags, and waits until it serves.
-    pub fn start(args: &[&str]) -> GoService {
-        let mut child = Command::new(go_service_binary())
-            .args(["-pprof-addr", "127.0.0.1:0"])
-            .args(args)
+    pub fn start(args: &[&str]) -> ExampleService {
+        let mut command = Command::new(go_service_binary());
+        command.args(["-pprof-addr", "127.0.0.1:0"]).args(args);
+        ExampleService::spawn(command)
+    }
+
+    /// Starts the example Node.js service (`examples/node-service`, whose dependency the test
+    /// command installs) on a free loopback port with extra flags.
+    pub fn start_node(args: &[&str]) -> ExampleService {
+        let dir = repo().join("examples/node-service");
+        assert!(
+            dir.join("node_modules/@datadog/pprof").is_dir(),
+            "examples/node-service has no node_modules: run the test command from README.md (it runs npm ci there)"
+        );
+        let mut command = Command::new("node");
+        command
+            .arg(dir.join("server.js"))
+            .args(["--pprof-addr", "127.0.0.1:0"])
+            .args(args);
+        ExampleService::spawn(command)
+    }
+
+    /// Spawns a service that prints `pprof listening on ADDR` first, and waits for that line.
+    fn spawn(mut command: Command) -> ExampleService {
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
-            .expect("starting the example Go service");
+            .expect("starting the example service");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -92,13 +114,13 @@ impl GoService {
         });
         let line = rx
             .recv_timeout(Duration::from_secs(30))
-            .expect("the Go service printed its address within 30 s");
+            .expect("the example service printed its address within 30 s");
         let addr = line
             .trim()
             .strip_prefix("pprof listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line from the Go service: {line:?}"))
+            .unwrap_or_else(|| panic!("unexpected first line from the example service: {line:?}"))
             .to_owned();
-        GoService { child, addr }
+        ExampleService { child, addr }
     }
 
     /// The base URL of its pprof endpoints.
@@ -112,7 +134,7 @@ impl GoService {
     }
 }
 
-impl Drop for GoService {
+impl Drop for ExampleService {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -255,7 +277,7 @@ pub fn exclusive_cpu() -> std::sync::MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl GoService {
+impl ExampleService {
     /// Kills the process now (the pod "dies"); dropping it afterwards is harmless.
     pub fn kill(&mut self) {
         let _ = self.child.kill();

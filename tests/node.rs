@@ -1,0 +1,143 @@
+//! Services that are not written in Go: the example Node.js service (`examples/node-service`,
+//! pprof endpoints from `@datadog/pprof`: a wall-clock CPU profile and a sampled heap, nothing
+//! else) captured live by `gate run` under the default policy, as a new user would.
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::capture::{broken_rules, run_live_for, urls};
+use crate::support::{exclusive_cpu, repo, ExampleService};
+
+/// One `--rate` for every Node.js process, calibrated once, as the Go tests do.
+fn node_rate() -> &'static str {
+    static RATE: OnceLock<String> = OnceLock::new();
+    RATE.get_or_init(|| {
+        let out = Command::new("node")
+            .arg(repo().join("examples/node-service/server.js"))
+            .args(["--calibrate", "--load", "0.15"])
+            .output()
+            .expect("calibrating the example Node.js service");
+        assert!(out.status.success(), "calibration failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    })
+}
+
+fn start_node(n: usize, extra: &[&str]) -> Vec<ExampleService> {
+    (0..n)
+        .map(|_| {
+            let mut args = vec!["--rate", node_rate()];
+            args.extend_from_slice(extra);
+            ExampleService::start_node(&args)
+        })
+        .collect()
+}
+
+/// `gate run` with every default profile asked for, two pods a side, three 3 s windows.
+fn run_node(
+    baseline: &[ExampleService],
+    candidate: &[ExampleService],
+) -> (crate::support::Run, serde_json::Value, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gate-out");
+    let run = run_live_for(
+        &urls(baseline),
+        &urls(candidate),
+        &out,
+        ("9s", "3"),
+        &["--format", "json"],
+    );
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json written");
+    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    (run, manifest, dir)
+}
+
+#[test]
+fn a_node_service_a_a_run_passes_with_what_node_lacks_left_out_and_the_mapping_said() {
+    let _cpu = exclusive_cpu();
+    let a = start_node(2, &[]);
+    let b = start_node(2, &[]);
+    let (run, manifest, dir) = run_node(&a, &b);
+    assert_eq!(run.code, 0, "A/A of the Node.js service failed: {run}");
+    let report = run.json();
+    assert!(broken_rules(&report).is_empty(), "{run}");
+
+    // Goroutine, allocs, mutex and block answer 404: absent, not a failed pod.
+    let lines = |v: &serde_json::Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|w| w.as_str().map(str::to_owned))
+            .collect()
+    };
+    let warnings = [lines(&report["warnings"]), lines(&manifest["warnings"])]
+        .concat()
+        .join("\n");
+    assert!(
+        warnings.contains("not served by any pod (HTTP 404), so not captured: allocs, goroutine, mutex, block; captured: cpu, heap"),
+        "{warnings}"
+    );
+    assert_eq!(
+        manifest["plan"]["profiles"],
+        serde_json::json!(["cpu", "heap"])
+    );
+    for side in manifest["sides"].as_array().unwrap() {
+        for pod in side["pods"].as_array().unwrap() {
+            assert!(pod["error"].is_null(), "{pod}");
+            assert_eq!(
+                pod["absent"],
+                serde_json::json!(["allocs", "goroutine", "mutex", "block"]),
+                "{pod}"
+            );
+            assert_eq!(pod["preflight"]["profile"], "heap", "{pod}");
+        }
+    }
+    assert!(
+        manifest["missing"].as_array().unwrap().is_empty(),
+        "{manifest}"
+    );
+    // Its wall time is judged as CPU, and the report says so.
+    assert!(
+        warnings.contains("\"wall\" (nanoseconds) is judged in its place by the cpu rules"),
+        "{warnings}"
+    );
+    let rules = report["verdict"]["rules"].as_array().unwrap();
+    let cpu = rules.iter().find(|r| r["rule"] == "cpu-functions").unwrap();
+    assert_eq!(cpu["status"], "held", "{cpu}");
+    assert!(cpu["tested"].as_u64().unwrap() > 0, "{cpu}");
+    let heap = rules
+        .iter()
+        .find(|r| r["rule"] == "heap-inuse-total")
+        .unwrap();
+    assert_ne!(heap["status"], "skipped", "{heap}");
+    let goroutines = rules
+        .iter()
+        .find(|r| r["rule"] == "goroutines-total")
+        .unwrap();
+    assert_eq!(goroutines["status"], "skipped", "{goroutines}");
+    let out = dir.path().join("gate-out");
+    assert!(out.join("flame-cpu.svg").is_file(), "no CPU flame graph");
+    assert!(out.join("profiles/baseline").is_dir());
+}
+
+#[test]
+fn a_node_service_with_one_function_three_times_slower_fails_naming_it() {
+    let _cpu = exclusive_cpu();
+    let a = start_node(2, &[]);
+    let b = start_node(2, &["--cpu-regress", "computeChecksum=3"]);
+    let (run, _manifest, _dir) = run_node(&a, &b);
+    assert_eq!(
+        run.code, 1,
+        "the planted regression did not fail the run: {run}"
+    );
+    let report = run.json();
+    let broken = broken_rules(&report);
+    assert!(
+        broken.iter().any(|r| r.starts_with("cpu-")),
+        "no CPU rule broke: {broken:?}\n{run}"
+    );
+    let summary = report["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("computeChecksum"),
+        "the verdict does not name the function: {summary}"
+    );
+}
