@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use crate::profile::{DecodeOptions, ProfileKind};
 
-use super::endpoints::{PodTarget, SideTargets};
+use super::endpoints::SideTargets;
 
 use super::captured::{archive_path, Capture, CapturedProfile};
 use super::manifest::{
@@ -22,9 +22,9 @@ use super::manifest::{
     MANIFEST_SCHEMA_VERSION,
 };
 use super::plan::{
-    format_duration, preflight_probes, CapturePlan, Phase, PlannedRequest, PREFLIGHT_ATTEMPTS,
-    PREFLIGHT_BACKOFF, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
+    format_duration, CapturePlan, Phase, PlannedRequest, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
 };
+use super::preflight::{absent_everywhere, check_pods};
 use super::progress::{NoProgress, Progress};
 use super::request::{cancelled, request, Outcome, Retry, Shared};
 use super::CaptureError;
@@ -138,40 +138,7 @@ pub async fn capture(
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let probes = preflight_probes(&plan.kinds);
-    let mut preflight: Vec<Vec<Preflight>> = sides
-        .iter()
-        .map(|s| s.pods.iter().map(|_| Preflight::new(probes[0])).collect())
-        .collect();
-    let mut checks = JoinSet::new();
-    for (si, side) in sides.iter().enumerate() {
-        for (pi, pod) in side.pods.iter().enumerate() {
-            let shared = shared.clone();
-            let pod = pod.clone();
-            let probes = probes.clone();
-            let timeout = plan.snapshot_timeout();
-            checks.spawn(async move {
-                let work = check_pod(&shared, &pod, &probes, timeout);
-                let checked = tokio::select! {
-                    c = work => c,
-                    _ = cancelled(shared.cancel.clone()) => Preflight {
-                        outcome: Outcome::failed("interrupted"),
-                        ..Preflight::new(probes[0])
-                    },
-                };
-                (si, pi, checked)
-            });
-        }
-    }
-    while let Some(joined) = checks.join_next().await {
-        match joined {
-            Ok((si, pi, mut checked)) => {
-                checked.outcome.profile = None;
-                preflight[si][pi] = checked;
-            }
-            Err(e) => tracing::error!("a reachability check failed unexpectedly: {e}"),
-        }
-    }
+    let preflight = check_pods(&shared, sides, plan).await;
     let mut interrupted = *shared.cancel.borrow();
     let mut warnings = Vec::new();
     let mut live: Vec<Vec<bool>> = Vec::with_capacity(sides.len());
@@ -201,26 +168,7 @@ pub async fn capture(
         .filter(|(_, flags)| !flags.iter().any(|ok| *ok))
         .map(|(s, _)| s.side.as_str())
         .collect();
-    // Kinds that every reachable pod answered 404 for: the runtime does not have them (Node.js
-    // has no goroutine, allocs, mutex or block profile). Left out of the windows and said so,
-    // instead of failing every request for them; a kind only some pods lack stays planned,
-    // and their missing windows say why.
-    let reachable: Vec<&Preflight> = preflight
-        .iter()
-        .zip(&live)
-        .flat_map(|(pods, flags)| {
-            pods.iter()
-                .zip(flags)
-                .filter(|(_, ok)| **ok)
-                .map(|(p, _)| p)
-        })
-        .collect();
-    let absent: Vec<ProfileKind> = plan
-        .kinds
-        .iter()
-        .copied()
-        .filter(|k| !reachable.is_empty() && reachable.iter().all(|p| p.absent.contains(k)))
-        .collect();
+    let absent = absent_everywhere(&preflight, &live, &plan.kinds);
     let pruned;
     let plan = match plan.without(&absent) {
         Some(p) if !absent.is_empty() => {
@@ -438,91 +386,6 @@ pub async fn capture(
             .map(ms);
     }
     Ok(Capture { manifest, profiles })
-}
-
-/// A pod's reachability check: the probe that decided it, its outcome, and the kinds the pod
-/// answered 404 for.
-struct Preflight {
-    probe: (ProfileKind, &'static str),
-    outcome: Outcome,
-    absent: Vec<ProfileKind>,
-}
-
-impl Preflight {
-    fn new(probe: (ProfileKind, &'static str)) -> Preflight {
-        Preflight {
-            probe,
-            outcome: Outcome::default(),
-            absent: Vec::new(),
-        }
-    }
-}
-
-/// Checks one pod: the first probe that answers makes it reachable. A pod that answered the
-/// first at once is a Go pod and nothing more is asked; one that answered 404 to some
-/// serves fewer kinds, and each remaining probe is asked once so that the kinds it lacks are
-/// known before the first window.
-async fn check_pod(
-    shared: &Shared,
-    pod: &PodTarget,
-    probes: &[(ProfileKind, &'static str)],
-    timeout: Duration,
-) -> Preflight {
-    let retry = Retry {
-        attempts: PREFLIGHT_ATTEMPTS,
-        backoff: PREFLIGHT_BACKOFF,
-        until: None,
-    };
-    let mut answered: Option<Preflight> = None;
-    let mut absent = Vec::new();
-    let mut last = None;
-    for &(kind, path) in probes {
-        if answered.is_some() && absent.is_empty() {
-            break;
-        }
-        let retry = if answered.is_some() {
-            Retry {
-                attempts: 1,
-                ..retry
-            }
-        } else {
-            retry
-        };
-        // The CPU probe (only CPU planned) profiles for a second before it answers.
-        let timeout = if kind == ProfileKind::Cpu {
-            timeout + Duration::from_secs(1)
-        } else {
-            timeout
-        };
-        let outcome = request(shared, &pod.url(path), kind, timeout, retry).await;
-        if outcome.status == Some(404) {
-            absent.push(kind);
-            last = Some(Preflight {
-                probe: (kind, path),
-                outcome,
-                absent: Vec::new(),
-            });
-            continue;
-        }
-        if answered.is_none() {
-            let failed = outcome.error.is_some();
-            answered = Some(Preflight {
-                probe: (kind, path),
-                outcome,
-                absent: Vec::new(),
-            });
-            if failed {
-                // Unreachable, or not a pprof endpoint: the reason is this answer.
-                break;
-            }
-        }
-    }
-    let mut checked = answered
-        .or(last)
-        .unwrap_or_else(|| Preflight::new(probes[0]));
-    absent.sort_by_key(|k| ProfileKind::ALL.iter().position(|x| x == k));
-    checked.absent = absent;
-    checked
 }
 
 /// The plan as the manifest records it.

@@ -15,7 +15,8 @@
 //! - [`endpoints`]: target arguments, pprof base URLs, pod names and folders. Pure.
 //! - [`fetch`]: one GET with a deadline and a body limit; failures sorted into transient and
 //!   definitive.
-//! - [`engine`]: the reachability check, the scheduled requests and the CPU rule; `request`
+//! - [`engine`]: the scheduled requests and the CPU rule; `preflight` is the reachability
+//!   check before them (which pods answer, which planned kinds no pod serves); `request`
 //!   makes one request with its retries and checks its body; `captured` is what it returns.
 //! - [`manifest`]: `manifest.json` (every request's start, end, bytes, status, error; skew per
 //!   window, at the gate and by the pods' own clocks) and the warnings drawn from it. Pure.
@@ -30,6 +31,7 @@ pub mod engine;
 pub mod fetch;
 pub mod manifest;
 pub mod plan;
+mod preflight;
 pub mod progress;
 mod request;
 
