@@ -141,3 +141,88 @@ fn a_node_service_with_one_function_three_times_slower_fails_naming_it() {
         "the verdict does not name the function: {summary}"
     );
 }
+
+/// A server that mounts its profiles away from `/debug/pprof/` (here a CPU profile and a heap
+/// snapshot of the example Go service under `/profiling/`), reached with `--endpoint`.
+fn elsewhere_server(pod: &str) -> crate::support::FakeServer {
+    let dir = repo().join("examples/profiles/stable").join(pod);
+    let cpu = std::fs::read(dir.join("cpu-1.pb.gz")).expect("a shipped CPU profile");
+    let heap = std::fs::read(dir.join("heap-1.pb.gz")).expect("a shipped heap profile");
+    crate::support::FakeServer::start(move |_, path| {
+        use crate::support::{http_ok, Reply};
+        if path.starts_with("/profiling/cpu?mode=pprof&seconds=") {
+            Reply::Bytes(http_ok(&cpu))
+        } else if path == "/profiling/heap" {
+            Reply::Bytes(http_ok(&heap))
+        } else {
+            Reply::Bytes(
+                b"HTTP/1.0 404 Not Found\r\nContent-Length: 10\r\n\r\nnot here\r\n".to_vec(),
+            )
+        }
+    })
+}
+
+#[test]
+fn endpoints_mounted_elsewhere_are_reached_with_endpoint_paths() {
+    let (a, b) = (elsewhere_server("pod-1"), elsewhere_server("pod-2"));
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("gate-out");
+    let run = run_live_for(
+        &[a.url()],
+        &[b.url()],
+        &out,
+        ("2s", "1"),
+        &[
+            "--profiles",
+            "cpu,heap",
+            "--endpoint",
+            "cpu=/profiling/cpu?mode=pprof",
+            "--endpoint",
+            "heap=/profiling/heap",
+            "--format",
+            "json",
+        ],
+    );
+    assert_ne!(run.code, 2, "{run}");
+    assert_ne!(run.code, 3, "{run}");
+    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json");
+    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        m["plan"]["endpoints"]["cpu"], "/profiling/cpu?mode=pprof",
+        "{m}"
+    );
+    let pod = &m["sides"][0]["pods"][0];
+    assert!(
+        pod["preflight"]["url"]
+            .as_str()
+            .unwrap()
+            .ends_with("/profiling/heap"),
+        "{pod}"
+    );
+    let urls: Vec<&str> = pod["windows"][0]["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["url"].as_str().unwrap())
+        .collect();
+    assert!(
+        urls[0].ends_with("/profiling/cpu?mode=pprof&seconds=2"),
+        "{urls:?}"
+    );
+    assert!(urls[1].ends_with("/profiling/heap"), "{urls:?}");
+    assert!(m["missing"].as_array().unwrap().is_empty(), "{m}");
+
+    // A bad --endpoint is a usage error naming the flag.
+    let bad = run_live_for(
+        &[a.url()],
+        &[b.url()],
+        &out,
+        ("2s", "1"),
+        &["--endpoint", "cpu=http://x/y"],
+    );
+    assert_eq!(bad.code, 2, "{bad}");
+    assert!(
+        bad.stderr.contains("--endpoint") && bad.stderr.contains("KIND=PATH"),
+        "{bad}"
+    );
+}

@@ -154,7 +154,7 @@ pub async fn capture(
                     side.side,
                     pod.name,
                     pod.base_url,
-                    preflight[si][pi].probe.1,
+                    &preflight[si][pi].probe.1,
                     o.error.as_deref().unwrap_or("not checked")
                 );
             }
@@ -280,7 +280,8 @@ pub async fn capture(
         let mut pods = Vec::with_capacity(side.pods.len());
         for (pi, pod) in side.pods.iter().enumerate() {
             let checked = &preflight[si][pi];
-            let (pre, (probe_kind, probe_path)) = (&checked.outcome, checked.probe);
+            let (pre, (probe_kind, probe_path)) = (&checked.outcome, &checked.probe);
+            let probe_kind = *probe_kind;
             let mut rec = PodRecord {
                 name: pod.name.clone(),
                 base_url: pod.base_url.to_string(),
@@ -399,6 +400,11 @@ pub fn plan_record(plan: &CapturePlan) -> PlanRecord {
         max_body_bytes: plan.max_body_bytes,
         attempts: WINDOW_ATTEMPTS,
         late_limit_ms: plan.late_limit().as_millis() as u64,
+        endpoints: plan
+            .endpoints
+            .iter()
+            .map(|(k, path)| (k.name().to_owned(), path.clone()))
+            .collect(),
     }
 }
 

@@ -65,6 +65,9 @@ pub struct PlanRecord {
     pub attempts: u32,
     /// How late a request could start and still count for its window, in milliseconds.
     pub late_limit_ms: u64,
+    /// Paths given with `--endpoint`, by kind.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub endpoints: std::collections::BTreeMap<String, String>,
 }
 
 /// Where a side's profiles came from.
@@ -599,6 +602,7 @@ mod tests {
                 max_body_bytes: 1,
                 attempts: 3,
                 late_limit_ms: 300,
+                endpoints: Default::default(),
             },
             sides,
             windows: Vec::new(),

@@ -40,6 +40,8 @@ pub struct PlanSettings {
     pub timeout_margin: Duration,
     /// Largest response body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Paths that replace a kind's `/debug/pprof/<name>` (see [`parse_endpoint`]).
+    pub endpoints: Vec<(ProfileKind, String)>,
 }
 
 impl PlanSettings {
@@ -52,6 +54,7 @@ impl PlanSettings {
             gap: DEFAULT_GAP,
             timeout_margin: DEFAULT_TIMEOUT_MARGIN,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            endpoints: Vec::new(),
         }
     }
 }
@@ -71,6 +74,9 @@ pub struct CapturePlan {
     pub timeout_margin: Duration,
     /// Largest response body accepted, in bytes.
     pub max_body_bytes: u64,
+    /// Paths that replace a kind's `/debug/pprof/<name>`, for servers that mount them
+    /// elsewhere: relative to the target's pprof base, or from the host's root with a `/`.
+    pub endpoints: Vec<(ProfileKind, String)>,
 }
 
 /// When a request starts relative to its window.
@@ -178,7 +184,24 @@ impl CapturePlan {
             kinds,
             timeout_margin: settings.timeout_margin,
             max_body_bytes: settings.max_body_bytes,
+            endpoints: settings.endpoints.clone(),
         })
+    }
+
+    /// The path a kind is fetched from: its `--endpoint` when one was given, else the name
+    /// under `/debug/pprof/` that Go uses.
+    pub fn endpoint(&self, kind: ProfileKind) -> &str {
+        self.endpoints
+            .iter()
+            .rev()
+            .find(|(k, _)| *k == kind)
+            .map_or_else(|| endpoint(kind), |(_, path)| path.as_str())
+    }
+
+    /// `path` with pprof's `seconds` parameter, kept with any query the path has.
+    fn with_seconds(path: &str, seconds: u64) -> String {
+        let join = if path.contains('?') { '&' } else { '?' };
+        format!("{path}{join}seconds={seconds}")
     }
 
     /// Length of one window.
@@ -232,12 +255,12 @@ impl CapturePlan {
                     let (at, path, timeout) = match phase {
                         Phase::Window => (
                             self.window_start(window),
-                            format!("{}?seconds={}", endpoint(kind), self.window_seconds),
+                            Self::with_seconds(self.endpoint(kind), self.window_seconds),
                             self.window_timeout(),
                         ),
                         Phase::Snapshot => (
                             self.window_end(window),
-                            endpoint(kind).to_owned(),
+                            self.endpoint(kind).to_owned(),
                             self.snapshot_timeout(),
                         ),
                     };
@@ -279,7 +302,7 @@ pub fn endpoint(kind: ProfileKind) -> &'static str {
 ///
 /// A runtime other than Go serves fewer kinds (Node.js: CPU and heap), so a kind that answers
 /// 404 is not a dead pod: the next is tried, and the kinds every pod lacks are left out.
-pub fn preflight_probes(kinds: &[ProfileKind]) -> Vec<(ProfileKind, &'static str)> {
+pub fn preflight_probes(plan: &CapturePlan) -> Vec<(ProfileKind, String)> {
     const ORDER: [ProfileKind; 5] = [
         ProfileKind::Goroutine,
         ProfileKind::Heap,
@@ -287,16 +310,49 @@ pub fn preflight_probes(kinds: &[ProfileKind]) -> Vec<(ProfileKind, &'static str
         ProfileKind::Mutex,
         ProfileKind::Block,
     ];
-    let probes: Vec<(ProfileKind, &'static str)> = ORDER
+    let probes: Vec<(ProfileKind, String)> = ORDER
         .into_iter()
-        .filter(|k| kinds.contains(k))
-        .map(|k| (k, endpoint(k)))
+        .filter(|k| plan.kinds.contains(k))
+        .map(|k| (k, plan.endpoint(k).to_owned()))
         .collect();
     if probes.is_empty() {
-        vec![(ProfileKind::Cpu, "profile?seconds=1")]
+        let cpu = ProfileKind::Cpu;
+        vec![(cpu, CapturePlan::with_seconds(plan.endpoint(cpu), 1))]
     } else {
         probes
     }
+}
+
+/// Parses `--endpoint KIND=PATH`: where a server that does not follow Go's `/debug/pprof/`
+/// layout serves one kind. PATH is relative to the target's pprof base (`profile`), or from
+/// the host's root when it starts with `/` (`/profiling/cpu`); it may carry a query, to which
+/// `seconds=` is added for profiles taken over a window.
+pub fn parse_endpoint(text: &str) -> Result<(ProfileKind, String), PlanError> {
+    let bad = |why: &str| {
+        PlanError::Invalid(format!(
+            "--endpoint {text:?}: {why}; write KIND=PATH, e.g. cpu=/profiling/cpu or heap=heap.pb"
+        ))
+    };
+    let (kind, path) = text.split_once('=').ok_or_else(|| bad("no '='"))?;
+    let kind = ProfileKind::from_name(kind.trim())
+        .ok_or_else(|| bad("the kind is one of cpu, heap, allocs, goroutine, mutex, block"))?;
+    let path = path.trim();
+    if path.is_empty() {
+        return Err(bad("the path is empty"));
+    }
+    if path.contains("://") || path.starts_with("//") {
+        return Err(bad("a path, not a URL: the target gives the host"));
+    }
+    if path
+        .chars()
+        .any(|c| c.is_control() || c.is_whitespace() || c == '#')
+    {
+        return Err(bad("the path has a space, a control character or a '#'"));
+    }
+    if path.split(['/', '?']).any(|part| part == "..") {
+        return Err(bad("'..' is not allowed"));
+    }
+    Ok((kind, path.to_owned()))
 }
 
 /// Parses a duration such as `60s`, `2m`, `500ms`, `1m30s`, `1.5s` or `1h`.
@@ -455,11 +511,11 @@ mod tests {
     #[test]
     fn the_reachability_check_asks_for_planned_snapshots_first_and_cpu_alone_last() {
         use ProfileKind::*;
-        let paths = |kinds: &[ProfileKind]| -> Vec<&str> {
-            preflight_probes(kinds)
-                .into_iter()
-                .map(|(_, p)| p)
-                .collect()
+        let paths = |kinds: &[ProfileKind]| -> Vec<String> {
+            let mut s = PlanSettings::new(Duration::from_secs(6), 3);
+            s.kinds = kinds.to_vec();
+            let p = CapturePlan::new(&s).unwrap();
+            preflight_probes(&p).into_iter().map(|(_, p)| p).collect()
         };
         assert_eq!(
             paths(&ProfileKind::ALL),
@@ -487,6 +543,39 @@ mod tests {
             Some((1, "cpu"))
         );
         assert_eq!(Heap.find_sample_type("inuse_space", ["wall"]), None);
+    }
+
+    #[test]
+    fn endpoints_replace_a_kinds_path_and_keep_their_query() {
+        let mut s = PlanSettings::new(Duration::from_secs(4), 2);
+        s.kinds = vec![ProfileKind::Cpu, ProfileKind::Heap];
+        s.endpoints = vec![
+            parse_endpoint("cpu=/profiling/cpu?format=pprof").unwrap(),
+            parse_endpoint("heap = heap.pb").unwrap(),
+        ];
+        let p = CapturePlan::new(&s).unwrap();
+        let requests = p.requests();
+        let paths: Vec<&str> = requests[..2].iter().map(|r| r.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            vec!["/profiling/cpu?format=pprof&seconds=2", "heap.pb"]
+        );
+        assert_eq!(
+            preflight_probes(&p),
+            vec![(ProfileKind::Heap, "heap.pb".to_owned())]
+        );
+        for (bad, why) in [
+            ("cpu", "no '='"),
+            ("threads=/t", "the kind is one of"),
+            ("cpu=", "the path is empty"),
+            ("cpu=http://evil/x", "a path, not a URL"),
+            ("cpu=//evil/x", "a path, not a URL"),
+            ("cpu=/a b", "a space"),
+            ("cpu=../../etc", "'..' is not allowed"),
+        ] {
+            let e = parse_endpoint(bad).unwrap_err().to_string();
+            assert!(e.contains(why) && e.contains("KIND=PATH"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -18,10 +18,10 @@ pub(super) async fn check_pods(
     sides: &[SideTargets],
     plan: &CapturePlan,
 ) -> Vec<Vec<Preflight>> {
-    let probes = preflight_probes(&plan.kinds);
+    let probes = preflight_probes(plan);
     let mut preflight: Vec<Vec<Preflight>> = sides
         .iter()
-        .map(|s| s.pods.iter().map(|_| Preflight::new(probes[0])).collect())
+        .map(|s| s.pods.iter().map(|_| Preflight::new(&probes[0])).collect())
         .collect();
     let mut checks = JoinSet::new();
     for (si, side) in sides.iter().enumerate() {
@@ -36,7 +36,7 @@ pub(super) async fn check_pods(
                     c = work => c,
                     _ = cancelled(shared.cancel.clone()) => Preflight {
                         outcome: Outcome::failed("interrupted"),
-                        ..Preflight::new(probes[0])
+                        ..Preflight::new(&probes[0])
                     },
                 };
                 (si, pi, checked)
@@ -83,15 +83,15 @@ pub(super) fn absent_everywhere(
 /// A pod's reachability check: the probe that decided it, its outcome, and the kinds the pod
 /// answered 404 for.
 pub(super) struct Preflight {
-    pub(super) probe: (ProfileKind, &'static str),
+    pub(super) probe: (ProfileKind, String),
     pub(super) outcome: Outcome,
     pub(super) absent: Vec<ProfileKind>,
 }
 
 impl Preflight {
-    fn new(probe: (ProfileKind, &'static str)) -> Preflight {
+    fn new((kind, path): &(ProfileKind, String)) -> Preflight {
         Preflight {
-            probe,
+            probe: (*kind, path.clone()),
             outcome: Outcome::default(),
             absent: Vec::new(),
         }
@@ -105,7 +105,7 @@ impl Preflight {
 async fn check_pod(
     shared: &Shared,
     pod: &PodTarget,
-    probes: &[(ProfileKind, &'static str)],
+    probes: &[(ProfileKind, String)],
     timeout: Duration,
 ) -> Preflight {
     let retry = Retry {
@@ -116,7 +116,8 @@ async fn check_pod(
     let mut answered: Option<Preflight> = None;
     let mut absent = Vec::new();
     let mut last = None;
-    for &(kind, path) in probes {
+    for (kind, path) in probes {
+        let kind = *kind;
         if answered.is_some() && absent.is_empty() {
             break;
         }
@@ -138,7 +139,7 @@ async fn check_pod(
         if outcome.status == Some(404) {
             absent.push(kind);
             last = Some(Preflight {
-                probe: (kind, path),
+                probe: (kind, path.clone()),
                 outcome,
                 absent: Vec::new(),
             });
@@ -147,7 +148,7 @@ async fn check_pod(
         if answered.is_none() {
             let failed = outcome.error.is_some();
             answered = Some(Preflight {
-                probe: (kind, path),
+                probe: (kind, path.clone()),
                 outcome,
                 absent: Vec::new(),
             });
@@ -159,7 +160,7 @@ async fn check_pod(
     }
     let mut checked = answered
         .or(last)
-        .unwrap_or_else(|| Preflight::new(probes[0]));
+        .unwrap_or_else(|| Preflight::new(&probes[0]));
     absent.sort_by_key(|k| ProfileKind::ALL.iter().position(|x| x == k));
     checked.absent = absent;
     checked

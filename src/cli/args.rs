@@ -215,6 +215,11 @@ pub(super) struct CaptureArgs {
     /// Largest HTTP response accepted, in MiB.
     #[arg(long, default_value_t = 256, value_name = "MIB")]
     pub(super) max_body_mib: u64,
+    /// Where a server that does not follow Go's /debug/pprof/ layout serves a kind, repeatable:
+    /// KIND=PATH, PATH relative to the target's pprof base or from the host's root with a
+    /// leading / (e.g. cpu=/profiling/cpu); `seconds=` is added for windowed kinds.
+    #[arg(long = "endpoint", value_parser = endpoint_arg, value_name = "KIND=PATH")]
+    pub(super) endpoints: Vec<(ProfileKind, String)>,
     #[command(flatten)]
     pub(super) kube: KubeArgs,
 }
@@ -249,6 +254,10 @@ pub(super) struct KindList(pub(super) Vec<ProfileKind>);
 
 pub(super) fn duration_arg(s: &str) -> Result<Duration, String> {
     capture::parse_duration(s).map_err(|e| e.to_string())
+}
+
+pub(super) fn endpoint_arg(s: &str) -> Result<(ProfileKind, String), String> {
+    capture::plan::parse_endpoint(s).map_err(|e| e.to_string())
 }
 
 pub(super) fn kinds_arg(s: &str) -> Result<KindList, String> {

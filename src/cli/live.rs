@@ -149,6 +149,7 @@ pub(super) fn plan_from(
     settings.gap = args.window_gap;
     settings.timeout_margin = args.timeout_margin;
     settings.max_body_bytes = args.max_body_mib.saturating_mul(1 << 20);
+    settings.endpoints = args.endpoints.clone();
     capture::CapturePlan::new(&settings)
 }
 
