@@ -432,6 +432,7 @@ fn shellcheck_passes_the_entrypoint_and_scripts() {
         "shellcheck",
         &[
             "action/entrypoint.sh",
+            "action/pin-image.sh",
             "scripts/test.sh",
             "scripts/fuzz.sh",
             "bench/load.sh",
@@ -450,6 +451,7 @@ fn actionlint_passes_the_example_workflows() {
             "-pyflakes=",
             "examples/workflows/release-gate.yml",
             "examples/workflows/nightly-archive.yml",
+            ".github/workflows/release.yml",
         ],
         &repo(),
     );
@@ -492,9 +494,61 @@ fn zizmor_passes_the_action_and_the_example_workflows() {
             ".github/zizmor.yml",
             "action.yml",
             "examples/workflows/",
+            ".github/workflows/",
         ],
         &repo(),
     );
+}
+
+#[test]
+fn a_release_pins_action_yml_to_the_published_image_by_digest() {
+    // The release workflow pushes the image, then runs action/pin-image.sh on the tag's
+    // action.yml: the action then pulls that image by digest instead of building the
+    // Dockerfile, and nothing else in it changes.
+    let workflow = std::fs::read_to_string(repo().join(".github/workflows/release.yml")).unwrap();
+    assert!(workflow.contains("tags: [\"v[0-9]+.[0-9]+.[0-9]+\"]"));
+    assert!(workflow.contains("bash action/pin-image.sh \"$REF\""));
+    assert!(
+        workflow.contains("ubuntu-24.04-arm"),
+        "arm64 is built natively"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("action.yml");
+    std::fs::copy(repo().join("action.yml"), &copy).unwrap();
+    let pin = |reference: &str| {
+        Command::new("bash")
+            .arg(repo().join("action/pin-image.sh"))
+            .arg(reference)
+            .arg(&copy)
+            .output()
+            .unwrap()
+    };
+    let digest = "0123456789abcdef".repeat(4);
+    for bad in [
+        "ghcr.io/acme/profile-gate:1.2.3".to_owned(),
+        format!("ghcr.io/acme/profile-gate@sha256:{}", &digest[..63]),
+        format!("ghcr.io/Acme/profile-gate@sha256:{digest}"),
+        format!("ghcr.io/acme/profile gate@sha256:{digest}"),
+    ] {
+        let out = pin(&bad);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {out:?}");
+    }
+    let reference = format!("ghcr.io/acme/profile-gate@sha256:{digest}");
+    let out = pin(&reference);
+    assert!(out.status.success(), "{out:?}");
+    let pinned: Action =
+        serde_saphyr::from_str(&std::fs::read_to_string(&copy).unwrap()).expect("still parses");
+    assert_eq!(pinned.runs.image, format!("docker://{reference}"));
+    let original = action();
+    assert_eq!(pinned.runs.entrypoint, original.runs.entrypoint);
+    assert_eq!(pinned.runs.args, original.runs.args);
+    assert_eq!(pinned.runs.env, original.runs.env);
+    assert_eq!(
+        pinned.inputs.keys().collect::<Vec<_>>(),
+        original.inputs.keys().collect::<Vec<_>>()
+    );
+    // Once pinned, a second run refuses rather than pinning twice.
+    assert_eq!(pin(&reference).status.code(), Some(2));
 }
 
 #[test]
