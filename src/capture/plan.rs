@@ -298,7 +298,8 @@ pub fn endpoint(kind: ProfileKind) -> &'static str {
 
 /// The reachability checks of a pod, in the order they are tried: a snapshot of each planned
 /// kind but CPU (small, cheap, and a real profile), goroutines first, as Go serves them
-/// all; a one-second CPU profile when only CPU is planned.
+/// all; last, a one-second CPU profile, asked only when nothing else answered (a service
+/// that serves CPU alone, as the `pprof` crate gives a Rust service).
 ///
 /// A runtime other than Go serves fewer kinds (Node.js: CPU and heap), so a kind that answers
 /// 404 is not a dead pod: the next is tried, and the kinds every pod lacks are left out.
@@ -310,17 +311,16 @@ pub fn preflight_probes(plan: &CapturePlan) -> Vec<(ProfileKind, String)> {
         ProfileKind::Mutex,
         ProfileKind::Block,
     ];
-    let probes: Vec<(ProfileKind, String)> = ORDER
+    let mut probes: Vec<(ProfileKind, String)> = ORDER
         .into_iter()
         .filter(|k| plan.kinds.contains(k))
         .map(|k| (k, plan.endpoint(k).to_owned()))
         .collect();
-    if probes.is_empty() {
-        let cpu = ProfileKind::Cpu;
-        vec![(cpu, CapturePlan::with_seconds(plan.endpoint(cpu), 1))]
-    } else {
-        probes
+    let cpu = ProfileKind::Cpu;
+    if plan.kinds.contains(&cpu) {
+        probes.push((cpu, CapturePlan::with_seconds(plan.endpoint(cpu), 1)));
     }
+    probes
 }
 
 /// Parses `--endpoint KIND=PATH`: where a server that does not follow Go's `/debug/pprof/`
@@ -519,9 +519,16 @@ mod tests {
         };
         assert_eq!(
             paths(&ProfileKind::ALL),
-            vec!["goroutine", "heap", "allocs", "mutex", "block"]
+            vec![
+                "goroutine",
+                "heap",
+                "allocs",
+                "mutex",
+                "block",
+                "profile?seconds=1"
+            ]
         );
-        assert_eq!(paths(&[Cpu, Heap]), vec!["heap"]);
+        assert_eq!(paths(&[Cpu, Heap]), vec!["heap", "profile?seconds=1"]);
         assert_eq!(paths(&[Cpu]), vec!["profile?seconds=1"]);
         // What no pod serves leaves the plan; nothing left is no plan.
         let p = plan("6s", 3).unwrap();
@@ -562,7 +569,13 @@ mod tests {
         );
         assert_eq!(
             preflight_probes(&p),
-            vec![(ProfileKind::Heap, "heap.pb".to_owned())]
+            vec![
+                (ProfileKind::Heap, "heap.pb".to_owned()),
+                (
+                    ProfileKind::Cpu,
+                    "/profiling/cpu?format=pprof&seconds=1".to_owned()
+                ),
+            ]
         );
         for (bad, why) in [
             ("cpu", "no '='"),

@@ -70,16 +70,25 @@ pub(super) fn deepest(carriers: &[Carrier]) -> Option<usize> {
 /// Whether a function is the service's own code rather than Go's standard library or runtime:
 /// `main.*`, or a package path whose first element is a domain (`github.com/...`).
 ///
-/// Runtimes whose profiles name functions without a package (JavaScript's `computeChecksum`,
-/// as Node.js profilers write them) have no such mark: a plain identifier is taken as the
-/// service's, and the runtime's own pseudo-frames (`(garbage collector)`, `Garbage
-/// Collection`, `(anonymous:L#12:C#3)`) are not. Go names always carry their package, so
-/// this changes nothing for Go.
+/// Rust paths (`rust_service::compute_checksum`) are the service's unless their crate is the
+/// standard library (`std`, `core`, `alloc`) or the profiler's. Runtimes whose profiles name
+/// functions without a package (JavaScript's `computeChecksum`, as Node.js profilers write
+/// them) have no such mark: a plain identifier is taken as the service's, and the runtime's
+/// own pseudo-frames (`(garbage collector)`, `Garbage Collection`, `(anonymous:L#12:C#3)`)
+/// are not. Go names always carry their package, so this changes nothing for Go.
 pub fn is_own_code(name: &str) -> bool {
     match name.split_once('/') {
         Some((first, _)) => first.contains('.'),
         None if name.starts_with("main.") => true,
-        None => is_plain_identifier(name),
+        None => match name.split_once("::") {
+            // A Rust (or C++) path: its crate is the service's unless it is the standard
+            // library or the profiler, as a Go module path is unless it is Go's own.
+            Some((first, _)) => {
+                is_plain_identifier(first)
+                    && !matches!(first, "std" | "core" | "alloc" | "pprof" | "backtrace")
+            }
+            None => is_plain_identifier(name),
+        },
     }
 }
 

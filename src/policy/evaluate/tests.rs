@@ -47,6 +47,17 @@ fn own_code_and_ratio_words() {
     assert!(!is_own_code("(anonymous:L#87:C#15)"));
     assert!(!is_own_code("(garbage collector)"));
     assert!(!is_own_code("_start"));
+    // Rust paths: the service's crate, not the standard library's or the profiler's.
+    assert!(is_own_code("rust_service::compute_checksum"));
+    assert!(is_own_code("rust_service::Workload::handle_request"));
+    assert!(!is_own_code(
+        "core::slice::sort::stable::quicksort::quicksort"
+    ));
+    assert!(!is_own_code("std::thread::sleep"));
+    assert!(!is_own_code(
+        "<alloc::vec::Vec<u8> as core::clone::Clone>::clone"
+    ));
+    assert!(!is_own_code("pprof::profiler::perf_signal_handler"));
     assert_eq!(ratio_words(1.52), "+52%");
     assert_eq!(ratio_words(0.7), "-30%");
     assert_eq!(ratio_words(12.4), "12x");
