@@ -1,12 +1,13 @@
-//! Services that are not written in Go: the example Node.js service (`examples/node-service`,
-//! pprof endpoints from `@datadog/pprof`: a wall-clock CPU profile and a sampled heap, nothing
-//! else) captured live by `gate run` under the default policy, as a new user would.
+//! Services that are not written in Go, captured live by `gate run` under the default policy
+//! as a new user would: the example Node.js service (`examples/node-service`, pprof endpoints
+//! from `@datadog/pprof`: a wall-clock CPU profile and a sampled heap, nothing else) and the
+//! example Rust service (`examples/rust-service`, a CPU profile from the `pprof` crate).
 
 use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::capture::{broken_rules, run_live_for, urls};
-use crate::support::{exclusive_cpu, repo, ExampleService};
+use crate::support::{exclusive_cpu, repo, rust_service_binary, ExampleService};
 
 /// One `--rate` for every Node.js process, calibrated once, as the Go tests do.
 fn node_rate() -> &'static str {
@@ -33,7 +34,7 @@ fn start_node(n: usize, extra: &[&str]) -> Vec<ExampleService> {
 }
 
 /// `gate run` with every default profile asked for, two pods a side, three 3 s windows.
-fn run_node(
+fn run_sides(
     baseline: &[ExampleService],
     candidate: &[ExampleService],
 ) -> (crate::support::Run, serde_json::Value, tempfile::TempDir) {
@@ -56,7 +57,7 @@ fn a_node_service_a_a_run_passes_with_what_node_lacks_left_out_and_the_mapping_s
     let _cpu = exclusive_cpu();
     let a = start_node(2, &[]);
     let b = start_node(2, &[]);
-    let (run, manifest, dir) = run_node(&a, &b);
+    let (run, manifest, dir) = run_sides(&a, &b);
     assert_eq!(run.code, 0, "A/A of the Node.js service failed: {run}");
     let report = run.json();
     assert!(broken_rules(&report).is_empty(), "{run}");
@@ -124,7 +125,7 @@ fn a_node_service_with_one_function_three_times_slower_fails_naming_it() {
     let _cpu = exclusive_cpu();
     let a = start_node(2, &[]);
     let b = start_node(2, &["--cpu-regress", "computeChecksum=3"]);
-    let (run, _manifest, _dir) = run_node(&a, &b);
+    let (run, _manifest, _dir) = run_sides(&a, &b);
     assert_eq!(
         run.code, 1,
         "the planted regression did not fail the run: {run}"
@@ -224,5 +225,83 @@ fn endpoints_mounted_elsewhere_are_reached_with_endpoint_paths() {
     assert!(
         bad.stderr.contains("--endpoint") && bad.stderr.contains("KIND=PATH"),
         "{bad}"
+    );
+}
+
+/// One `--rate` for every Rust process, calibrated once.
+fn rust_rate() -> &'static str {
+    static RATE: OnceLock<String> = OnceLock::new();
+    RATE.get_or_init(|| {
+        let out = Command::new(rust_service_binary())
+            .args(["--calibrate", "--load", "0.25"])
+            .output()
+            .expect("calibrating the example Rust service");
+        assert!(out.status.success(), "calibration failed: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    })
+}
+
+fn start_rust(n: usize, extra: &[&str]) -> Vec<ExampleService> {
+    (0..n)
+        .map(|_| {
+            let mut args = vec!["--rate", rust_rate()];
+            args.extend_from_slice(extra);
+            ExampleService::start_rust(&args)
+        })
+        .collect()
+}
+
+#[test]
+fn a_rust_service_a_a_run_passes_with_cpu_alone() {
+    let _cpu = exclusive_cpu();
+    let a = start_rust(2, &[]);
+    let b = start_rust(2, &[]);
+    let (run, manifest, _dir) = run_sides(&a, &b);
+    assert_eq!(run.code, 0, "A/A of the Rust service failed: {run}");
+    let report = run.json();
+    assert!(broken_rules(&report).is_empty(), "{run}");
+    assert_eq!(
+        manifest["plan"]["profiles"],
+        serde_json::json!(["cpu"]),
+        "{manifest}"
+    );
+    // Only CPU is served: every snapshot the check asked for answered 404, and is left out.
+    let pod = &manifest["sides"][0]["pods"][0];
+    assert_eq!(
+        pod["absent"],
+        serde_json::json!(["heap", "allocs", "goroutine", "mutex", "block"]),
+        "{pod}"
+    );
+    let cpu = report["verdict"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "cpu-cumulative")
+        .unwrap()
+        .clone();
+    assert_eq!(cpu["status"], "held", "{cpu}");
+    assert!(cpu["tested"].as_u64().unwrap() > 3, "{cpu}");
+}
+
+#[test]
+fn a_rust_service_with_one_function_three_times_slower_fails_naming_it() {
+    let _cpu = exclusive_cpu();
+    let a = start_rust(2, &[]);
+    let b = start_rust(2, &["--cpu-regress", "compute_checksum=3"]);
+    let (run, _manifest, _dir) = run_sides(&a, &b);
+    assert_eq!(
+        run.code, 1,
+        "the planted regression did not fail the run: {run}"
+    );
+    let report = run.json();
+    let broken = broken_rules(&report);
+    assert!(
+        broken.iter().any(|r| r.starts_with("cpu-")),
+        "no CPU rule broke: {broken:?}\n{run}"
+    );
+    let summary = report["verdict"]["summary"].as_str().unwrap_or_default();
+    assert!(
+        summary.contains("rust_service::compute_checksum"),
+        "the verdict does not name the function: {summary}"
     );
 }

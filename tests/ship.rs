@@ -433,6 +433,7 @@ fn shellcheck_passes_the_entrypoint_and_scripts() {
         &[
             "action/entrypoint.sh",
             "action/pin-image.sh",
+            "examples/rust-service/build.sh",
             "scripts/test.sh",
             "scripts/fuzz.sh",
             "bench/load.sh",

@@ -66,6 +66,23 @@ pub fn go_service_binary() -> &'static Path {
     })
 }
 
+/// Builds the example Rust service once per test run (`examples/rust-service/build.sh`, its
+/// own target folder) and returns its path.
+pub fn rust_service_binary() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("rust-service/rust-service");
+        let status = Command::new("bash")
+            .arg(repo().join("examples/rust-service/build.sh"))
+            .arg(&out)
+            .stdout(Stdio::null())
+            .status()
+            .expect("running examples/rust-service/build.sh");
+        assert!(status.success(), "building the example Rust service failed");
+        out
+    })
+}
+
 /// A running example-service process (the Go service, or the Node.js one), killed when
 /// dropped.
 pub struct ExampleService {
@@ -95,6 +112,14 @@ impl ExampleService {
             .arg(dir.join("server.js"))
             .args(["--pprof-addr", "127.0.0.1:0"])
             .args(args);
+        ExampleService::spawn(command)
+    }
+
+    /// Starts the example Rust service (`examples/rust-service`, built once per test run) on
+    /// a free loopback port with extra flags.
+    pub fn start_rust(args: &[&str]) -> ExampleService {
+        let mut command = Command::new(rust_service_binary());
+        command.args(["--pprof-addr", "127.0.0.1:0"]).args(args);
         ExampleService::spawn(command)
     }
 
