@@ -21,11 +21,15 @@ use std::time::{Duration, Instant};
 
 use pprof::protos::Message;
 
-const WORK: [&str; 4] = [
+const WORK: [&str; 8] = [
     "compute_checksum",
     "render_page",
     "parse_records",
     "sort_inventory",
+    "encode_base64",
+    "tokenize_query",
+    "score_results",
+    "compress_runs",
 ];
 
 struct Config {
@@ -144,6 +148,66 @@ fn sort_inventory(items: &[(u32, String, f64)], rounds: usize) -> u32 {
     first
 }
 
+#[inline(never)]
+fn encode_base64(data: &[u8], rounds: usize) -> usize {
+    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut len = 0;
+    for _ in 0..rounds {
+        let mut out = Vec::with_capacity(data.len() * 4 / 3 + 4);
+        for chunk in black_box(data).chunks(3) {
+            let n =
+                chunk.iter().fold(0u32, |n, &b| (n << 8) | u32::from(b)) << (8 * (3 - chunk.len()));
+            for i in 0..=chunk.len() {
+                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize]);
+            }
+        }
+        len += out.len();
+    }
+    len
+}
+
+#[inline(never)]
+fn tokenize_query(text: &str, rounds: usize) -> usize {
+    let mut n = 0;
+    for _ in 0..rounds {
+        n += black_box(text)
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|t| t.len() > 2)
+            .map(str::to_lowercase)
+            .count();
+    }
+    n
+}
+
+#[inline(never)]
+fn score_results(items: &[(u32, String, f64)], rounds: usize) -> f64 {
+    let mut best = 0.0f64;
+    for r in 0..rounds {
+        for (id, name, price) in black_box(items) {
+            let score = (price.ln_1p() * f64::from(*id % 7 + 1)).sqrt()
+                + name.len() as f64 / (r + 1) as f64;
+            best = best.max(score);
+        }
+    }
+    best
+}
+
+#[inline(never)]
+fn compress_runs(data: &[u8], rounds: usize) -> usize {
+    let mut len = 0;
+    for _ in 0..rounds {
+        let mut out: Vec<(u8, u8)> = Vec::new();
+        for &b in black_box(data) {
+            match out.last_mut() {
+                Some((last, count)) if *last == b / 16 && *count < 255 => *count += 1,
+                _ => out.push((b / 16, 1)),
+            }
+        }
+        len += out.len();
+    }
+    len
+}
+
 struct Workload {
     data: Vec<u8>,
     items: Vec<(u32, String, f64)>,
@@ -188,6 +252,10 @@ impl Workload {
                 &self.items,
                 self.rounds("sort_inventory", 3.0),
             ))
+            + encode_base64(&self.data, self.rounds("encode_base64", 4.0)) as u64
+            + tokenize_query(&self.text, self.rounds("tokenize_query", 2.0)) as u64
+            + score_results(&self.items, self.rounds("score_results", 4.0)) as u64
+            + compress_runs(&self.data, self.rounds("compress_runs", 4.0)) as u64
     }
 }
 
@@ -230,7 +298,9 @@ fn serve_load(w: Workload, rate: f64) {
 /// Takes a CPU profile for `seconds` and returns it encoded (uncompressed protobuf).
 fn cpu_profile(seconds: u64) -> Result<Vec<u8>, String> {
     let guard = pprof::ProfilerGuardBuilder::default()
-        .frequency(997)
+        // Go's rate. Faster asks of setitimer more than the kernel's ticks deliver: at 997 Hz
+        // about 60 signals a second came, each weighed as a millisecond.
+        .frequency(100)
         .blocklist(&["libc", "libgcc", "pthread", "vdso"])
         .build()
         .map_err(|e| format!("starting the profiler: {e}"))?;
