@@ -1,30 +1,30 @@
 //! Kubernetes targets through a fake apiserver that speaks the real protocol (see
 //! `support::fake_apiserver`), with real example-service processes behind its port-forwards:
-//! `gate run --baseline svc/stable --candidate svc/canary`, A/A and a planted regression, and
-//! every fault the issue names (forbidden port-forward, an upgrade that never completes, a
-//! connection dropped after N bytes, a pod not Ready, a pod restarted mid-run, the apiserver
-//! going away or stalling mid-run), each with a clear message, the right exit code and a
-//! bounded time.
+//! `gate run --baseline svc/stable --candidate svc/canary`, A/A and a planted regression,
+//! targets, contexts, namespaces, the example manifests, `gate capture`, `gate forward` and the
+//! nightly archive. The faults (forbidden port-forwards, stalls, drops, pods not Ready or
+//! restarted, the apiserver going away, hostile names, slow upgrades) are in `k8s_faults`,
+//! on the `Cluster` defined here.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use crate::support::fake_apiserver::{FakeApiServer, FakePod, Fault, Outage, FAKE_TOKEN};
+use crate::support::fake_apiserver::{FakeApiServer, FakePod, FAKE_TOKEN};
 use crate::support::{
     self, exclusive_cpu, gate, go_service_binary, refused_addr, ExampleService, Run, HANG,
 };
 
 /// A policy with the per-function CPU rules only (as tests/live_stats.rs uses).
-const CPU_POLICY: &str = "version: 1
+pub(crate) const CPU_POLICY: &str = "version: 1
 rules:
   - { name: cpu-flat, profile: cpu, metric: flat, ignore: ['runtime.*'], max_increase: 20% }
   - { name: cpu-cum, profile: cpu, metric: cum, ignore: ['runtime.*'], max_increase: 20% }
 ";
 
 /// The `-rate` that makes one process use about `load` cores (calibrated once per load).
-fn rate(load: &'static str) -> String {
+pub(crate) fn rate(load: &'static str) -> String {
     static RATES: OnceLock<std::sync::Mutex<Vec<(&'static str, String)>>> = OnceLock::new();
     let rates = RATES.get_or_init(Default::default);
     let mut rates = rates.lock().unwrap_or_else(|p| p.into_inner());
@@ -42,17 +42,17 @@ fn rate(load: &'static str) -> String {
 }
 
 /// A fake cluster: the apiserver, a kubeconfig for it, and the processes behind its pods.
-struct Cluster {
-    fake: FakeApiServer,
-    dir: tempfile::TempDir,
-    kubeconfig: PathBuf,
-    processes: Vec<ExampleService>,
+pub(crate) struct Cluster {
+    pub(crate) fake: FakeApiServer,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) kubeconfig: PathBuf,
+    pub(crate) processes: Vec<ExampleService>,
 }
 
 impl Cluster {
     /// A cluster with Services `stable` and `canary` (selecting `track=stable|canary`) and
     /// a Deployment of each name, and no pods yet.
-    fn new() -> Cluster {
+    pub(crate) fn new() -> Cluster {
         let fake = FakeApiServer::start();
         let dir = tempfile::tempdir().unwrap();
         let kubeconfig = dir.path().join("kubeconfig");
@@ -71,7 +71,7 @@ impl Cluster {
     }
 
     /// Starts `n` example-service processes for `track` (pods `TRACK-1`..`TRACK-n`).
-    fn pods(&mut self, track: &str, n: usize, load: &'static str, extra: &[&str]) {
+    pub(crate) fn pods(&mut self, track: &str, n: usize, load: &'static str, extra: &[&str]) {
         let rate = rate(load);
         for i in 1..=n {
             let mut args = vec!["-rate", rate.as_str()];
@@ -84,7 +84,7 @@ impl Cluster {
     }
 
     /// A cluster with one example-service pod a side at a light load (`stable-1`, `canary-1`).
-    fn one_pod_a_side() -> Cluster {
+    pub(crate) fn one_pod_a_side() -> Cluster {
         let mut c = Cluster::new();
         c.pods("stable", 1, "0.1", &[]);
         c.pods("canary", 1, "0.1", &[]);
@@ -92,7 +92,7 @@ impl Cluster {
     }
 
     /// Pods whose backends refuse connections (for tests that never reach a pod).
-    fn dead_pods(&self, track: &str, n: usize) {
+    pub(crate) fn dead_pods(&self, track: &str, n: usize) {
         for i in 1..=n {
             self.fake.add_pod(FakePod::new(
                 &format!("{track}-{i}"),
@@ -102,12 +102,12 @@ impl Cluster {
         }
     }
 
-    fn out(&self) -> PathBuf {
+    pub(crate) fn out(&self) -> PathBuf {
         self.dir.path().join("gate-out")
     }
 
     /// Runs `gate` with `--kubeconfig` added.
-    fn gate(&self, args: &[&str]) -> Run {
+    pub(crate) fn gate(&self, args: &[&str]) -> Run {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         all.push("--kubeconfig".into());
         all.push(self.kubeconfig.display().to_string());
@@ -115,7 +115,7 @@ impl Cluster {
     }
 
     /// `gate run` of two sides with short windows into `out()`, plus `extra`.
-    fn run(&self, baseline: &str, candidate: &str, extra: &[&str]) -> Run {
+    pub(crate) fn run(&self, baseline: &str, candidate: &str, extra: &[&str]) -> Run {
         let out = self.out().display().to_string();
         let mut args = vec![
             "run",
@@ -132,7 +132,7 @@ impl Cluster {
 
     /// `gate run svc/stable svc/canary` with one 2 s window and a 2 s timeout margin, so that
     /// a pod that stalls is given up on quickly, plus `extra`.
-    fn run_one_short_window(&self, extra: &[&str]) -> Run {
+    pub(crate) fn run_one_short_window(&self, extra: &[&str]) -> Run {
         let mut args = vec![
             "--duration",
             "2s",
@@ -145,13 +145,13 @@ impl Cluster {
         self.run("svc/stable", "svc/canary", &args)
     }
 
-    fn manifest(&self) -> serde_json::Value {
+    pub(crate) fn manifest(&self) -> serde_json::Value {
         manifest(&self.out())
     }
 }
 
 /// [`support::run_gate`], checking that the kubeconfig's token is never printed.
-fn run_gate(args: &[String]) -> Run {
+pub(crate) fn run_gate(args: &[String]) -> Run {
     let run = support::run_gate(args);
     // The message a person sees, for `--nocapture` runs.
     eprintln!(
@@ -172,14 +172,18 @@ fn run_gate(args: &[String]) -> Run {
     run
 }
 
-fn manifest(out: &Path) -> serde_json::Value {
+pub(crate) fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json written");
     assert!(!text.contains(FAKE_TOKEN), "the token is in manifest.json");
     serde_json::from_str(&text).expect("manifest.json is JSON")
 }
 
 /// The manifest's record of one pod.
-fn pod_record<'a>(m: &'a serde_json::Value, side: usize, pod: &str) -> &'a serde_json::Value {
+pub(crate) fn pod_record<'a>(
+    m: &'a serde_json::Value,
+    side: usize,
+    pod: &str,
+) -> &'a serde_json::Value {
     m["sides"][side]["pods"]
         .as_array()
         .unwrap()
@@ -189,7 +193,7 @@ fn pod_record<'a>(m: &'a serde_json::Value, side: usize, pod: &str) -> &'a serde
 }
 
 /// Names of the functions any rule marked regressed.
-fn regressed(report: &serde_json::Value) -> Vec<String> {
+pub(crate) fn regressed(report: &serde_json::Value) -> Vec<String> {
     let mut names: Vec<String> = report["verdict"]["rules"]
         .as_array()
         .unwrap()
@@ -362,319 +366,6 @@ fn a_planted_regression_through_port_forwards_fails_and_names_the_function() {
         found.iter().any(|f| f == "main.computeChecksum"),
         "computeChecksum not named: {found:?}"
     );
-}
-
-#[test]
-fn a_forbidden_port_forward_exits_3_and_names_the_missing_rbac_verb() {
-    let c = Cluster::new();
-    c.dead_pods("stable", 1);
-    c.dead_pods("canary", 1);
-    c.fake.forbid("create", "pods/portforward");
-    // Verbose: every debug line is printed, and still no credential (checked by run_gate).
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &["--duration", "2s", "--windows", "1", "-v"],
-    );
-    assert_eq!(run.code, 3, "{run}");
-    assert!(
-        run.stderr
-            .contains("RBAC verb `create` on resource `pods/portforward`"),
-        "{run}"
-    );
-    assert!(
-        run.stderr.contains("cannot create resource"),
-        "apiserver message kept: {run}"
-    );
-    assert!(run.elapsed < Duration::from_secs(30), "{run}");
-}
-
-#[test]
-fn forbidden_reads_name_their_verb_too() {
-    let c = Cluster::new();
-    c.dead_pods("stable", 1);
-    c.dead_pods("canary", 1);
-    c.fake.forbid("list", "pods");
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &["--duration", "2s", "--windows", "1"],
-    );
-    assert_eq!(run.code, 3, "{run}");
-    assert!(
-        run.stderr.contains("RBAC verb `list` on resource `pods`"),
-        "{run}"
-    );
-}
-
-#[test]
-fn an_upgrade_that_never_completes_is_abandoned_in_bounded_time() {
-    let c = Cluster::new();
-    c.dead_pods("stable", 1);
-    c.dead_pods("canary", 2);
-    for pod in ["stable-1", "canary-1", "canary-2"] {
-        c.fake.set_fault(pod, Fault::StallUpgrade);
-    }
-    let run = c.run_one_short_window(&[]);
-    assert_eq!(run.code, 3, "{run}");
-    assert!(run.stderr.contains("did not open within 1s"), "{run}");
-    assert!(
-        run.stderr.contains("never completed the websocket upgrade"),
-        "{run}"
-    );
-    assert!(run.elapsed < Duration::from_secs(20), "{run}");
-}
-
-#[test]
-fn a_stalled_pod_is_left_out_and_the_others_still_compare() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 2, "0.15", &[]);
-    c.pods("canary", 1, "0.15", &[]);
-    c.fake.set_fault("stable-2", Fault::StallUpgrade);
-    let run = c.run_one_short_window(&["--profiles", "goroutine"]);
-    assert_eq!(run.code, 0, "{run}");
-    assert!(
-        run.stderr.contains("baseline pod stable-2 left out")
-            && run.stderr.contains("did not open within"),
-        "{run}"
-    );
-    let m = c.manifest();
-    assert_eq!(m["sides"][0]["pods"].as_array().unwrap().len(), 1, "{m}");
-}
-
-#[test]
-fn hostile_pod_names_in_warnings_cannot_drive_the_terminal() {
-    // The pod left out is named with a screen-clearing escape and a carriage return that
-    // would overwrite the warning line; the warning must still name it, harmlessly.
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.15", &[]);
-    c.pods("canary", 1, "0.15", &[]);
-    let hostile = "stable-\u{1b}[2J\rall good";
-    let p = ExampleService::start(&["-rate", &rate("0.15")]);
-    c.fake.add_pod(FakePod::new(hostile, "stable", &p.addr));
-    c.processes.push(p);
-    c.fake.set_fault(hostile, Fault::StallUpgrade);
-    let run = c.run_one_short_window(&["--profiles", "goroutine"]);
-    assert_eq!(run.code, 0, "{run}");
-    assert!(run.stderr.contains("[2J\u{fffd}all good left out"), "{run}");
-    assert!(
-        !run.stderr.contains('\r'),
-        "a carriage return reached the terminal: {run}"
-    );
-    assert!(
-        !run.stderr.contains("\u{1b}[2J"),
-        "an escape reached the terminal: {run}"
-    );
-    // report.json keeps the name exactly; the Markdown report escapes it.
-    let report = std::fs::read_to_string(c.out().join("report.json")).unwrap();
-    let json: serde_json::Value = serde_json::from_str(&report).unwrap();
-    assert!(
-        json["warnings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|w| w.as_str().unwrap().contains(hostile)),
-        "{report}"
-    );
-}
-
-#[test]
-fn connections_dropped_mid_response_are_retried_then_reported_missing() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 1, "0.15", &[]);
-    c.pods("canary", 2, "0.15", &[]);
-    // canary-1: its first two connections are cut after 100 bytes (inside the headers);
-    // canary-2: every one of them is.
-    c.fake.set_fault(
-        "canary-1",
-        Fault::DropAfter {
-            bytes: 100,
-            connections: 2,
-        },
-    );
-    c.fake.set_fault(
-        "canary-2",
-        Fault::DropAfter {
-            bytes: 100,
-            connections: usize::MAX,
-        },
-    );
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "4s",
-            "--windows",
-            "2",
-            "--profiles",
-            "goroutine",
-        ],
-    );
-    assert_eq!(run.code, 0, "{run}");
-    assert_eq!(c.fake.cuts("canary-1"), 2, "{}", c.fake.log());
-    assert!(c.fake.cuts("canary-2") >= 2);
-    let m = c.manifest();
-    // canary-1 lost nothing: the cut attempts were retried.
-    for w in 1..=2 {
-        let f = c
-            .out()
-            .join(format!("profiles/candidate/canary-1/goroutine-{w}.pb.gz"));
-        assert!(f.is_file(), "{} missing: {run}", f.display());
-    }
-    let retried = pod_record(&m, 1, "canary-1").to_string();
-    assert!(
-        retried.contains("retried") || retried.contains("\"attempts\":2"),
-        "{retried}"
-    );
-    // canary-2 never answered whole: named, with why, and not compared.
-    let warnings = m["warnings"].to_string();
-    assert!(warnings.contains("candidate pod canary-2"), "{warnings}");
-    assert!(warnings.contains("connection broke"), "{warnings}");
-    // A drop of the port-forward is one of the causes said, not only a process exit.
-    assert!(warnings.contains("port-forward"), "{warnings}");
-    assert!(!c.out().join("profiles/candidate/canary-2").exists());
-}
-
-/// A run whose only candidate pod, named `name`, is Running but not Ready (and whose baseline
-/// pod refuses connections): it must end with exit 3 before capturing anything.
-fn run_with_an_unready_canary(name: &str) -> Run {
-    let c = Cluster::new();
-    c.dead_pods("stable", 1);
-    let mut pod = FakePod::new(name, "canary", &refused_addr());
-    pod.ready = false;
-    c.fake.add_pod(pod);
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &["--duration", "2s", "--windows", "1"],
-    );
-    assert_eq!(run.code, 3, "{run}");
-    assert!(
-        run.stderr
-            .contains("svc/canary: no pod is Running and Ready"),
-        "{run}"
-    );
-    run
-}
-
-#[test]
-fn pods_not_ready_are_not_used_and_none_ready_exits_3() {
-    let run = run_with_an_unready_canary("canary-1");
-    assert!(run.stderr.contains("canary-1: Running, not Ready"), "{run}");
-    assert!(run.elapsed < Duration::from_secs(20), "{run}");
-}
-
-#[test]
-fn hostile_pod_names_in_errors_cannot_drive_the_terminal() {
-    // An apiserver (not a real one: those validate names) names a pod with a screen-clearing
-    // escape, a bell and a carriage return that would overwrite the error line.
-    let run = run_with_an_unready_canary("canary-\u{1b}[2J\u{7}\rall good");
-    assert!(
-        run.stderr
-            .contains("canary-\u{fffd}[2J\u{fffd}\u{fffd}all good: Running, not Ready"),
-        "{run}"
-    );
-    for c in ['\u{1b}', '\u{7}', '\r'] {
-        assert!(!run.stderr.contains(c), "{c:?} reached the terminal: {run}");
-    }
-}
-
-#[test]
-fn a_pod_restarted_mid_run_is_dropped_with_a_warning() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 2, "0.15", &[]);
-    c.pods("canary", 2, "0.15", &[]);
-    let run = std::thread::scope(|s| {
-        s.spawn(|| {
-            std::thread::sleep(Duration::from_secs(3));
-            c.fake.set_restarts("stable-2", 1);
-        });
-        c.run(
-            "svc/stable",
-            "svc/canary",
-            &[
-                "--duration",
-                "6s",
-                "--windows",
-                "2",
-                "--profiles",
-                "goroutine",
-                "--format",
-                "json",
-            ],
-        )
-    });
-    assert_eq!(run.code, 0, "{run}");
-    let m = c.manifest();
-    let kube = &pod_record(&m, 0, "stable-2")["kubernetes"];
-    assert_eq!(kube["restarts_at_start"], 0, "{m}");
-    assert_eq!(kube["restarts_at_end"], 1, "{m}");
-    assert!(
-        kube["dropped"].as_str().unwrap().contains("restarted"),
-        "{m}"
-    );
-    assert!(pod_record(&m, 0, "stable-1")["kubernetes"]["dropped"].is_null());
-    let warnings = run.json()["warnings"].to_string();
-    assert!(
-        warnings.contains("baseline pod stable-2 restarted during the run"),
-        "{warnings}"
-    );
-    assert!(!c.out().join("profiles/baseline/stable-2").exists());
-    assert!(c
-        .out()
-        .join("profiles/baseline/stable-1/goroutine-1.pb.gz")
-        .is_file());
-}
-
-#[test]
-fn a_pod_deleted_mid_run_is_dropped_with_a_warning_and_the_others_compared() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    c.pods("stable", 2, "0.1", &[]);
-    c.pods("canary", 1, "0.1", &[]);
-    let run = std::thread::scope(|s| {
-        s.spawn(|| {
-            // After its probe, its reachability check and window 1's snapshot.
-            let deadline = std::time::Instant::now() + Duration::from_secs(60);
-            while c.fake.forwards("stable-2") < 3 && std::time::Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            c.fake.delete_pod("stable-2");
-        });
-        two_window_run(&c)
-    });
-    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
-    let m = c.manifest();
-    let kube = &pod_record(&m, 0, "stable-2")["kubernetes"];
-    assert!(
-        kube["dropped"]
-            .as_str()
-            .unwrap()
-            .contains("deleted during the run"),
-        "{m}"
-    );
-    let warnings = run.json()["warnings"].to_string();
-    assert!(
-        warnings.contains("baseline pod stable-2 the pod was deleted during the run"),
-        "{warnings}"
-    );
-    // Its counters cannot be trusted across the deletion: left out; the others compared.
-    assert!(
-        !c.out().join("profiles/baseline/stable-2").exists(),
-        "{run}"
-    );
-    for f in [
-        "profiles/baseline/stable-1/goroutine-2.pb.gz",
-        "profiles/candidate/canary-1/goroutine-2.pb.gz",
-    ] {
-        assert!(c.out().join(f).is_file(), "{f} missing: {run}");
-    }
-    assert!(run.elapsed < Duration::from_secs(45), "{run}");
 }
 
 #[test]
@@ -1082,314 +773,4 @@ users:
     let bad = run_with("svc/stable", &["--context", "nope"]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("nope"), "{bad}");
-}
-
-/// Forwards a run of one pod a side opens before its last window, with `--windows 2
-/// --profiles goroutine`: per pod the probe, the reachability check and window 1's snapshot
-/// (the capture keeps no idle connection, so each request is a port-forward of its own).
-const FORWARDS_BEFORE_WINDOW_2: usize = 6;
-
-/// `gate run` of one pod a side, two windows of goroutine snapshots.
-fn two_window_run(c: &Cluster) -> Run {
-    two_window_run_with_margin(c, "2s", "goroutine")
-}
-
-/// [`two_window_run`] with another `--timeout-margin` (half of it bounds each upgrade).
-fn two_window_run_with_margin(c: &Cluster, margin: &str, profiles: &str) -> Run {
-    c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "4s",
-            "--windows",
-            "2",
-            "--profiles",
-            profiles,
-            "--timeout-margin",
-            margin,
-            "--format",
-            "json",
-        ],
-    )
-}
-
-/// Checks a run that lost its second window to an apiserver outage: window 1 of both pods
-/// compared and kept, window 2 named missing per pod, the exit code the verdict's.
-fn window_1_kept_window_2_named(c: &Cluster, run: &Run) {
-    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
-    for (dir, pod) in [("baseline", "stable-1"), ("candidate", "canary-1")] {
-        let kept = c
-            .out()
-            .join(format!("profiles/{dir}/{pod}/goroutine-1.pb.gz"));
-        assert!(kept.is_file(), "{} lost: {run}", kept.display());
-        assert!(
-            !c.out()
-                .join(format!("profiles/{dir}/{pod}/goroutine-2.pb.gz"))
-                .exists(),
-            "{run}"
-        );
-    }
-    let m = c.manifest();
-    let missing = m["missing"].to_string();
-    for pod in ["stable-1", "canary-1"] {
-        assert!(missing.contains(pod), "{pod} not in missing: {m}");
-    }
-    let warnings = run.json()["warnings"].to_string();
-    for line in [
-        "baseline pod stable-1: window 2 missing",
-        "candidate pod canary-1: window 2 missing",
-    ] {
-        assert!(warnings.contains(line), "{line:?} not in {warnings}");
-    }
-    assert!(run.stderr.contains("window 2 missing"), "{run}");
-}
-
-#[test]
-fn the_apiserver_going_down_after_the_first_window_keeps_it_and_names_what_is_missing() {
-    let _cpu = exclusive_cpu();
-    let c = Cluster::one_pod_a_side();
-    // Window 2's first port-forward finds the apiserver gone: refused from then on, and every
-    // connection it had open cut.
-    c.fake
-        .go_away_at_forward(FORWARDS_BEFORE_WINDOW_2 + 1, Outage::Down);
-    let run = two_window_run(&c);
-    window_1_kept_window_2_named(&c, &run);
-    // The restart check after the run could not reach it either: said, not fatal.
-    assert!(
-        run.json()["warnings"]
-            .to_string()
-            .contains("could not check for restarts after the run"),
-        "{run}"
-    );
-    assert!(run.elapsed < Duration::from_secs(45), "{run}");
-}
-
-#[test]
-fn an_apiserver_that_stops_answering_mid_run_ends_in_bounded_time_with_what_was_captured() {
-    let _cpu = exclusive_cpu();
-    let c = Cluster::one_pod_a_side();
-    // A partition: connections accepted, never answered; open port-forwards carry nothing.
-    c.fake
-        .go_away_at_forward(FORWARDS_BEFORE_WINDOW_2 + 1, Outage::Blackhole);
-    let run = two_window_run(&c);
-    window_1_kept_window_2_named(&c, &run);
-    // Upgrades are abandoned after their deadline, the restart check after the API's (15 s).
-    assert!(run.elapsed < Duration::from_secs(60), "{run}");
-}
-
-#[test]
-fn the_apiserver_going_down_before_any_window_exits_3_naming_each_side() {
-    let _cpu = exclusive_cpu();
-    let c = Cluster::one_pod_a_side();
-    // Probes and reachability checks pass (forwards 1-4); then the apiserver is gone.
-    c.fake.go_away_at_forward(5, Outage::Down);
-    let run = two_window_run(&c);
-    assert_eq!(run.code, 3, "{run}\n{}", c.fake.log());
-    assert!(
-        run.stderr
-            .contains("nothing usable was captured for baseline"),
-        "{run}"
-    );
-    assert!(run.stderr.contains("stable-1"), "{run}");
-    // What was written is the manifest saying why; no profile.
-    assert!(!c.out().join("profiles/baseline/stable-1").exists());
-    assert!(run.elapsed < Duration::from_secs(45), "{run}");
-}
-
-/// Every file under `dir`, as paths relative to it.
-fn tree(dir: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
-        for e in std::fs::read_dir(dir).unwrap().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                walk(root, &p, out);
-            } else {
-                out.push(p.strip_prefix(root).unwrap().display().to_string());
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out.sort();
-    out
-}
-
-#[test]
-fn hostile_pod_names_stay_inside_the_out_dir_and_never_share_a_folder() {
-    let _cpu = exclusive_cpu();
-    let mut c = Cluster::new();
-    // A hostile apiserver names its pods `..` and `_..`: made safe, both would be `_..`.
-    for name in ["..", "_.."] {
-        let p = ExampleService::start(&["-rate", &rate("0.1")]);
-        c.fake.add_pod(FakePod::new(name, "stable", &p.addr));
-        c.processes.push(p);
-    }
-    c.pods("canary", 1, "0.1", &[]);
-    let archive = c.dir.path().join("archive");
-    let run = c.run(
-        "svc/stable",
-        "svc/canary",
-        &[
-            "--duration",
-            "2s",
-            "--windows",
-            "1",
-            "--profiles",
-            "goroutine",
-            "--archive",
-            archive.to_str().unwrap(),
-            "--service",
-            "web",
-        ],
-    );
-    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
-    // Nothing outside the out dir, the archive and the kubeconfig.
-    let all = tree(c.dir.path());
-    let outside: Vec<&String> = all
-        .iter()
-        .filter(|f| !f.starts_with("gate-out/") && !f.starts_with("archive/") && *f != "kubeconfig")
-        .collect();
-    assert!(outside.is_empty(), "written outside: {outside:?}");
-    // Both pods kept, each in a folder of its own.
-    let out = tree(&c.out());
-    for want in [
-        "profiles/baseline/_../goroutine-1.pb.gz",
-        "profiles/baseline/default._../goroutine-1.pb.gz",
-    ] {
-        assert!(out.iter().any(|f| f == want), "{want} not in {out:?}");
-    }
-    let stored = tree(&archive);
-    for want in [
-        "/baseline/_../goroutine-1.pb.gz",
-        "/baseline/default._../goroutine-1.pb.gz",
-    ] {
-        assert!(
-            stored.iter().any(|f| f.ends_with(want)),
-            "{want} not in {stored:?}"
-        );
-    }
-    let m = c.manifest();
-    let kube = &pod_record(&m, 0, "default._..")["kubernetes"];
-    assert_eq!(kube["namespace"], "default", "{m}");
-    assert!(kube["uid"].as_str().unwrap().ends_with("_.."), "{m}");
-}
-
-#[test]
-fn hostile_namespaces_are_refused_before_anything_is_asked() {
-    let c = Cluster::new();
-    c.dead_pods("stable", 1);
-    for ns in ["../../etc", "/abs", "a.b", "Prod"] {
-        let run = c.run(
-            "svc/stable",
-            "svc/canary",
-            &["--namespace", ns, "--duration", "2s", "--windows", "1"],
-        );
-        assert_eq!(run.code, 2, "{ns}: {run}");
-        assert!(
-            run.stderr.contains("is not a namespace name") && run.stderr.contains("--namespace"),
-            "{ns}: {run}"
-        );
-        assert!(!c.out().join("profiles").exists(), "{ns}: {run}");
-    }
-    // A kubeconfig context's namespace, NUL included, is checked the same way.
-    for ns in [r#""..""#, r#""a\u0000b""#, r#""/etc""#] {
-        let text = std::fs::read_to_string(&c.kubeconfig)
-            .unwrap()
-            .replace("namespace: default", &format!("namespace: {ns}"));
-        let kubeconfig = c.dir.path().join("hostile-kubeconfig");
-        std::fs::write(&kubeconfig, text).unwrap();
-        let run = run_gate(&[
-            "capture".into(),
-            "svc/stable".into(),
-            "--out".into(),
-            c.dir.path().join("o").display().to_string(),
-            "--kubeconfig".into(),
-            kubeconfig.display().to_string(),
-        ]);
-        assert_eq!(run.code, 2, "{ns}: {run}");
-        assert!(
-            run.stderr.contains("is not a namespace name")
-                && run.stderr.contains("kubeconfig context"),
-            "{ns}: {run}"
-        );
-    }
-    assert!(
-        !c.fake.log().contains("namespaces/.."),
-        "asked the apiserver: {}",
-        c.fake.log()
-    );
-}
-
-/// One pod a side, two windows, the canary's port-forward upgrades 1.3 s slow after its first
-/// `after` upgrades; the run must have passed.
-fn run_with_a_slow_canary(after: usize, profiles: &str) -> (Cluster, Run) {
-    let c = Cluster::one_pod_a_side();
-    c.fake.set_fault(
-        "canary-1",
-        Fault::SlowUpgrade {
-            millis: 1300,
-            after,
-        },
-    );
-    let run = two_window_run_with_margin(&c, "4s", profiles);
-    assert_eq!(run.code, 0, "{run}\n{}", c.fake.log());
-    (c, run)
-}
-
-#[test]
-fn slow_port_forward_upgrades_are_opened_ahead_so_the_pods_windows_start_together() {
-    let _cpu = exclusive_cpu();
-    let (c, run) = run_with_a_slow_canary(0, "cpu,goroutine");
-    let m = c.manifest();
-    let kube = |side, pod| pod_record(&m, side, pod)["kubernetes"].clone();
-    let (slow, fast) = (kube(1, "canary-1"), kube(0, "stable-1"));
-    assert!(slow["upgrade_ms_max"].as_u64().unwrap() >= 1300, "{m}");
-    // Both windows' CPU profile and goroutine snapshot went over forwards opened ahead, and
-    // none waited for its upgrade.
-    assert!(slow["opened_ahead"].as_u64().unwrap() >= 4, "{m}");
-    assert!(slow["waited_ms_max"].as_u64().unwrap() < 1000, "{m}");
-    // Quick upgrades are made as connections come: nothing idles in the target.
-    assert_eq!(fast["opened_ahead"], 0, "{m}");
-    assert!(fast["upgrade_ms_max"].as_u64().unwrap() < 1000, "{m}");
-    for (dir, pod) in [("baseline", "stable-1"), ("candidate", "canary-1")] {
-        for file in ["cpu-1", "cpu-2", "goroutine-1", "goroutine-2"] {
-            let path = c.out().join(format!("profiles/{dir}/{pod}/{file}.pb.gz"));
-            assert!(path.is_file(), "{} missing: {run}", path.display());
-        }
-    }
-    // By the processes' own clocks, the CPU profiles of a window started together (they
-    // started 1.3 s apart when each request waited for its own upgrade).
-    let pod_skew = m["max_pod_skew_ms"].as_f64().expect("pod skew recorded");
-    eprintln!(
-        "slow forwards: canary upgrades up to {} ms, {} connections opened ahead, waited at most {} ms; pods' CPU profiles started at most {pod_skew:.1} ms apart",
-        slow["upgrade_ms_max"], slow["opened_ahead"], slow["waited_ms_max"]
-    );
-    assert!(pod_skew < 700.0, "pods started {pod_skew} ms apart: {m}");
-    let warnings = run.json()["warnings"].to_string();
-    assert!(
-        !warnings.contains("waited up to") && !warnings.contains("own clocks"),
-        "{warnings}"
-    );
-}
-
-#[test]
-fn a_request_that_waited_for_a_slow_port_forward_is_warned_about() {
-    // The apiserver slows down after the checks (the session's probe and the engine's
-    // reachability check were quick), so nothing was opened ahead for the first snapshot.
-    let _cpu = exclusive_cpu();
-    let (c, run) = run_with_a_slow_canary(2, "goroutine");
-    let m = c.manifest();
-    let slow = &pod_record(&m, 1, "canary-1")["kubernetes"];
-    assert!(slow["waited_ms_max"].as_u64().unwrap() >= 1300, "{m}");
-    let warnings = run.json()["warnings"].to_string();
-    assert!(
-        warnings.contains("candidate pod canary-1: requests waited up to 1.")
-            && warnings.contains("does not include it"),
-        "{warnings}"
-    );
-    assert!(
-        !warnings.contains("stable-1: requests waited"),
-        "{warnings}"
-    );
 }

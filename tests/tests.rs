@@ -10,6 +10,7 @@ mod fuzz_corpus;
 mod github;
 mod hostile;
 mod k8s;
+mod k8s_faults;
 mod labels;
 mod lifecycle;
 mod live_stats;
