@@ -86,6 +86,11 @@ pub(super) fn judge_total_from_nothing(
     }
 }
 
+/// A new function's spread across windows from which it is a burst, judged on its units, and
+/// worded uneven: far beyond what windows of a steady service show (the example service's
+/// are within 1.5x).
+pub(super) const UNEVEN_SPREAD: f64 = 10.0;
+
 /// How many sampled events a new function's one event is worth less than one: the windows'
 /// usual spread, or the function's own when it came unevenly (a burst in one window).
 fn new_function_spread(d: &Delta, s: &SampleTypeComparison) -> f64 {
@@ -108,10 +113,17 @@ pub(super) fn judge_new_share(
     let windows = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
     let total_events = s.total.candidate_events.max(d.candidate_events);
     let testable = max_share > 0.0 && max_share < 1.0;
-    let (lower, upper, p) = match d.candidate_spread.filter(|u| u.factor > windows) {
-        // Quasi-binomial with an estimated dispersion: the share's spread is measured on the
-        // units, so its interval has their degrees of freedom. A binomial on events shrunk
-        // by the spread instead rounded one burst to "two events" and called it decided.
+    // A burst (spread of UNEVEN_SPREAD or more): quasi-binomial with an estimated dispersion,
+    // the share's spread measured on the units, so its interval has their degrees of freedom;
+    // a binomial on events shrunk by the spread rounded one burst to "two events" and called
+    // it decided. Below that, the events shrunk by the larger spread, as for any function: a
+    // steady new function whose pods differ a little (main.auditTrail, spread under 10) was
+    // left undecided by the units' few degrees of freedom.
+    let burst = d
+        .candidate_spread
+        .filter(|u| u.factor >= UNEVEN_SPREAD && u.factor > windows);
+    let c = new_function_spread(d, s);
+    let (lower, upper, p) = match burst {
         Some(own) if total_events > 0.0 => {
             let share = d.candidate_events / total_events;
             let se = (own.factor * share * (1.0 - share) / total_events).sqrt();
@@ -120,8 +132,8 @@ pub(super) fn judge_new_share(
             ((share - t * se).max(0.0), (share + t * se).min(1.0), p)
         }
         _ => {
-            let n = (total_events / windows).round() as u64;
-            let k = ((d.candidate_events / windows).round() as u64).min(n);
+            let n = (total_events / c).round() as u64;
+            let k = ((d.candidate_events / c).round() as u64).min(n);
             (
                 stats::clopper_pearson_lower(k, n, fdr),
                 stats::clopper_pearson_upper(k, n, fdr),

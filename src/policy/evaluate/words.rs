@@ -60,10 +60,6 @@ pub fn ratio_words(r: f64) -> String {
     }
 }
 
-/// A new function's spread across windows from which its words call it uneven: far beyond
-/// what windows of a steady service show (the example service's are within 1.5x).
-const UNEVEN_SPREAD: f64 = 10.0;
-
 /// A finding's own change in words, without its attribution.
 pub(super) fn change_words(f: &Finding) -> String {
     let function = display_name(f.function.as_deref().unwrap_or("total"));
@@ -84,7 +80,7 @@ pub(super) fn change_words(f: &Finding) -> String {
                 .delta
                 .candidate_spread
                 .map(|u| u.factor)
-                .filter(|&s| s >= UNEVEN_SPREAD)
+                .filter(|&s| s >= super::answers::UNEVEN_SPREAD)
             {
                 words.push_str(&format!(
                     ", uneven across the candidate's windows ({spread:.0}x sampling noise)"
