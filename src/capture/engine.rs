@@ -170,20 +170,24 @@ pub async fn capture(
         .collect();
     let absent = absent_everywhere(&preflight, &live, &plan.kinds);
     let pruned;
-    let plan = match plan.without(&absent) {
-        Some(p) if !absent.is_empty() => {
-            let names =
-                |ks: &[ProfileKind]| ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(", ");
+    let remaining = (!absent.is_empty())
+        .then(|| plan.without(&absent))
+        .flatten();
+    let plan = match remaining {
+        Some(p) => {
+            let names = |ks: &[ProfileKind], sep: &str| {
+                ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(sep)
+            };
             warnings.push(format!(
                 "not served by any pod (HTTP 404), so not captured: {}; captured: {} (a runtime other than Go serves fewer profiles; --profiles {} asks for these alone)",
-                names(&absent),
-                names(&p.kinds),
-                p.kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",")
+                names(&absent, ", "),
+                names(&p.kinds, ", "),
+                names(&p.kinds, ",")
             ));
             pruned = p;
             &pruned
         }
-        _ => plan,
+        None => plan,
     };
     let run_windows = unreachable.is_empty() && !interrupted;
     if !unreachable.is_empty() {

@@ -40,8 +40,9 @@ pub const MAX_FOLDED_BYTES: usize = 256 << 20;
 /// Folded stacks: `root;caller;leaf` to the summed value of one sample type.
 pub type Folded = BTreeMap<String, u64>;
 
-/// The index of the sample type a flame graph of `kind` draws: the kind's main sample type,
-/// else the profile's default, else the last (pprof's rule).
+/// The index of the sample type a flame graph of `kind` draws: the kind's main sample type (or
+/// what stands in for it, see [`ProfileKind::find_sample_type`]), else the profile's default,
+/// else the last (pprof's rule).
 pub fn sample_index(kind: ProfileKind, profile: &proto::Profile) -> Option<usize> {
     let name = |i: i64| {
         usize::try_from(i)
@@ -51,16 +52,18 @@ pub fn sample_index(kind: ProfileKind, profile: &proto::Profile) -> Option<usize
     };
     let names: Vec<Option<String>> = profile.sample_type.iter().map(|t| name(t.r#type)).collect();
     let find = |n: &str| names.iter().position(|x| x.as_deref() == Some(n));
-    std::iter::once(kind.main_sample_type())
-        .chain(kind.stand_ins(kind.main_sample_type()).iter().copied())
-        .find_map(find)
-        .or_else(|| {
-            (profile.default_sample_type != 0)
-                .then(|| name(profile.default_sample_type))
-                .flatten()
-                .and_then(|d| find(&d))
-        })
-        .or_else(|| profile.sample_type.len().checked_sub(1))
+    kind.find_sample_type(
+        kind.main_sample_type(),
+        names.iter().map(|n| n.as_deref().unwrap_or("")),
+    )
+    .map(|(i, _)| i)
+    .or_else(|| {
+        (profile.default_sample_type != 0)
+            .then(|| name(profile.default_sample_type))
+            .flatten()
+            .and_then(|d| find(&d))
+    })
+    .or_else(|| profile.sample_type.len().checked_sub(1))
 }
 
 /// Adds a profile's stacks into `into`, root first, for the sample type at `sample_index`.

@@ -102,15 +102,16 @@ fn new_function_spread(d: &Delta, s: &SampleTypeComparison) -> f64 {
 
 /// A new function breaks the rule when the lower bound of its candidate share is above the
 /// allowed share. Sampled shares are binomial proportions of the candidate's events, counted
-/// at the windows' spread; a function whose own spread across the candidate's windows is
-/// larger is judged by it instead, with the few degrees of freedom it was measured on.
+/// at the windows' spread or the function's own, whichever is larger; a burst (its own spread
+/// [`UNEVEN_SPREAD`] or more) is judged on its units, with the few degrees of freedom they
+/// give.
 pub(super) fn judge_new_share(
     d: &Delta,
     s: &SampleTypeComparison,
     max_share: f64,
     fdr: f64,
 ) -> MarginAnswer {
-    let windows = s.noise.window_dispersion.unwrap_or(1.0).max(1.0);
+    let windows = s.noise.window_dispersion.unwrap_or(1.0);
     let total_events = s.total.candidate_events.max(d.candidate_events);
     let testable = max_share > 0.0 && max_share < 1.0;
     // A burst (spread of UNEVEN_SPREAD or more): quasi-binomial with an estimated dispersion,
@@ -121,7 +122,7 @@ pub(super) fn judge_new_share(
     // left undecided by the units' few degrees of freedom.
     let burst = d
         .candidate_spread
-        .filter(|u| u.factor >= UNEVEN_SPREAD && u.factor > windows);
+        .filter(|u| u.factor >= UNEVEN_SPREAD.max(windows));
     let c = new_function_spread(d, s);
     let (lower, upper, p) = match burst {
         Some(own) if total_events > 0.0 => {

@@ -18,8 +18,8 @@ pub(super) struct GrowthOutcome {
 
 /// Judges a leak: the candidate's level climbs across windows, clearly (p below
 /// [`LEAK_ALPHA`]) and by more than `max_increase` of its first window over the capture
-/// beyond what the baseline's level climbs over the same windows. Named at the deepest function of the service's own code
-/// that climbs with it.
+/// beyond what the baseline's level climbs over the same windows. Named at the deepest
+/// function of the service's own code that climbs with it.
 pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
     let what = crate::profile::units::kind_and_sample(rule.profile, rule.sample_type());
     let limit = rule.max_increase.unwrap_or(LEAK_MIN_RELATIVE);
