@@ -82,7 +82,7 @@ pub(crate) fn run_live_for(
     run_gate(&args)
 }
 
-fn manifest(out: &Path) -> serde_json::Value {
+pub(crate) fn manifest(out: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json written");
     serde_json::from_str(&text).expect("manifest.json is JSON")
 }

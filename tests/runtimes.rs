@@ -6,7 +6,7 @@
 use std::process::Command;
 use std::sync::OnceLock;
 
-use crate::capture::{broken_rules, run_live_for, urls};
+use crate::capture::{broken_rules, manifest, run_live_for, urls};
 use crate::support::{exclusive_cpu, repo, rust_service_binary, ExampleService, Run};
 
 /// The `--rate` a service prints for `--calibrate` (its flags in `command`).
@@ -28,14 +28,24 @@ fn node_rate() -> &'static str {
     })
 }
 
-fn start_node(n: usize, extra: &[&str]) -> Vec<ExampleService> {
+/// `n` processes started by `start` at `rate`, with `extra` flags.
+fn start_at(
+    n: usize,
+    rate: &str,
+    extra: &[&str],
+    start: fn(&[&str]) -> ExampleService,
+) -> Vec<ExampleService> {
     (0..n)
         .map(|_| {
-            let mut args = vec!["--rate", node_rate()];
+            let mut args = vec!["--rate", rate];
             args.extend_from_slice(extra);
-            ExampleService::start_node(&args)
+            start(&args)
         })
         .collect()
+}
+
+fn start_node(n: usize, extra: &[&str]) -> Vec<ExampleService> {
+    start_at(n, node_rate(), extra, ExampleService::start_node)
 }
 
 /// `gate run` with every default profile asked for, two pods a side, three 3 s windows.
@@ -61,8 +71,7 @@ fn run_sides_for(
         (duration, "3"),
         &["--format", "json"],
     );
-    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json written");
-    let manifest: serde_json::Value = serde_json::from_str(&text).expect("manifest is JSON");
+    let manifest = manifest(&out);
     (run, manifest, dir)
 }
 
@@ -205,8 +214,7 @@ fn endpoints_mounted_elsewhere_are_reached_with_endpoint_paths() {
     );
     assert_ne!(run.code, 2, "{run}");
     assert_ne!(run.code, 3, "{run}");
-    let text = std::fs::read_to_string(out.join("manifest.json")).expect("manifest.json");
-    let m: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let m = manifest(&out);
     assert_eq!(
         m["plan"]["endpoints"]["cpu"], "/profiling/cpu?mode=pprof",
         "{m}"
@@ -264,13 +272,7 @@ fn rust_rate() -> &'static str {
 }
 
 fn start_rust(n: usize, extra: &[&str]) -> Vec<ExampleService> {
-    (0..n)
-        .map(|_| {
-            let mut args = vec!["--rate", rust_rate()];
-            args.extend_from_slice(extra);
-            ExampleService::start_rust(&args)
-        })
-        .collect()
+    start_at(n, rust_rate(), extra, ExampleService::start_rust)
 }
 
 #[test]

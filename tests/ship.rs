@@ -438,6 +438,7 @@ fn shellcheck_passes_the_entrypoint_and_scripts() {
             "scripts/fuzz.sh",
             "bench/load.sh",
             "bench/sensitivity.sh",
+            "bench/runtimes.sh",
             ".ci/run",
         ],
         &repo(),
