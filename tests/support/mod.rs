@@ -83,7 +83,7 @@ pub fn rust_service_binary() -> &'static Path {
     })
 }
 
-/// A running example-service process (the Go service, or the Node.js one), killed when
+/// A running example-service process (the Go, Node.js or Rust one), killed when
 /// dropped.
 pub struct ExampleService {
     child: Child,
