@@ -30,6 +30,7 @@ use crate::targets::{self, session::KubeSideSpec, KubeOptions, KubeSession, Targ
 mod archive;
 mod args;
 mod emit;
+mod history;
 mod live;
 mod out;
 mod stop;
@@ -116,6 +117,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::Diff(args) => diff(args),
         Command::Forward(args) => forward(args),
         Command::Archive(args) => archive::command(args, show_bar),
+        Command::History(args) => history::command(args),
         Command::Report(args) => rerender(args),
         Command::Policy(PolicyCommand::Check { file }) => {
             let policy = Policy::from_file(&file)?;

@@ -26,6 +26,9 @@
 //! - [`archive`]: the edge that stores every run's profiles, manifest and reports in a local
 //!   folder or object storage (S3, GCS, Azure), lists and prunes them, and reads an archived
 //!   run back as a side (`archive+URL#SERVICE@latest`).
+//! - [`history`]: what changed across archived runs: per function and total, a series of
+//!   normalised levels over the runs and the change points beyond the policy's thresholds,
+//!   named at the service's own code; rendered as text, Markdown and SVG. Pure.
 //! - [`errors`]: one walk over an error's chain of causes, for the messages people read.
 //! - [`cli`]: the `gate` command line; the only place that knows about exit codes and files written.
 //!
@@ -40,6 +43,7 @@ pub mod capture;
 pub mod cli;
 pub mod compare;
 pub mod errors;
+pub mod history;
 pub mod inputs;
 pub mod judge;
 pub mod policy;

@@ -277,6 +277,7 @@ fn nightly_run(
         }],
         verdict: None,
         policy: None,
+        commit: None,
         objects: files
             .iter()
             .map(|f| ArchiveObject {

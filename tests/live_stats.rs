@@ -5,10 +5,9 @@
 //! independently of the capture engine.
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{exclusive_cpu, gate, go_service_binary, ExampleService};
+use crate::support::{calibrated_rate, exclusive_cpu, gate, ExampleService};
 
 /// A policy with the per-function CPU rules only, so the verdict is about the statistics.
 const CPU_POLICY: &str = "version: 1
@@ -19,14 +18,6 @@ rules:
 
 /// The `-rate` that makes one process use about `load` cores, shared by every process of a
 /// comparison so that a planted regression adds work instead of changing the pace.
-fn calibrated_rate(load: &str) -> String {
-    let out = Command::new(go_service_binary())
-        .args(["-calibrate", "-load", load])
-        .output()
-        .expect("calibrating the example service");
-    assert!(out.status.success(), "calibration failed");
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
 
 /// Captures `windows` matched CPU windows of `seconds` from every process into
 /// `dir/<side>/<pod>/cpu-<window>.pb.gz`.

@@ -8,6 +8,7 @@ mod capture;
 mod diff_cli;
 mod fuzz_corpus;
 mod github;
+mod history;
 mod hostile;
 mod k8s;
 mod k8s_faults;

@@ -226,6 +226,27 @@ pub fn read_side_into(
     }
     let store = Store::open(&r.url)?;
     let (run, side) = resolve(&store, r)?;
+    let files = read_run_side(&store, &run, &side, limits, copy_to).map_err(|e| match e {
+        ArchiveError::NotFound(why) => ArchiveError::NotFound(format!("{}: {why}", r.text)),
+        other => other,
+    })?;
+    let described = format!(
+        "{} (run {}, side {side})",
+        store.url_of(&run.path.prefix()),
+        run.path.run_id
+    );
+    Ok((files, described))
+}
+
+/// Reads one run's side from a store: every `<pod>/<file>` under its folder, decoded and
+/// grouped; with `copy_to`, each file is also written as archived to `copy_to/<pod>/<file>`.
+pub fn read_run_side(
+    store: &Store,
+    run: &RunEntry,
+    side: &str,
+    limits: DecodeOptions,
+    copy_to: Option<&std::path::Path>,
+) -> Result<SideProfiles, ArchiveError> {
     let prefix = format!("{}/{}", run.path.prefix(), side);
     let mut files = Vec::new();
     for object in store.list(&prefix)? {
@@ -268,16 +289,11 @@ pub fn read_side_into(
     }
     if files.is_empty() {
         return Err(ArchiveError::NotFound(format!(
-            "{}: run {} has no profiles under {side}/",
-            r.text, run.path.run_id
+            "run {} has no profiles under {side}/",
+            run.path.run_id
         )));
     }
-    let described = format!(
-        "{} (run {}, side {side})",
-        store.url_of(&run.path.prefix()),
-        run.path.run_id
-    );
-    Ok((side::group(files), described))
+    Ok(side::group(files))
 }
 
 #[cfg(test)]

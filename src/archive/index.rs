@@ -104,6 +104,9 @@ pub struct ArchiveIndex {
     /// The policy of a comparison run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<PolicyRecord>,
+    /// The commit the run was taken at, when given (`--commit`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
     /// Objects stored before this index was written.
     pub objects: Vec<IndexObject>,
     /// Objects that could not be stored.

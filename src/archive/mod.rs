@@ -10,12 +10,15 @@
 //!   mistaken for a complete one.
 //! - [`ops`]: archiving a run, listing runs newest first, pruning old runs.
 //! - [`history`]: `archive+URL#SERVICE[@WHEN][:SIDE]`, an archived run read as a side.
+//! - [`summary`]: `summary.parquet`, a side of a run reduced to per-function numbers, written
+//!   beside its profiles for `gate history` (and for queries where the archive lies).
 
 pub mod history;
 pub mod index;
 pub mod layout;
 pub mod ops;
 pub mod store;
+pub mod summary;
 
 pub use history::{parse_ref, read_side, read_side_into, ArchiveRef, When};
 pub use index::{ArchiveIndex, IndexObject, IndexSide, PolicyRecord, RunKind, RunStatus};

@@ -51,6 +51,8 @@ pub struct RunArchive {
     pub verdict: Option<String>,
     /// The policy, for a comparison.
     pub policy: Option<super::PolicyRecord>,
+    /// The commit the run was taken at (`--commit`), for history.
+    pub commit: Option<String>,
     /// The objects, profiles first.
     pub objects: Vec<ArchiveObject>,
     /// Why the run covers only part of its plan (stopped by a signal), when it does: it is
@@ -136,6 +138,7 @@ fn index_for(run: &RunArchive, service: &str, run_id: &str) -> ArchiveIndex {
         sides: run.sides.clone(),
         verdict: run.verdict.clone(),
         policy: run.policy.clone(),
+        commit: run.commit.clone(),
         objects: Vec::new(),
         missing: Vec::new(),
     }
@@ -464,6 +467,7 @@ mod tests {
             sides: Vec::new(),
             verdict: Some("pass".into()),
             policy: None,
+            commit: None,
             objects,
         }
     }

@@ -11,6 +11,7 @@ use super::{
     capture_live, decode_limits, exit, live_sides, log_warnings, plan_from, resolve_side,
     save_capture, BadInput, CaptureArgs, EarlierProfiles, OutDir, SideInput,
 };
+use crate::archive::summary::{self, SummaryRun, SUMMARY};
 use crate::archive::{
     self, layout, ArchiveError, ArchiveObject, IndexSide, Payload, PolicyRecord, RunArchive,
     RunKind, Store,
@@ -52,6 +53,10 @@ pub struct ArchiveRunArgs {
     /// digits, e.g. 20261122T081530Z-3fa9).
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
+    /// The commit the candidate was built from, recorded in the archive for `gate history`
+    /// (e.g. `--commit "$GITHUB_SHA"`).
+    #[arg(long, value_name = "SHA", env = "GATE_COMMIT")]
+    commit: Option<String>,
 }
 
 /// `gate archive`: the nightly capture, or `list` / `prune`.
@@ -99,6 +104,10 @@ struct NightlyArgs {
     /// The run's folder name in the archive (default: start time and random hex digits).
     #[arg(long, value_name = "ID")]
     run_id: Option<String>,
+    /// The commit the captured pods run, recorded for `gate history` (e.g. the deployed
+    /// image's source commit).
+    #[arg(long, value_name = "SHA", env = "GATE_COMMIT")]
+    commit: Option<String>,
     #[command(flatten)]
     capture: CaptureArgs,
     /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
@@ -176,6 +185,36 @@ fn captured_objects(capture: &Capture, side: &str) -> Vec<ArchiveObject> {
             payload: Payload::Bytes(p.bytes.clone()),
         })
         .collect()
+}
+
+/// A live side's summary for history (`<side>/summary.parquet`); `None`, with a warning, when
+/// it cannot be made (history then summarises the run from its profiles when first read).
+fn summary_object(capture: &Capture, side: &str, run: SummaryRun) -> Option<ArchiveObject> {
+    let profiles = capture.side_profiles(side).ok()?;
+    match summary::encode(&run, &crate::history::summarise(&profiles)) {
+        Ok(bytes) => Some(ArchiveObject {
+            key: format!("{}/{SUMMARY}", layout::safe_segment(side)),
+            payload: Payload::Bytes(bytes),
+        }),
+        Err(e) => {
+            tracing::warn!("cannot summarise side {side} for gate history: {e}");
+            None
+        }
+    }
+}
+
+/// A `--commit` as recorded: short, printable, or refused.
+fn checked_commit(commit: Option<&str>) -> Result<Option<String>, BadInput> {
+    let Some(c) = commit.map(str::trim).filter(|c| !c.is_empty()) else {
+        return Ok(None);
+    };
+    if c.len() > 200 || c.chars().any(char::is_control) {
+        return Err(BadInput(format!(
+            "--commit {:?}: not a commit; give a SHA or tag of at most 200 printable characters",
+            c.chars().take(40).collect::<String>()
+        )));
+    }
+    Ok(Some(c.to_owned()))
 }
 
 fn pods_of(capture: &Capture, side: &str) -> Vec<String> {
@@ -277,12 +316,23 @@ fn unique_segment(name: &str, taken: &mut HashSet<String>) -> String {
 fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
     let mut objects = Vec::new();
     let mut sides = Vec::new();
+    let started = capture_start(record.captured, record.started);
+    let run_id = run_id(record.args.run_id.as_deref(), started);
+    let commit = checked_commit(record.args.commit.as_deref())?;
     for (name, input) in record.sides {
         let safe = layout::safe_segment(name);
         match input {
             SideInput::Live(_) | SideInput::Kube(_) => {
                 if let Some(c) = record.captured {
                     objects.extend(captured_objects(c, name));
+                    let run = SummaryRun {
+                        service: layout::safe_segment(&record.args.service),
+                        run_id: run_id.clone(),
+                        started,
+                        commit: commit.clone(),
+                        side: safe.clone(),
+                    };
+                    objects.extend(summary_object(c, name, run));
                 }
                 let targets = match input {
                     SideInput::Live(t) => t.targets.clone(),
@@ -382,11 +432,10 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
         key: "policy.yaml".into(),
         payload: Payload::Bytes(policy_bytes),
     });
-    let started = capture_start(record.captured, record.started);
     Ok(RunArchive {
         partial: record.report.partial.clone(),
         service: record.args.service.clone(),
-        run_id: run_id(record.args.run_id.as_deref(), started),
+        run_id,
         started_at: started,
         kind: RunKind::Run,
         sides,
@@ -394,6 +443,7 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned)),
         policy: Some(policy),
+        commit,
         objects,
     })
 }
@@ -411,6 +461,7 @@ pub(super) fn command(cmd: ArchiveCommand, show_bar: bool) -> anyhow::Result<u8>
 /// archive is a failure (exit 3), since archiving is the job.
 fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let plan = plan_from(&args.capture, &NIGHTLY_KINDS)?;
+    let commit = checked_commit(args.commit.as_deref())?;
     capture::endpoints::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
     let url = args.to.clone().unwrap_or_default();
@@ -458,6 +509,19 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         payload: Payload::Bytes(manifest),
     });
     let started = capture_start(Some(&captured), started);
+    let run_id = run_id(args.run_id.as_deref(), started);
+    let side = layout::safe_segment(&args.side);
+    objects.extend(summary_object(
+        &captured,
+        &args.side,
+        SummaryRun {
+            service: layout::safe_segment(&args.service),
+            run_id: run_id.clone(),
+            started,
+            commit: commit.clone(),
+            side: side.clone(),
+        },
+    ));
     let pods = pods_of(&captured, &args.side);
     let run = RunArchive {
         partial: captured.manifest.interrupted.then(|| {
@@ -467,17 +531,18 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
             )
         }),
         service: args.service.clone(),
-        run_id: run_id(args.run_id.as_deref(), started),
+        run_id,
         started_at: started,
         kind: RunKind::Nightly,
         sides: vec![IndexSide {
-            side: layout::safe_segment(&args.side),
+            side,
             source: "live".into(),
             targets: args.targets.clone(),
             pods: pods.clone(),
         }],
         verdict: None,
         policy: None,
+        commit,
         objects,
     };
     let outcome = archive::archive_run(&store, &run);

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use super::{archive, VERSION};
+use super::{archive, history, VERSION};
 use crate::capture;
 use crate::profile::{LabelView, ProfileKind, TagFilter};
 use crate::report::Format;
@@ -88,6 +88,14 @@ pub(super) enum Command {
     /// newest first; `gate archive prune --to URL --older-than 365d [--dry-run]` deletes old
     /// runs. URL: a local folder, file://, s3://, gs:// or az://.
     Archive(archive::ArchiveCommand),
+    /// What changed across a service's archived runs: per function and total, the runs where
+    /// a level shifted beyond the policy's threshold, named at the service's own function.
+    ///
+    /// `gate history --archive URL --service NAME [--side nightly] [--since 90d]` reads each
+    /// complete run's summary.parquet (made from its profiles, and stored, the first time),
+    /// prints the changes (`--format text|markdown|json`) and with `--out DIR` writes
+    /// history.json, history.md and an SVG chart per changed series.
+    History(history::HistoryArgs),
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),

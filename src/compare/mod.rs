@@ -20,7 +20,8 @@
 //! the types it returns; `pods` lays each pod's values over the union of functions; `normalise`
 //! makes the pods comparable; `dispersion` measures how they vary beyond sampling; `delta`
 //! turns per-pod values into a [`Delta`]; [`estimate`], [`margin`] and [`stats`] answer the
-//! threshold questions; [`trend`] fits growth across windows.
+//! threshold questions; [`trend`] fits growth across windows; [`summary`] reduces one pod to
+//! the per-function numbers the archive keeps for history.
 
 mod delta;
 mod dispersion;
@@ -34,6 +35,7 @@ mod properties;
 #[cfg(test)]
 pub(crate) mod simulation;
 pub mod stats;
+pub mod summary;
 pub mod trend;
 
 pub use estimate::{Estimate, Noise};

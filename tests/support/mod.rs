@@ -66,6 +66,17 @@ pub fn go_service_binary() -> &'static Path {
     })
 }
 
+/// The example Go service's `-rate` for a CPU load (cores), calibrated on this machine: pass it
+/// to every process of a comparison so a regression flag is not calibrated away.
+pub fn calibrated_rate(load: &str) -> String {
+    let out = Command::new(go_service_binary())
+        .args(["-calibrate", "-load", load])
+        .output()
+        .expect("calibrating the example service");
+    assert!(out.status.success(), "calibration failed");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Builds the example Rust service once per test run (`examples/rust-service/build.sh`, its
 /// own target folder) and returns its path.
 pub fn rust_service_binary() -> &'static Path {

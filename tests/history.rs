@@ -1,0 +1,194 @@
+//! `gate history` on archives of real captures: nightly runs of the example Go service, one
+//! of its functions made twice as slow from the fifth run on, and runs of one build only.
+//! Each run is one pod, two windows of 3 s.
+
+use std::path::Path;
+
+use crate::support::{calibrated_rate, exclusive_cpu, gate, ExampleService};
+
+/// One nightly run of one pod into `arch` as service `service`, run id `run`.
+fn nightly(arch: &Path, service: &str, run: &str, pod: &ExampleService) {
+    gate()
+        .args(["archive", &format!("pod-1={}", pod.url())])
+        .args(["--to", arch.to_str().unwrap(), "--service", service])
+        .args(["--run-id", run, "--commit", &format!("commit-{run}")])
+        .args(["--duration", "6s", "--windows", "2"])
+        .assert()
+        .code(0);
+}
+
+fn history_json(arch: &Path, service: &str, out: Option<&Path>) -> serde_json::Value {
+    let mut cmd = gate();
+    cmd.args(["history", "--archive", arch.to_str().unwrap()])
+        .args(["--service", service, "--format", "json"]);
+    if let Some(out) = out {
+        cmd.args(["--out", out.to_str().unwrap()]);
+    }
+    let a = cmd.assert().code(0);
+    serde_json::from_slice(&a.get_output().stdout).expect("history --format json prints JSON")
+}
+
+fn summaries(arch: &Path) -> Vec<std::path::PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.file_name().is_some_and(|n| n == "summary.parquet") {
+                out.push(p);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(arch, &mut out);
+    out.sort();
+    out
+}
+
+#[test]
+fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a_runs_none() {
+    let _cpu = exclusive_cpu();
+    let tmp = tempfile::tempdir().unwrap();
+    let arch = tmp.path().join("arch");
+    // Enough samples that most runs' functions anchor the median-ratio normalisation (about
+    // 450 CPU samples a run), as a nightly capture's minutes do.
+    let rate = calibrated_rate("0.8");
+    let mut api = ExampleService::start(&["-rate", &rate]);
+    let aa = ExampleService::start(&["-rate", &rate]);
+    for i in 1..=8 {
+        if i == 5 {
+            // The release: the same service with computeChecksum doing twice its work.
+            api = ExampleService::start(&["-rate", &rate, "-cpu-regress", "computeChecksum=2"]);
+        }
+        let run = format!("r{i:02}");
+        // The two services' runs are captured together, as two nightly jobs would be.
+        std::thread::scope(|s| {
+            s.spawn(|| nightly(&arch, "api", &run, &api));
+            nightly(&arch, "aa", &run, &aa);
+        });
+    }
+    assert_eq!(
+        summaries(&arch).len(),
+        16,
+        "every nightly run stores its summary"
+    );
+
+    let out = tmp.path().join("out");
+    let h = history_json(&arch, "api", Some(&out));
+    let runs = h["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 8, "{h}");
+    assert_eq!(runs[4]["run_id"], "r05");
+    assert_eq!(runs[4]["commit"], "commit-r05");
+    let changes = h["changes"].as_array().unwrap();
+    assert!(!changes.is_empty(), "no change found: {h:#}");
+    for c in changes {
+        assert_eq!(c["run_id"], "r05", "a change at another run: {c:#}");
+        for field in ["function", "profile", "metric", "ratio", "lower", "upper"] {
+            assert!(!c[field].is_null(), "{field}: {c:#}");
+        }
+    }
+    // Named at that function: the first change, and the function's own series.
+    assert_eq!(
+        changes[0]["named_at"], "main.computeChecksum",
+        "{:#}",
+        changes[0]
+    );
+    let own: Vec<&serde_json::Value> = changes
+        .iter()
+        .filter(|c| c["function"] == "main.computeChecksum" && c["profile"] == "cpu")
+        .collect();
+    assert!(!own.is_empty(), "{h:#}");
+    for c in &own {
+        let (ratio, lower) = (c["ratio"].as_f64().unwrap(), c["lower"].as_f64().unwrap());
+        assert!(ratio > 1.5 && ratio < 2.6 && lower > 1.2, "{c:#}");
+        assert_eq!(c["commit"], "commit-r05");
+    }
+    let chart = out.join("history-cpu-cpu-cum-main.computeChecksum.svg");
+    let svg = std::fs::read_to_string(&chart).expect("a chart of the changed function");
+    assert!(svg.starts_with("<svg") && svg.contains("main.computeChecksum"));
+    assert!(out.join("history.json").is_file() && out.join("history.md").is_file());
+
+    // The text names the run, its commit and the function.
+    let a = gate()
+        .args([
+            "history",
+            "--archive",
+            arch.to_str().unwrap(),
+            "--service",
+            "api",
+        ])
+        .assert()
+        .code(0);
+    let text = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
+    assert!(
+        text.contains("From run r05 (5 of 8") && text.contains("commit commit-r05"),
+        "{text}"
+    );
+    assert!(text.contains("main.computeChecksum cpu cpu"), "{text}");
+
+    // Runs of one build: no change. Their summaries removed first, so they are made again
+    // from the profiles (and stored) on this first read.
+    for s in summaries(&arch.join("aa")) {
+        std::fs::remove_file(s).unwrap();
+    }
+    let h = history_json(&arch, "aa", None);
+    assert_eq!(h["runs"].as_array().unwrap().len(), 8);
+    assert!(h["tested"].as_u64().unwrap() > 10, "{h:#}");
+    assert_eq!(h["changes"].as_array().unwrap().len(), 0, "{h:#}");
+    assert!(
+        h["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("8 runs had no summary yet")),
+        "{h:#}"
+    );
+    assert_eq!(summaries(&arch.join("aa")).len(), 8, "stored on first read");
+    let again = history_json(&arch, "aa", None);
+    assert_eq!(again["changes"], h["changes"]);
+    assert_eq!(again["series"], h["series"], "summaries read back as made");
+}
+
+#[test]
+fn bad_history_input_is_named_with_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothing-here");
+    let cases: [(Vec<String>, &str); 4] = [
+        (
+            vec!["--archive".into(), missing.display().to_string()],
+            "does not exist",
+        ),
+        (
+            vec![
+                "--archive".into(),
+                tmp.path().display().to_string(),
+                "--profile".into(),
+                "cpus".into(),
+            ],
+            "--profile \"cpus\"",
+        ),
+        (
+            vec![
+                "--archive".into(),
+                tmp.path().display().to_string(),
+                "--since".into(),
+                "forever".into(),
+            ],
+            "not an age",
+        ),
+        (
+            vec!["--archive".into(), tmp.path().display().to_string()],
+            "no complete run of service api",
+        ),
+    ];
+    for (args, says) in cases {
+        let a = gate()
+            .arg("history")
+            .args(&args)
+            .args(["--service", "api"])
+            .assert()
+            .code(2);
+        let err = String::from_utf8_lossy(&a.get_output().stderr).into_owned();
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+}
