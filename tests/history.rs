@@ -1,18 +1,19 @@
 //! `gate history` on archives of real captures: nightly runs of the example Go service, one
 //! of its functions made twice as slow from the fifth run on, and runs of one build only.
-//! Each run is one pod, two windows of 3 s.
+//! Each run is one pod, two windows.
 
 use std::path::Path;
 
 use crate::support::{calibrated_rate, exclusive_cpu, gate, ExampleService};
 
-/// One nightly run of one pod into `arch` as service `service`, run id `run`.
-fn nightly(arch: &Path, service: &str, run: &str, pod: &ExampleService) {
+/// One nightly run of one pod into `arch` as service `service`, run id `run`: two windows
+/// over `duration`.
+fn nightly(arch: &Path, service: &str, run: &str, pod: &ExampleService, duration: &str) {
     gate()
         .args(["archive", &format!("pod-1={}", pod.url())])
         .args(["--to", arch.to_str().unwrap(), "--service", service])
         .args(["--run-id", run, "--commit", &format!("commit-{run}")])
-        .args(["--duration", "6s", "--windows", "2"])
+        .args(["--duration", duration, "--windows", "2"])
         .assert()
         .code(0);
 }
@@ -50,22 +51,28 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
     let _cpu = exclusive_cpu();
     let tmp = tempfile::tempdir().unwrap();
     let arch = tmp.path().join("arch");
-    // Enough samples that most runs' functions anchor the median-ratio normalisation (about
-    // 450 CPU samples a run), as a nightly capture's minutes do.
+    // Enough samples that the runs' functions anchor the normalisation (about 500 CPU samples
+    // a run), as a nightly capture's minutes do; one service process at a time, so that the
+    // slower build gets the CPU it asks for.
     let rate = calibrated_rate("0.8");
-    let mut api = ExampleService::start(&["-rate", &rate]);
-    let aa = ExampleService::start(&["-rate", &rate]);
-    for i in 1..=8 {
-        if i == 5 {
-            // The release: the same service with computeChecksum doing twice its work.
-            api = ExampleService::start(&["-rate", &rate, "-cpu-regress", "computeChecksum=2"]);
+    {
+        let stable = ExampleService::start(&["-rate", &rate]);
+        for i in 1..=4 {
+            nightly(&arch, "api", &format!("r{i:02}"), &stable, "6s");
         }
-        let run = format!("r{i:02}");
-        // The two services' runs are captured together, as two nightly jobs would be.
-        std::thread::scope(|s| {
-            s.spawn(|| nightly(&arch, "api", &run, &api));
-            nightly(&arch, "aa", &run, &aa);
-        });
+    }
+    {
+        // The release: the same service with computeChecksum doing twice its work.
+        let slower = ExampleService::start(&["-rate", &rate, "-cpu-regress", "computeChecksum=2"]);
+        for i in 5..=8 {
+            nightly(&arch, "api", &format!("r{i:02}"), &slower, "6s");
+        }
+    }
+    {
+        let stable = ExampleService::start(&["-rate", &rate]);
+        for i in 1..=8 {
+            nightly(&arch, "aa", &format!("r{i:02}"), &stable, "4s");
+        }
     }
     assert_eq!(
         summaries(&arch).len(),
@@ -79,8 +86,42 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
     assert_eq!(runs.len(), 8, "{h}");
     assert_eq!(runs[4]["run_id"], "r05");
     assert_eq!(runs[4]["commit"], "commit-r05");
+    // What the series of the changed function looked like, for a failure's message.
+    let series = || {
+        let a = gate()
+            .args([
+                "history",
+                "--archive",
+                arch.to_str().unwrap(),
+                "--service",
+                "api",
+            ])
+            .args(["--profile", "cpu", "--functions", "main.computeChecksum"])
+            .args(["--format", "json"])
+            .assert()
+            .code(0);
+        let h: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+        h["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                let points: Vec<String> = s["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| format!("{:.3e}/{}", p["value"].as_f64().unwrap_or(0.0), p["events"]))
+                    .collect();
+                format!(
+                    "{} {}: noise {} {points:?}",
+                    s["function"], s["metric"], s["run_noise"]
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     let changes = h["changes"].as_array().unwrap();
-    assert!(!changes.is_empty(), "no change found: {h:#}");
+    assert!(!changes.is_empty(), "no change found:\n{}", series());
     for c in changes {
         assert_eq!(c["run_id"], "r05", "a change at another run: {c:#}");
         for field in ["function", "profile", "metric", "ratio", "lower", "upper"] {

@@ -16,9 +16,6 @@ rules:
   - { name: cpu-cum, profile: cpu, metric: cum, ignore: ['runtime.*'], max_increase: 20% }
 ";
 
-/// The `-rate` that makes one process use about `load` cores, shared by every process of a
-/// comparison so that a planted regression adds work instead of changing the pace.
-
 /// Captures `windows` matched CPU windows of `seconds` from every process into
 /// `dir/<side>/<pod>/cpu-<window>.pb.gz`.
 fn capture(sides: &[(&str, &[ExampleService])], dir: &Path, windows: usize, seconds: u64) {

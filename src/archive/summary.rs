@@ -140,15 +140,19 @@ impl Columns {
     }
 }
 
-/// Writes one side's summary.
+/// Writes one side's summary: one row group per profile kind and sample type, so a reader
+/// that needs only some of them skips the rest undecoded.
 pub fn encode(
     run: &SummaryRun,
     kinds: &BTreeMap<ProfileKind, Vec<PodSummary>>,
 ) -> Result<Vec<u8>, SummaryError> {
-    let mut c = Columns::default();
+    let mut groups: BTreeMap<(ProfileKind, &str), Columns> = BTreeMap::new();
     for (&kind, pods) in kinds {
         for pod in pods {
             for st in &pod.sample_types {
+                let c = groups
+                    .entry((kind, st.sample_type.name.as_str()))
+                    .or_default();
                 c.push(
                     kind,
                     pod,
@@ -168,7 +172,6 @@ pub fn encode(
             }
         }
     }
-    let rows = c.flat.len();
     let schema = Arc::new(parse_message_type(SCHEMA)?);
     let props = Arc::new(
         WriterProperties::builder()
@@ -181,6 +184,18 @@ pub fn encode(
             .build(),
     );
     let mut writer = SerializedFileWriter::new(Vec::new(), schema, props)?;
+    for c in groups.values() {
+        write_group(&mut writer, run, c)?;
+    }
+    Ok(writer.into_inner()?)
+}
+
+fn write_group(
+    writer: &mut SerializedFileWriter<Vec<u8>>,
+    run: &SummaryRun,
+    c: &Columns,
+) -> Result<(), SummaryError> {
+    let rows = c.flat.len();
     let mut group = writer.next_row_group()?;
     let constant = |s: &str| vec![ByteArray::from(s); rows];
     let started = run.started.timestamp_millis();
@@ -224,7 +239,7 @@ pub fn encode(
         index += 1;
     }
     group.close()?;
-    Ok(writer.into_inner()?)
+    Ok(())
 }
 
 fn write_bytes(
@@ -291,8 +306,13 @@ fn text(b: &ByteArray) -> Result<&str, SummaryError> {
         .map_err(|_| SummaryError::Invalid("a text value that is not UTF-8".into()))
 }
 
-/// Reads a summary back: the run it belongs to (its side aside) and each kind's pods.
-pub fn decode(bytes: Vec<u8>) -> Result<(RunSummary, String), SummaryError> {
+/// Reads a summary back: the run it belongs to (its side aside) and each kind's pods, with
+/// only the profile kinds and sample types `wanted` says yes to (their row groups are the only
+/// ones decoded).
+pub fn decode(
+    bytes: Vec<u8>,
+    wanted: &dyn Fn(ProfileKind, &str) -> bool,
+) -> Result<(RunSummary, String), SummaryError> {
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes))?;
     let meta = reader.metadata().file_metadata();
     let version = meta
@@ -321,9 +341,37 @@ pub fn decode(bytes: Vec<u8>) -> Result<(RunSummary, String), SummaryError> {
             .iter()
             .map(|c| c.name().to_owned())
             .collect();
+        // The group's kind and sample type first: a group of one unwanted pair is skipped.
+        let position = |name: &str| names.iter().position(|n| n == name);
+        let (Some(pi), Some(si)) = (position("profile"), position("sample_type")) else {
+            return Err(SummaryError::Invalid(
+                "no profile or sample_type column".into(),
+            ));
+        };
         let mut columns: BTreeMap<String, Read> = BTreeMap::new();
+        for i in [pi, si] {
+            columns.insert(
+                names[i].clone(),
+                read_column(group.get_column_reader(i)?, rows)?,
+            );
+        }
+        if let (Some(Read::Bytes(p, _)), Some(Read::Bytes(s, _))) =
+            (columns.get("profile"), columns.get("sample_type"))
+        {
+            fn single(v: &[ByteArray]) -> Option<&ByteArray> {
+                v.first().filter(|f| v.iter().all(|x| x == *f))
+            }
+            if let (Some(p), Some(s)) = (single(p), single(s)) {
+                let kind = ProfileKind::from_name(text(p)?);
+                if !kind.is_some_and(|k| wanted(k, text(s).unwrap_or_default())) {
+                    continue;
+                }
+            }
+        }
         for (i, name) in names.into_iter().enumerate() {
-            columns.insert(name, read_column(group.get_column_reader(i)?, rows)?);
+            if i != pi && i != si {
+                columns.insert(name, read_column(group.get_column_reader(i)?, rows)?);
+            }
         }
         let missing = |name: &str| SummaryError::Invalid(format!("no column {name} of its type"));
         macro_rules! take {
@@ -515,7 +563,7 @@ mod tests {
         };
         let bytes = encode(&run, &kinds).unwrap();
         assert_eq!(&bytes[..4], b"PAR1");
-        let (back, side) = decode(bytes).unwrap();
+        let (back, side) = decode(bytes.clone(), &|_, _| true).unwrap();
         assert_eq!(side, "nightly");
         assert_eq!(back.run_id, run.run_id);
         assert_eq!(back.started, "2026-12-05T03:17:00Z");
@@ -526,11 +574,14 @@ mod tests {
             commit: None,
             ..run
         };
-        let (back, _) = decode(encode(&no_commit, &kinds).unwrap()).unwrap();
+        let (back, _) = decode(encode(&no_commit, &kinds).unwrap(), &|_, _| true).unwrap();
         assert_eq!(back.commit, None);
         assert!(matches!(
-            decode(b"not parquet".to_vec()),
+            decode(b"not parquet".to_vec(), &|_, _| true),
             Err(SummaryError::Parquet(_))
         ));
+        // Unwanted groups are skipped whole.
+        let (none, _) = decode(bytes, &|_, st| st != "cpu").unwrap();
+        assert!(none.kinds.is_empty());
     }
 }

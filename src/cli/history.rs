@@ -157,18 +157,6 @@ pub(super) fn command(args: HistoryArgs) -> anyhow::Result<u8> {
         .into());
     }
     let limits = decode_limits(args.max_profile_mib, policy.footprint);
-    let mut runs = Vec::with_capacity(chosen.len());
-    for run in &chosen {
-        match run_summary(&store, run, &args, limits, &mut reading) {
-            Ok(summary) => runs.push(summary),
-            Err(e) => reading.skipped.push(format!(
-                "run {}: {}",
-                run.path.run_id,
-                crate::errors::chain_message(e.as_ref())
-            )),
-        }
-    }
-    let read_seconds = started.elapsed().as_secs_f64();
     let options = HistoryOptions {
         policy,
         profiles,
@@ -176,6 +164,9 @@ pub(super) fn command(args: HistoryArgs) -> anyhow::Result<u8> {
         functions,
         threshold,
     };
+    let wanted = |kind: ProfileKind, sample_type: &str| options.reads(kind, sample_type);
+    let runs = read_runs(&store, &chosen, &wanted, &args, limits, &mut reading);
+    let read_seconds = started.elapsed().as_secs_f64();
     let mut history = history::analyse(&runs, &options);
     if reading.summarised > 0 {
         history.notes.push(format!(
@@ -252,10 +243,69 @@ fn open_existing(url: &str) -> anyhow::Result<Store> {
     Ok(Store::open(url)?)
 }
 
+/// Every chosen run's summary, in order, read on as many threads as there are cores: each
+/// is an independent object (or profiles) to fetch and decode.
+fn read_runs(
+    store: &Store,
+    chosen: &[RunEntry],
+    wanted: &(dyn Fn(ProfileKind, &str) -> bool + Sync),
+    args: &HistoryArgs,
+    limits: crate::profile::DecodeOptions,
+    reading: &mut Reading,
+) -> Vec<RunSummary> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8)
+        .min(chosen.len().max(1));
+    let results: Vec<(usize, Result<RunSummary, String>, Reading)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                s.spawn(move || {
+                    let mut mine = Vec::new();
+                    for (i, run) in chosen.iter().enumerate().skip(t).step_by(threads) {
+                        let mut reading = Reading::default();
+                        let result = run_summary(store, run, wanted, args, limits, &mut reading)
+                            .map_err(|e| {
+                                format!(
+                                    "run {}: {}",
+                                    run.path.run_id,
+                                    crate::errors::chain_message(e.as_ref())
+                                )
+                            });
+                        mine.push((i, result, reading));
+                    }
+                    mine
+                })
+            })
+            .collect();
+        let mut all: Vec<_> = handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect();
+        all.sort_by_key(|r| r.0);
+        all
+    });
+    let mut runs = Vec::with_capacity(results.len());
+    for (_, result, r) in results {
+        reading.from_summaries += r.from_summaries;
+        reading.summarised += r.summarised;
+        if reading.not_stored.is_none() {
+            reading.not_stored = r.not_stored;
+        }
+        match result {
+            Ok(summary) => runs.push(summary),
+            Err(why) => reading.skipped.push(why),
+        }
+    }
+    runs
+}
+
 /// One run's summary: stored, or made from its profiles (and stored for next time).
 fn run_summary(
     store: &Store,
     run: &RunEntry,
+    wanted: &(dyn Fn(ProfileKind, &str) -> bool + Sync),
     args: &HistoryArgs,
     limits: crate::profile::DecodeOptions,
     reading: &mut Reading,
@@ -266,7 +316,7 @@ fn run_summary(
         .started_at()
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     if let Some(bytes) = store.get(&key)? {
-        match summary::decode(bytes) {
+        match summary::decode(bytes, wanted) {
             Ok((mut s, _)) => {
                 reading.from_summaries += 1;
                 s.run_id = run.path.run_id.clone();

@@ -75,6 +75,16 @@ pub struct HistoryOptions {
     pub all_series: bool,
 }
 
+impl HistoryOptions {
+    /// Whether history reads this kind's sample type: the kind is asked for, and the sample
+    /// type is its main one or one a rule reads. Summaries are read for these only.
+    pub fn reads(&self, kind: ProfileKind, sample_type: &str) -> bool {
+        (self.profiles.is_empty() || self.profiles.contains(&kind))
+            && series::wanted_sample_types(kind, &self.policy.rules)
+                .any(|w| kind.find_sample_type(w, [sample_type]).is_some())
+    }
+}
+
 /// The analysis of a service's history.
 #[derive(Debug, Clone, Serialize)]
 pub struct History {

@@ -11,6 +11,8 @@ use crate::profile::ProfileKind;
 
 /// Functions with at least this many events in every run anchor the median-ratio size factors.
 const ANCHOR_MIN_EVENTS: f64 = 5.0;
+/// Share of the anchors left out at each end of their log ratios (edgeR's default).
+const ANCHOR_TRIM: f64 = 0.3;
 /// Fewer anchors than this and runs are normalised by their totals instead.
 const ANCHOR_MIN_FUNCTIONS: usize = 5;
 /// A run without any event of a function is taken to have half an event's worth: the log of
@@ -93,16 +95,23 @@ struct RunSums {
     functions: FxHashMap<u32, FunctionSums>,
 }
 
-/// The sample types analysed for a kind: its main one and every one a rule reads.
-fn sample_types(kind: ProfileKind, names: &[&str], rules: &[Rule]) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    let wanted = std::iter::once(kind.main_sample_type()).chain(
+/// The sample types a kind is analysed by, as named: its main one and every one a rule reads.
+pub(crate) fn wanted_sample_types(
+    kind: ProfileKind,
+    rules: &[Rule],
+) -> impl Iterator<Item = &str> + '_ {
+    std::iter::once(kind.main_sample_type()).chain(
         rules
             .iter()
-            .filter(|r| r.profile == kind)
+            .filter(move |r| r.profile == kind)
             .map(Rule::sample_type),
-    );
-    for w in wanted {
+    )
+}
+
+/// The sample types analysed for a kind among those its profiles have.
+fn sample_types(kind: ProfileKind, names: &[&str], rules: &[Rule]) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for w in wanted_sample_types(kind, rules) {
         if let Some((_, name)) = kind.find_sample_type(w, names.iter().copied()) {
             if !out.iter().any(|o| o == name) {
                 out.push(name.to_owned());
@@ -203,7 +212,7 @@ fn build_sample_type(
                 if unit.is_empty() {
                     unit = s.sample_type.unit.clone();
                 }
-                add_pod(&mut sums, s, rate, options, &mut names, &mut index);
+                add_pod(&mut sums, s, rate, &mut names, &mut index);
             }
             (sums.pods > 0).then_some(sums)
         })
@@ -282,6 +291,14 @@ fn build_sample_type(
 
     let mut functions: Vec<BuiltSeries> = Vec::new();
     for (f, name) in names.iter().enumerate() {
+        // `--functions` chooses the series; every function still anchors the normalisation.
+        if options
+            .functions
+            .as_ref()
+            .is_some_and(|g| !g.is_match(name))
+        {
+            continue;
+        }
         let own_code = is_own_code(name);
         let mut depth = (0.0, 0.0);
         for r in per_run.iter().flatten() {
@@ -315,12 +332,10 @@ fn build_sample_type(
                     .unwrap_or_default();
                 let (mean, var) = sums.level(r.pods, r.exact);
                 let total = totals[i].map(|t| t.0).unwrap_or(0.0);
-                let scale = (-log_size[i]).exp();
-                logs.push(Some(log_point(
-                    mean * scale,
-                    var * scale * scale,
-                    floors[i] * scale,
-                )));
+                let (log_factor, factor_var) = log_size[i];
+                let scale = (-log_factor).exp();
+                let (y, v) = log_point(mean * scale, var * scale * scale, floors[i] * scale);
+                logs.push(Some((y, v + factor_var)));
                 shares.push((total > 0.0).then(|| mean / total));
                 absent.push(sums.events <= 0.0 && mean <= 0.0);
                 events.push(sums.events);
@@ -379,7 +394,6 @@ fn add_pod<'a>(
     sums: &mut RunSums,
     s: &'a SampleTypeSummary,
     rate: f64,
-    options: &HistoryOptions,
     names: &mut Vec<&'a str>,
     index: &mut FxHashMap<&'a str, u32>,
 ) {
@@ -387,11 +401,6 @@ fn add_pod<'a>(
     sums.exact = s.exact;
     sums.total.add(s.total * rate, s.total_events);
     for f in &s.functions {
-        if let Some(globs) = &options.functions {
-            if !globs.is_match(&f.name) {
-                continue;
-            }
-        }
         let id = *index.entry(f.name.as_str()).or_insert_with(|| {
             names.push(f.name.as_str());
             (names.len() - 1) as u32
@@ -416,30 +425,36 @@ fn log_point(mean: f64, var: f64, floor: f64) -> (f64, f64) {
     }
 }
 
-/// Per run, the log size factor that makes functions comparable across runs, by the policy's
-/// normalisation: for median-ratio the median over well-sampled functions of their log level
-/// against their mean log level (DESeq's median of ratios), falling back (and saying so with
-/// `true`) to the log total against the mean log total; for rate none.
+/// Per run, the log size factor that makes functions comparable across runs, and its
+/// variance, by the policy's normalisation. For median-ratio: over the functions sampled in
+/// every run, each one's log level against its mean log level, the trimmed mean of those
+/// (edgeR's TMM: the 30% most extreme either way left out, so a function that changed does not
+/// move the others; the rest weighted by their events, so a function of six events does not
+/// count as much as one of six hundred), falling back (and saying so with `true`) to the log
+/// total against the mean log total. For rate: none.
 fn size_factors(
     method: Normalize,
     per_run: &[Option<RunSums>],
     totals: &[Option<(f64, f64, f64)>],
     n_functions: usize,
-) -> (Vec<f64>, bool) {
+) -> (Vec<(f64, f64)>, bool) {
     if method == Normalize::Rate {
-        return (vec![0.0; per_run.len()], false);
+        return (vec![(0.0, 0.0); per_run.len()], false);
     }
     let present: Vec<&RunSums> = per_run.iter().flatten().collect();
-    let level = |r: &RunSums, f: u32| -> Option<f64> {
+    let level = |r: &RunSums, f: u32| -> Option<(f64, f64)> {
         let s = r.functions.get(&f)?;
         (s.flat.events >= ANCHOR_MIN_EVENTS && s.flat.sum > 0.0)
-            .then(|| (s.flat.sum / r.pods as f64).ln())
+            .then(|| ((s.flat.sum / r.pods as f64).ln(), s.flat.events))
     };
-    let anchors: Vec<(u32, f64)> = (0..n_functions as u32)
+    // (function, mean log level, mean events)
+    let anchors: Vec<(u32, f64, f64)> = (0..n_functions as u32)
         .filter_map(|f| {
-            let logs: Option<Vec<f64>> = present.iter().map(|r| level(r, f)).collect();
-            let logs = logs?;
-            Some((f, logs.iter().sum::<f64>() / logs.len().max(1) as f64))
+            let levels: Option<Vec<(f64, f64)>> = present.iter().map(|r| level(r, f)).collect();
+            let levels = levels?;
+            let n = levels.len().max(1) as f64;
+            let mean = |i: fn(&(f64, f64)) -> f64| levels.iter().map(i).sum::<f64>() / n;
+            Some((f, mean(|l| l.0), mean(|l| l.1) * n))
         })
         .collect();
     let median_ratio = method == Normalize::MedianRatio;
@@ -448,26 +463,39 @@ fn size_factors(
             .iter()
             .map(|r| match r {
                 Some(r) => {
-                    let ratios: Vec<f64> = anchors
+                    let mut ratios: Vec<(f64, f64)> = anchors
                         .iter()
-                        .filter_map(|&(f, g)| level(r, f).map(|l| l - g))
+                        .filter_map(|&(f, g, all_events)| {
+                            level(r, f).map(|(l, e)| (l - g, 1.0 / (1.0 / e + 1.0 / all_events)))
+                        })
                         .collect();
-                    stats::median(&ratios).unwrap_or(0.0)
+                    ratios.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let trim = (ratios.len() as f64 * ANCHOR_TRIM) as usize;
+                    let kept = &ratios[trim..ratios.len() - trim];
+                    let weight: f64 = kept.iter().map(|k| k.1).sum();
+                    if weight > 0.0 {
+                        (
+                            kept.iter().map(|k| k.0 * k.1).sum::<f64>() / weight,
+                            1.0 / weight,
+                        )
+                    } else {
+                        (0.0, 0.0)
+                    }
                 }
-                None => 0.0,
+                None => (0.0, 0.0),
             })
             .collect();
         return (factors, false);
     }
-    let logs: Vec<Option<f64>> = totals
+    let logs: Vec<Option<(f64, f64)>> = totals
         .iter()
-        .map(|t| t.and_then(|(m, _, _)| (m > 0.0).then(|| m.ln())))
+        .map(|t| t.and_then(|(m, v, _)| (m > 0.0).then(|| (m.ln(), v / (m * m)))))
         .collect();
-    let known: Vec<f64> = logs.iter().flatten().copied().collect();
+    let known: Vec<f64> = logs.iter().flatten().map(|l| l.0).collect();
     let mean = known.iter().sum::<f64>() / known.len().max(1) as f64;
     let factors = logs
         .iter()
-        .map(|l| l.map(|l| l - mean).unwrap_or(0.0))
+        .map(|l| l.map(|(l, v)| (l - mean, v)).unwrap_or((0.0, 0.0)))
         .collect();
     (factors, median_ratio)
 }
