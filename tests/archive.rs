@@ -932,22 +932,34 @@ fn the_cronjob_example_runs_the_nightly_archive_with_its_account_and_role() {
     let pod = &docs[3]["spec"]["jobTemplate"]["spec"]["template"]["spec"];
     assert_eq!(pod["serviceAccountName"], docs[0]["metadata"]["name"]);
     assert_eq!(docs[2]["roleRef"]["name"], docs[1]["metadata"]["name"]);
-    // The container's arguments are a real `gate archive` command line.
-    let args: Vec<String> = pod["containers"][0]["args"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a.as_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(args[..2], ["archive", "svc/api"]);
-    {
+    // The containers' arguments are real command lines: `gate archive` first, then (once it
+    // has succeeded) `gate history` of the same store and service.
+    let args = |container: &serde_json::Value| -> Vec<String> {
+        let args: Vec<String> = container["args"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect();
         use clap::Parser;
         let argv = std::iter::once("gate".to_owned()).chain(args.iter().cloned());
         if let Err(e) = profile_gate::cli::Cli::try_parse_from(argv) {
             panic!("the CronJob's arguments do not parse: {e}");
         }
+        args
+    };
+    let archive = args(&pod["initContainers"][0]);
+    assert_eq!(archive[..2], ["archive", "svc/api"]);
+    assert!(archive.contains(&"--to=s3://my-profile-archive/profiles".to_owned()));
+    let history = args(&pod["containers"][0]);
+    assert_eq!(history[0], "history");
+    for arg in [
+        "--archive=s3://my-profile-archive/profiles",
+        "--service=api",
+        "--last=30",
+    ] {
+        assert!(history.contains(&arg.to_owned()), "{history:?}");
     }
-    assert!(args.iter().any(|a| a.starts_with("--to=s3://")), "{args:?}");
     // It may resolve the Service, list pods and port-forward to them, nothing more.
     let grants: Vec<(String, String)> = docs[1]["rules"]
         .as_array()

@@ -165,7 +165,7 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
         text.contains("From run r05 (5 of 8") && text.contains("commit commit-r05"),
         "{text}"
     );
-    assert!(text.contains("main.computeChecksum cpu cpu"), "{text}");
+    assert!(text.contains("main.computeChecksum cpu cum"), "{text}");
 
     // Runs of one build: no change. Their summaries removed first, so they are made again
     // from the profiles (and stored) on this first read.

@@ -11,6 +11,7 @@ const LEFT: f64 = 90.0;
 const RIGHT: f64 = 20.0;
 const TOP: f64 = 40.0;
 const BOTTOM: f64 = 50.0;
+const MARGIN: f64 = 16.0;
 
 fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
@@ -32,11 +33,12 @@ pub fn svg(series: &Series, runs: &[RunFacts]) -> String {
     let n = runs.len().max(1);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
+    // Points stay off the axes by a margin.
     let x = |i: usize| {
         if n == 1 {
             LEFT + plot_w / 2.0
         } else {
-            LEFT + plot_w * i as f64 / (n - 1) as f64
+            LEFT + MARGIN + (plot_w - 2.0 * MARGIN) * i as f64 / (n - 1) as f64
         }
     };
     let y = |v: f64| TOP + plot_h * (1.0 - (v / max).clamp(0.0, 1.0));
@@ -45,12 +47,11 @@ pub fn svg(series: &Series, runs: &[RunFacts]) -> String {
         s,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{HEIGHT}" viewBox="0 0 {WIDTH} {HEIGHT}" font-family="sans-serif" font-size="12">"#
     );
-    let title = format!(
-        "{} - {} {} {}",
-        series.function,
-        series.profile.name(),
-        series.sample_type,
-        series.metric.name()
+    let title = render::series_label(
+        &series.function,
+        series.profile,
+        &series.sample_type,
+        series.metric,
     );
     let _ = write!(
         s,
@@ -77,12 +78,18 @@ pub fn svg(series: &Series, runs: &[RunFacts]) -> String {
             escape(&render::value(v, &series.unit))
         );
     }
-    // Change markers, labelled with the run's date.
+    // Change markers, labelled with the run's date and commit.
     for seg in series.segments.iter().skip(1) {
         let cx = x(seg.first);
         let label = runs
             .get(seg.first)
-            .map(|r| r.started.get(..10).unwrap_or(&r.started).to_owned())
+            .map(|r| {
+                let date = r.started.get(..10).unwrap_or(&r.started);
+                match &r.commit {
+                    Some(c) => format!("{date} {}", c.get(..7).unwrap_or(c)),
+                    None => date.to_owned(),
+                }
+            })
             .unwrap_or_default();
         let _ = write!(
             s,

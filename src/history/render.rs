@@ -49,17 +49,31 @@ fn shares(c: &Change) -> String {
     }
 }
 
+/// `cpu`, or `heap alloc_space` when the sample type is not the profile's main one.
+pub fn profile_label(profile: crate::profile::ProfileKind, sample_type: &str) -> String {
+    if profile.main_sample_type() == sample_type {
+        profile.name().to_owned()
+    } else {
+        format!("{} {sample_type}", profile.name())
+    }
+}
+
+/// `main.computeChecksum cpu cum`, `cpu total`.
+pub fn series_label(
+    function: &str,
+    profile: crate::profile::ProfileKind,
+    sample_type: &str,
+    metric: SeriesMetric,
+) -> String {
+    let label = profile_label(profile, sample_type);
+    match metric {
+        SeriesMetric::Total => format!("{label} total"),
+        m => format!("{function} {label} {}", m.name()),
+    }
+}
+
 fn what(c: &Change) -> String {
-    let mut s = format!(
-        "{} {} {}",
-        c.function,
-        c.profile.name(),
-        if c.metric == SeriesMetric::Total {
-            c.sample_type.clone()
-        } else {
-            format!("{} {}", c.sample_type, c.metric.name())
-        }
-    );
+    let mut s = series_label(&c.function, c.profile, &c.sample_type, c.metric);
     if let Some(n) = c.named_at.as_deref().filter(|n| *n != c.function) {
         let _ = write!(s, " (in {n})");
     }
@@ -147,9 +161,8 @@ pub fn text(h: &History, title: &str) -> String {
             if let Some((a, b)) = first_last(s) {
                 let _ = writeln!(
                     out,
-                    "  {} {}: {} -> {}{}",
-                    s.profile.name(),
-                    s.sample_type,
+                    "  {}: {} -> {}{}",
+                    profile_label(s.profile, &s.sample_type),
                     value(a, &s.unit),
                     value(b, &s.unit),
                     if s.segments.len() > 1 {
@@ -171,35 +184,40 @@ fn cell(text: &str) -> String {
     crate::report::escape_markdown(text)
 }
 
+/// A name as a Markdown code span: nothing inside one is markup, so only a backtick (which
+/// would end it) and a table's pipe are replaced.
+fn code(text: &str) -> String {
+    format!("`{}`", text.replace('`', "'").replace('|', "\\|"))
+}
+
 /// Markdown, for a job summary or a comment.
 pub fn markdown(h: &History, title: &str) -> String {
     let mut out = format!("### {}\n\n", cell(&headline(h, title)));
     if h.changes.is_empty() {
         out.push_str("No change: every tested series stayed within its threshold.\n");
     } else {
-        out.push_str("| From run | Function | Profile | Change | Share |\n|---|---|---|---|---|\n");
+        out.push_str("| From run | Function | Profile | Metric | Change | Share |\n|---|---|---|---|---|---|\n");
         for c in &h.changes {
             let run = &h.runs[c.run_index];
             let _ = writeln!(
                 out,
-                "| `{}` {}{} | `{}`{} | {} {} {} | {} | {}{} |",
-                run.run_id,
+                "| {} {}{} | {}{} | {} | {} | {} | {}{} |",
+                code(&run.run_id),
                 run.started,
                 run.commit
                     .as_deref()
-                    .map(|c| format!(" `{}`", short(c)))
+                    .map(|c| format!(" {}", code(short(c))))
                     .unwrap_or_default(),
-                cell(&c.function),
+                code(&c.function),
                 c.named_at
                     .as_deref()
                     .filter(|n| *n != c.function)
-                    .map(|n| format!(" in `{}`", cell(n)))
+                    .map(|n| format!(" in {}", code(n)))
                     .unwrap_or_default(),
-                c.profile.name(),
-                c.sample_type,
+                profile_label(c.profile, &c.sample_type),
                 c.metric.name(),
                 ratio(c),
-                cell(&shares(c)),
+                shares(c).replace("->", "to"),
                 if c.new { " (new)" } else { "" }
             );
         }
@@ -211,9 +229,8 @@ pub fn markdown(h: &History, title: &str) -> String {
             if let Some((a, b)) = first_last(s) {
                 let _ = writeln!(
                     out,
-                    "| {} {} | {} | {} | {} |",
-                    s.profile.name(),
-                    s.sample_type,
+                    "| {} | {} | {} | {} |",
+                    profile_label(s.profile, &s.sample_type),
                     value(a, &s.unit),
                     value(b, &s.unit),
                     if s.segments.len() > 1 { "yes" } else { "no" }

@@ -276,8 +276,8 @@ fn build_sample_type(
     let (log_size, fell_back) = size_factors(defaults.normalize, &per_run, &totals, names.len());
     if fell_back {
         notes.push(format!(
-            "{} {st}: fewer than {ANCHOR_MIN_FUNCTIONS} functions have {ANCHOR_MIN_EVENTS} events in every run, so functions are normalised by the runs' totals, not by median ratio: a change of a large function moves the others' levels the other way (capture longer windows for a steadier history)",
-            kind.name()
+            "{}: too few functions sampled in every run for median-ratio normalisation; functions are normalised by the runs' totals",
+            super::render::profile_label(kind, st)
         ));
     }
     // Half an event's worth of the run's level, per pod: where a function had no event.

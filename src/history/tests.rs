@@ -207,7 +207,7 @@ fn the_outputs_name_the_run_the_function_and_the_change() {
     let h = analyse(&runs, &options());
     let text = render::text(&h, "History of api");
     assert!(text.contains("From run run-04 (5 of 8"), "{text}");
-    assert!(text.contains("main.buildIndex cpu cpu"), "{text}");
+    assert!(text.contains("main.buildIndex cpu cum"), "{text}");
     let md = render::markdown(&h, "History of api");
     assert!(md.contains("| `run-04`"), "{md}");
     let json = serde_json::to_value(&h).unwrap();
