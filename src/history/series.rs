@@ -11,6 +11,8 @@ use crate::profile::ProfileKind;
 
 /// Functions with at least this many events in every run anchor the median-ratio size factors.
 const ANCHOR_MIN_EVENTS: f64 = 5.0;
+/// Mean events a run a function series needs to be tested.
+const MIN_TESTED_EVENTS: f64 = 10.0;
 /// Share of the anchors left out at each end of their log ratios (edgeR's default).
 const ANCHOR_TRIM: f64 = 0.3;
 /// Fewer anchors than this and runs are normalised by their totals instead.
@@ -340,12 +342,18 @@ fn build_sample_type(
                 absent.push(sums.events <= 0.0 && mean <= 0.0);
                 events.push(sums.events);
             }
+            // Independent filtering (as DESeq2 does): a series with too few events to ever show
+            // a shift beyond the threshold is not tested, so it does not dilute the
+            // false-discovery correction of those that can. The filter (events over all runs)
+            // does not depend on where a change is, so it does not bias the tests it keeps.
+            let known = logs.iter().flatten().count().max(1) as f64;
             let big_enough = shares
                 .iter()
                 .flatten()
                 .filter(|&&s| s >= settings.min_share)
                 .count()
-                >= super::MIN_SEGMENT;
+                >= super::MIN_SEGMENT
+                && events.iter().sum::<f64>() / known >= MIN_TESTED_EVENTS;
             let threshold = rule
                 .and_then(|r| r.max_increase)
                 .or(options.threshold)
