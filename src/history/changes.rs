@@ -231,6 +231,7 @@ fn change(
         share_after: p.share(k, hi).filter(|_| function),
         threshold: s.series.threshold.unwrap_or(0.0),
         new: p.absent[lo..k].iter().all(|a| *a),
+        depth: s.series.depth,
     }
 }
 
@@ -290,7 +291,8 @@ pub(crate) fn name_at_own_code(changes: &mut [Change], built: &[BuiltSeries]) {
                     && k.sample_type == c.sample_type
                     && k.up == up
             })
-            .max_by(|a, b| a.depth.total_cmp(&b.depth))
+            // Deepest: the nearest the leaf, i.e. the smallest distance from it.
+            .min_by(|a, b| a.depth.total_cmp(&b.depth))
             .map(|k| k.function.clone());
     }
 }

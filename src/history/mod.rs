@@ -249,6 +249,10 @@ pub struct Change {
     pub threshold: f64,
     /// The function had no sampled events before.
     pub new: bool,
+    /// Mean distance from the leaf (0 for a leaf): of two own functions changed at one run, the
+    /// nearer the leaf is the cause the other's cumulative change carries.
+    #[serde(skip)]
+    pub depth: f64,
 }
 
 /// Reduces a side's profiles to what history reads (and the archive keeps as its summary).
@@ -295,14 +299,20 @@ pub fn analyse(runs: &[RunSummary], options: &HistoryOptions) -> History {
     let changed: std::collections::HashSet<usize> = found.iter().map(|c| c.series).collect();
     let mut changes: Vec<Change> = found.into_iter().map(|c| c.change).collect();
     changes::name_at_own_code(&mut changes, &built);
-    // Per run: slower first, then the service's own functions, then the larger changes.
+    // Per run: slower first, then the service's own functions, deepest first (a caller's
+    // cumulative change carries its callee's), then the larger changes.
     changes.sort_by(|a, b| {
+        let own = |c: &Change| c.named_at.as_deref() == Some(c.function.as_str());
         a.run_index
             .cmp(&b.run_index)
             .then_with(|| (b.ratio > 1.0).cmp(&(a.ratio > 1.0)))
+            .then_with(|| own(b).cmp(&own(a)))
             .then_with(|| {
-                let own = |c: &Change| c.named_at.as_deref() == Some(c.function.as_str());
-                own(b).cmp(&own(a))
+                if own(a) && own(b) {
+                    a.depth.total_cmp(&b.depth)
+                } else {
+                    std::cmp::Ordering::Equal
+                }
             })
             .then_with(|| b.named_at.is_some().cmp(&a.named_at.is_some()))
             .then_with(|| {
