@@ -19,6 +19,7 @@ use clap::Parser;
 
 use crate::capture::{self, Capture, CaptureError, PlanError, SideTargets};
 use crate::compare;
+use crate::errors::{self, Classified, FailureClass};
 use crate::inputs::{self, InputError};
 use crate::judge::{self, judge, judge_groups, label_groups, LabelGroup};
 use crate::policy::{self, Outcome, Policy, PolicyError};
@@ -128,32 +129,54 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
 }
 
 /// Bad input exits 2 and names what to fix; anything else is an infrastructure failure.
+/// Each error type says its own class; the chain is bad input when any error in it is.
 fn exit_code_for(err: &anyhow::Error) -> u8 {
-    let bad_input = err.chain().any(|e| {
-        e.is::<InputError>()
-            || e.is::<PolicyError>()
-            || e.is::<compare::CompareError>()
-            || e.is::<judge::JudgeError>()
-            || e.is::<BadInput>()
-            || e.is::<PlanError>()
-            || e.downcast_ref::<TargetError>()
-                .is_some_and(TargetError::is_bad_input)
-            || e.downcast_ref::<crate::archive::ArchiveError>()
-                .is_some_and(crate::archive::ArchiveError::is_bad_input)
-            || e.is::<report::ReportError>()
-            || e.is::<report::TemplateError>()
-    });
-    if bad_input {
-        exit::BAD_INPUT
-    } else {
-        exit::INFRASTRUCTURE
+    match errors::chain_class(err.chain().map(class_of)) {
+        FailureClass::BadInput => exit::BAD_INPUT,
+        FailureClass::Infrastructure => exit::INFRASTRUCTURE,
     }
+}
+
+/// The class an error of this crate gives itself; `None` for other errors (I/O, HTTP, ...),
+/// which take the class of the error that wraps them. Every error type a command can return
+/// is listed here; the others (a profile's, a summary's) reach the top only wrapped in one.
+fn class_of(e: &(dyn std::error::Error + 'static)) -> Option<FailureClass> {
+    macro_rules! classes {
+        ($($t:ty),* $(,)?) => {{
+            $(if let Some(e) = e.downcast_ref::<$t>() {
+                return Some(e.class());
+            })*
+            None
+        }};
+    }
+    classes!(
+        InputError,
+        PolicyError,
+        compare::CompareError,
+        judge::JudgeError,
+        PlanError,
+        CaptureError,
+        TargetError,
+        crate::archive::ArchiveError,
+        report::ReportError,
+        report::TemplateError,
+        crate::publish::PublishError,
+        BadInput,
+        Stopped,
+        archive::NotArchived,
+    )
 }
 
 /// An input problem found by the command line itself.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 struct BadInput(String);
+
+impl Classified for BadInput {
+    fn class(&self) -> FailureClass {
+        FailureClass::BadInput
+    }
+}
 
 /// `gate report`: reads a saved report.json and prints it again in the format asked for.
 fn rerender(args: ReportArgs) -> anyhow::Result<u8> {
@@ -354,6 +377,12 @@ fn init_logging(quiet: bool, verbose: bool) {
 #[error("{0}")]
 pub struct Stopped(String);
 
+impl Classified for Stopped {
+    fn class(&self) -> FailureClass {
+        FailureClass::Infrastructure
+    }
+}
+
 /// Refuses a saved side inside the output directory, which the run clears first.
 fn refuse_inside_out(side: &Path, out: &Path) -> Result<(), BadInput> {
     let (Ok(side_abs), Ok(out_abs)) = (side.canonicalize(), out.canonicalize()) else {
@@ -390,9 +419,37 @@ fn one_sided_kinds(
 
 #[cfg(test)]
 mod tests {
-    use super::{error_message, verdict_exit_code, FailOn};
+    use super::{error_message, exit, exit_code_for, verdict_exit_code, FailOn};
 
     use crate::policy::Outcome;
+
+    #[test]
+    fn each_error_gives_its_exit_code_and_a_bad_cause_makes_the_chain_bad_input() {
+        use crate::capture::CaptureError;
+        use crate::targets::TargetError;
+        let code = |e: anyhow::Error| exit_code_for(&e.context("capturing the candidate"));
+        assert_eq!(
+            code(TargetError::Invalid("svc//x".into()).into()),
+            exit::BAD_INPUT
+        );
+        let unreachable = TargetError::Unreachable {
+            server: "https://127.0.0.1:6443".into(),
+            reason: "connection refused".into(),
+        };
+        assert_eq!(code(unreachable.into()), exit::INFRASTRUCTURE);
+        assert_eq!(
+            code(std::io::Error::other("disk on fire").into()),
+            exit::INFRASTRUCTURE
+        );
+        // An infrastructure error whose cause is the user's to fix is the user's to fix.
+        let wrapped = anyhow::Error::new(TargetError::Config("no current context".into()))
+            .context(CaptureError::Runtime("capture failed".into()));
+        assert_eq!(code(wrapped), exit::BAD_INPUT);
+        let bad_url = crate::archive::Store::open("ftp://x/y")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(code(bad_url.into()), exit::BAD_INPUT);
+    }
 
     #[test]
     fn causes_already_in_the_message_are_not_repeated() {

@@ -1,6 +1,42 @@
-//! Walking an error's causes: one place for what five modules each did by hand.
+//! Errors across the pipeline: walking a chain of causes (one place for what five modules
+//! each did by hand), and the class each error type gives itself, from which the command line
+//! takes its exit code.
 
 use std::error::Error;
+
+/// Whether the person running the gate can fix a failure by changing what they gave it.
+///
+/// The command line maps it to an exit code (2 for bad input, 3 otherwise); CI systems rely
+/// on the difference: a bad policy is the author's to fix, an unreachable cluster is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// A file, field, flag or target given to the gate is wrong; the message names it.
+    BadInput,
+    /// Something outside the input failed: a cluster, a pod, a store, the network, a disk.
+    Infrastructure,
+}
+
+/// An error type that says, variant by variant, which [`FailureClass`] it is.
+///
+/// Implemented by every library error; the implementations match every variant without a
+/// wildcard, so a new variant cannot be added without deciding its class.
+pub trait Classified: Error {
+    /// This error's class, not looking at its causes.
+    fn class(&self) -> FailureClass;
+}
+
+/// The class of an error chain: bad input when any error in it says so, since a wrapper (a
+/// capture failing because its target was malformed) is only as fixable as its cause.
+pub fn chain_class(classes: impl IntoIterator<Item = Option<FailureClass>>) -> FailureClass {
+    if classes
+        .into_iter()
+        .any(|c| c == Some(FailureClass::BadInput))
+    {
+        FailureClass::BadInput
+    } else {
+        FailureClass::Infrastructure
+    }
+}
 
 /// An error and its causes, outermost first.
 pub fn causes<'a>(e: &'a (dyn Error + 'static)) -> impl Iterator<Item = &'a (dyn Error + 'static)> {

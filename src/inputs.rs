@@ -58,6 +58,13 @@ pub enum InputError {
     },
 }
 
+impl crate::errors::Classified for InputError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // Every input error is about a file or folder the user named.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 const EXTENSIONS: [&str; 5] = [".pb.gz", ".pb", ".pprof", ".prof", ".gz"];
 
 /// True for file names profiles are saved under (`.pb.gz`, `.pb`, `.pprof`, `.prof`, `.gz`).

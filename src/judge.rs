@@ -45,6 +45,13 @@ pub enum JudgeError {
     Compare(#[from] CompareError),
 }
 
+impl crate::errors::Classified for JudgeError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // Nothing to judge in what was given: kinds, label values, filters.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 /// One comparison group: a label value (`None`: every kept sample) and both sides' profiles.
 pub struct LabelGroup {
     /// `key=value`, or `None` for every kept sample.

@@ -107,17 +107,22 @@ pub enum ArchiveError {
     Runtime(String),
 }
 
-impl ArchiveError {
-    /// True for mistakes in what the user wrote (exit 2); false for store failures (exit 3).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(
-            self,
+impl crate::errors::Classified for ArchiveError {
+    fn class(&self) -> crate::errors::FailureClass {
+        match self {
             ArchiveError::BadUrl { .. }
-                | ArchiveError::BadRef { .. }
-                | ArchiveError::BadKey { .. }
-                | ArchiveError::BadAge(_)
-                | ArchiveError::NotFound(_)
-                | ArchiveError::Newer(_)
-        )
+            | ArchiveError::BadRef { .. }
+            | ArchiveError::BadKey { .. }
+            | ArchiveError::BadAge(_)
+            | ArchiveError::NotFound(_)
+            | ArchiveError::Newer(_) => crate::errors::FailureClass::BadInput,
+            ArchiveError::Store { .. }
+            | ArchiveError::Timeout { .. }
+            | ArchiveError::Io { .. }
+            | ArchiveError::Corrupt { .. }
+            | ArchiveError::Runtime(_) => crate::errors::FailureClass::Infrastructure,
+        }
     }
 }
+
+impl ArchiveError {}

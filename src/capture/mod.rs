@@ -50,6 +50,13 @@ pub enum PlanError {
     Invalid(String),
 }
 
+impl crate::errors::Classified for PlanError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // A capture plan is built from flags and targets.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 /// A capture that ran but cannot be used: an infrastructure failure.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {
@@ -75,6 +82,18 @@ pub enum CaptureError {
     /// The async runtime could not start.
     #[error("cannot start the capture runtime: {0}")]
     Runtime(String),
+}
+
+impl crate::errors::Classified for CaptureError {
+    fn class(&self) -> crate::errors::FailureClass {
+        match self {
+            // The pods, their endpoints or the runtime failed: the input was fine.
+            CaptureError::Client(_)
+            | CaptureError::NothingCaptured { .. }
+            | CaptureError::NoCommonKind { .. }
+            | CaptureError::Runtime(_) => crate::errors::FailureClass::Infrastructure,
+        }
+    }
 }
 
 /// The capture facts for `report.json`: skew, missing profiles and warnings (the full record

@@ -17,6 +17,7 @@ use crate::archive::{
     RunKind, Store,
 };
 use crate::capture::{self, Capture};
+use crate::errors::{Classified, FailureClass};
 use crate::profile::ProfileKind;
 use crate::report::Report;
 
@@ -32,6 +33,12 @@ const NIGHTLY_KINDS: [ProfileKind; 4] = [
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct NotArchived(String);
+
+impl Classified for NotArchived {
+    fn class(&self) -> FailureClass {
+        FailureClass::Infrastructure
+    }
+}
 
 /// `gate run`'s archive flags.
 #[derive(Debug, Args)]
@@ -235,7 +242,7 @@ pub(super) fn open_for_run(args: &ArchiveRunArgs) -> anyhow::Result<Option<Resul
     };
     match Store::open(url) {
         Ok(store) => Ok(Some(Ok(store))),
-        Err(e) if e.is_bad_input() => Err(e.into()),
+        Err(e) if e.class() == FailureClass::BadInput => Err(e.into()),
         Err(e) => Ok(Some(Err(e.to_string()))),
     }
 }

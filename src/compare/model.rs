@@ -65,6 +65,13 @@ pub enum CompareError {
     },
 }
 
+impl crate::errors::Classified for CompareError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // The sides given cannot be compared as they are.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 /// The comparison of one profile kind between baseline and candidate.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct KindComparison {

@@ -32,6 +32,13 @@ pub enum PolicyError {
     },
 }
 
+impl crate::errors::Classified for PolicyError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // The policy is the user's file, read or parsed.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 impl PolicyError {
     /// The kind of mistake; `None` for I/O errors.
     pub fn kind(&self) -> Option<PolicyErrorKind> {

@@ -88,6 +88,17 @@ pub enum PublishError {
     },
 }
 
+impl crate::errors::Classified for PublishError {
+    fn class(&self) -> crate::errors::FailureClass {
+        match self {
+            // The CI environment, not the gate's input, lacks what publishing needs.
+            PublishError::MissingVariable(_)
+            | PublishError::BadRepository(_)
+            | PublishError::Event { .. } => crate::errors::FailureClass::Infrastructure,
+        }
+    }
+}
+
 /// Where and as whom to publish, read from the GitHub Actions environment.
 #[derive(Debug, Clone)]
 pub struct GitHubTarget {

@@ -95,6 +95,13 @@ pub enum ReportError {
     },
 }
 
+impl crate::errors::Classified for ReportError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // A saved report.json the user gave is not one this gate reads.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 impl Report {
     /// Reads a report back from `report.json` text, refusing a newer schema version.
     pub fn from_json(text: &str) -> Result<Report, ReportError> {

@@ -22,6 +22,13 @@ pub struct TemplateError {
     pub message: String,
 }
 
+impl crate::errors::Classified for TemplateError {
+    fn class(&self) -> crate::errors::FailureClass {
+        // The templates are the user's files.
+        crate::errors::FailureClass::BadInput
+    }
+}
+
 impl TemplateError {
     fn from_minijinja(name: &str, e: &minijinja::Error) -> TemplateError {
         let mut message = e.kind().to_string();

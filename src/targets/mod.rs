@@ -127,8 +127,8 @@ pub enum Target {
 
 /// A target or Kubernetes setting that cannot work, or a cluster that cannot be used.
 ///
-/// [`TargetError::is_bad_input`] tells which are the user's to fix (exit 2) and which are
-/// infrastructure failures (exit 3).
+/// Its [`Classified`](crate::errors::Classified) class tells which are the user's to fix
+/// (exit 2) and which are infrastructure failures (exit 3).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TargetError {
     /// A target that cannot be parsed, and what to write instead.
@@ -184,11 +184,21 @@ pub enum TargetError {
     Forward(String),
 }
 
-impl TargetError {
-    /// True for mistakes in the command line or configuration (exit 2); false for cluster and
-    /// network failures (exit 3).
-    pub fn is_bad_input(&self) -> bool {
-        matches!(self, TargetError::Invalid(_) | TargetError::Config(_))
+impl crate::errors::Classified for TargetError {
+    fn class(&self) -> crate::errors::FailureClass {
+        match self {
+            TargetError::Invalid(_) | TargetError::Config(_) => {
+                crate::errors::FailureClass::BadInput
+            }
+            // The cluster answered (or did not) about targets that were well formed.
+            TargetError::NotFound { .. }
+            | TargetError::Forbidden { .. }
+            | TargetError::Unauthorized(_)
+            | TargetError::Unreachable { .. }
+            | TargetError::NoReadyPods { .. }
+            | TargetError::Api(_)
+            | TargetError::Forward(_) => crate::errors::FailureClass::Infrastructure,
+        }
     }
 }
 
