@@ -210,21 +210,7 @@ pub fn read_side_into(
     limits: DecodeOptions,
     copy_to: Option<&std::path::Path>,
 ) -> Result<(SideProfiles, String), ArchiveError> {
-    // Opening a local store creates its folder: a mistyped path would read as an empty
-    // archive ("no run matches"), not as the mistake it is.
-    let local = match r.url.split_once("://") {
-        None => Some(PathBuf::from(&r.url)),
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => Some(PathBuf::from(rest)),
-        Some(_) => None,
-    };
-    if let Some(dir) = local.filter(|d| !d.is_dir()) {
-        return Err(ArchiveError::NotFound(format!(
-            "{}: the archive folder {} does not exist; check the path after archive+",
-            r.text,
-            dir.display()
-        )));
-    }
-    let store = Store::open(&r.url)?;
+    let store = Store::open_existing(&r.url, &r.text, "check the path after archive+")?;
     let (run, side) = resolve(&store, r)?;
     let files = read_run_side(&store, &run, &side, limits, copy_to).map_err(|e| match e {
         ArchiveError::NotFound(why) => ArchiveError::NotFound(format!("{}: {why}", r.text)),

@@ -58,6 +58,27 @@ impl Store {
         Store::open_with_options(url, &[])
     }
 
+    /// Opens a store to read from, which must already be there: opening a local folder
+    /// creates it, so a mistyped path would read as an empty archive ("no run matches")
+    /// instead of the mistake it is. `label` names the store in the error (the flag or the
+    /// reference it came from); `hint` says what to give instead.
+    pub fn open_existing(url: &str, label: &str, hint: &str) -> Result<Store, ArchiveError> {
+        let local = match url.split_once("://") {
+            None => Some(std::path::PathBuf::from(url)),
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => {
+                Some(std::path::PathBuf::from(rest))
+            }
+            Some(_) => None,
+        };
+        if let Some(dir) = local.filter(|d| !d.is_dir()) {
+            return Err(ArchiveError::NotFound(format!(
+                "{label}: the archive folder {} does not exist; {hint}",
+                dir.display()
+            )));
+        }
+        Store::open(url)
+    }
+
     /// Opens a store as [`Store::open`] does, with settings that take precedence over the
     /// environment's: object_store's configuration keys for the cloud the URL names (e.g.
     /// `aws_endpoint`, `aws_access_key_id`, `aws_allow_http`); ignored for local folders.

@@ -116,7 +116,11 @@ pub(super) fn command(args: HistoryArgs) -> anyhow::Result<u8> {
     let since = layout::parse_age(&args.since)?;
     crate::capture::endpoints::check_name(&args.side)
         .map_err(|why| BadInput(format!("--side {:?}: {why}", args.side)))?;
-    let store = open_existing(&args.archive)?;
+    let store = Store::open_existing(
+        &args.archive,
+        &format!("--archive {}", args.archive),
+        "give the folder or URL that gate archive --to wrote",
+    )?;
 
     let started = Instant::now();
     let cutoff = Utc::now() - since;
@@ -223,24 +227,6 @@ pub(super) fn command(args: HistoryArgs) -> anyhow::Result<u8> {
         .write_all(&printed)
         .map_err(|e| anyhow::anyhow!("writing to standard output: {e}"))?;
     Ok(exit::PASS)
-}
-
-/// A store that must already exist: opening a local one would create a mistyped folder and
-/// read it as an empty archive.
-fn open_existing(url: &str) -> anyhow::Result<Store> {
-    let local = match url.split_once("://") {
-        None => Some(PathBuf::from(url)),
-        Some((scheme, rest)) if scheme.eq_ignore_ascii_case("file") => Some(PathBuf::from(rest)),
-        Some(_) => None,
-    };
-    if let Some(dir) = local.filter(|d| !d.is_dir()) {
-        return Err(BadInput(format!(
-            "--archive {url}: the folder {} does not exist; give the folder or URL that gate archive --to wrote",
-            dir.display()
-        ))
-        .into());
-    }
-    Ok(Store::open(url)?)
 }
 
 /// Every chosen run's summary, in order, read on as many threads as there are cores: each
