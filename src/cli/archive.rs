@@ -20,6 +20,7 @@ use crate::capture::{self, Capture};
 use crate::errors::{Classified, FailureClass};
 use crate::profile::ProfileKind;
 use crate::report::Report;
+use crate::side::SideProfiles;
 
 /// The profiles the nightly job captures by default.
 const NIGHTLY_KINDS: [ProfileKind; 4] = [
@@ -196,9 +197,8 @@ fn captured_objects(capture: &Capture, side: &str) -> Vec<ArchiveObject> {
 
 /// A live side's summary for history (`<side>/summary.parquet`); `None`, with a warning, when
 /// it cannot be made (history then summarises the run from its profiles when first read).
-fn summary_object(capture: &Capture, side: &str, run: SummaryRun) -> Option<ArchiveObject> {
-    let profiles = capture.side_profiles(side).ok()?;
-    match summary::encode(&run, &crate::history::summarise(&profiles)) {
+fn summary_object(profiles: &SideProfiles, side: &str, run: SummaryRun) -> Option<ArchiveObject> {
+    match summary::encode(&run, &crate::history::summarise(profiles)) {
         Ok(bytes) => Some(ArchiveObject {
             key: format!("{}/{SUMMARY}", layout::safe_segment(side)),
             payload: Payload::Bytes(bytes),
@@ -339,7 +339,9 @@ fn run_archive(record: &RunRecord<'_>) -> anyhow::Result<RunArchive> {
                         commit: commit.clone(),
                         side: safe.clone(),
                     };
-                    objects.extend(summary_object(c, name, run));
+                    if let Ok(profiles) = c.side_profiles(name) {
+                        objects.extend(summary_object(&profiles, name, run));
+                    }
                 }
                 let targets = match input {
                     SideInput::Live(t) => t.targets.clone(),
@@ -518,17 +520,22 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let started = capture_start(Some(&captured), started);
     let run_id = run_id(args.run_id.as_deref(), started);
     let side = layout::safe_segment(&args.side);
-    objects.extend(summary_object(
-        &captured,
-        &args.side,
-        SummaryRun {
-            service: layout::safe_segment(&args.service),
-            run_id: run_id.clone(),
-            started,
-            commit: commit.clone(),
-            side: side.clone(),
-        },
-    ));
+    // Read once: summarised for history now, and its error (nothing usable captured) reported
+    // after what was captured is archived.
+    let side_profiles = captured.side_profiles(&args.side);
+    if let Ok(profiles) = &side_profiles {
+        objects.extend(summary_object(
+            profiles,
+            &args.side,
+            SummaryRun {
+                service: layout::safe_segment(&args.service),
+                run_id: run_id.clone(),
+                started,
+                commit: commit.clone(),
+                side: side.clone(),
+            },
+        ));
+    }
     let pods = pods_of(&captured, &args.side);
     let run = RunArchive {
         partial: captured.manifest.interrupted.then(|| {
@@ -561,7 +568,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    captured.side_profiles(&args.side)?;
+    side_profiles?;
     if captured.manifest.interrupted {
         return Err(super::Stopped(format!(
             "stopped by {}; the profiles captured so far are archived in {}",
@@ -670,7 +677,7 @@ pub(super) fn read_history(
     text: &str,
     limits: crate::profile::DecodeOptions,
     copy_to: Option<&Path>,
-) -> anyhow::Result<Option<(crate::side::SideProfiles, String)>> {
+) -> anyhow::Result<Option<(SideProfiles, String)>> {
     match archive::parse_ref(text)? {
         Some(r) => Ok(Some(archive::read_side_into(&r, limits, copy_to)?)),
         None => Ok(None),
