@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Change, History, Series, SeriesMetric};
+use super::{Change, History, SeriesMetric};
 
 /// A level in words: CPU nanoseconds per second as cores, bytes in KiB/MiB/GiB.
 pub fn value(v: f64, unit: &str) -> String {
@@ -107,16 +107,31 @@ fn by_run(h: &History) -> Vec<(usize, Vec<&Change>)> {
     out
 }
 
-fn totals(h: &History) -> Vec<&Series> {
+/// One total's row, the same in both renderings: its label, its first and last runs' values
+/// and whether it changed between them.
+struct TotalRow {
+    label: String,
+    first: String,
+    last: String,
+    changed: bool,
+}
+
+fn total_rows(h: &History) -> Vec<TotalRow> {
     h.series
         .iter()
         .filter(|s| s.metric == SeriesMetric::Total)
+        .filter_map(|s| {
+            let mut known = s.points.iter().flatten().map(|p| p.value);
+            let first = known.next()?;
+            let last = known.next_back().unwrap_or(first);
+            Some(TotalRow {
+                label: profile_label(s.profile, &s.sample_type),
+                first: value(first, &s.unit),
+                last: value(last, &s.unit),
+                changed: s.segments.len() > 1,
+            })
+        })
         .collect()
-}
-
-fn first_last(s: &Series) -> Option<(f64, f64)> {
-    let known: Vec<f64> = s.points.iter().flatten().map(|p| p.value).collect();
-    Some((*known.first()?, *known.last()?))
 }
 
 fn headline(h: &History, title: &str) -> String {
@@ -154,24 +169,12 @@ pub fn text(h: &History, title: &str) -> String {
             );
         }
     }
-    let totals = totals(h);
+    let totals = total_rows(h);
     if !totals.is_empty() {
         out.push_str("\nTotals, first run -> last run:\n");
-        for s in totals {
-            if let Some((a, b)) = first_last(s) {
-                let _ = writeln!(
-                    out,
-                    "  {}: {} -> {}{}",
-                    profile_label(s.profile, &s.sample_type),
-                    value(a, &s.unit),
-                    value(b, &s.unit),
-                    if s.segments.len() > 1 {
-                        "  (changed)"
-                    } else {
-                        ""
-                    }
-                );
-            }
+        for t in totals {
+            let changed = if t.changed { "  (changed)" } else { "" };
+            let _ = writeln!(out, "  {}: {} -> {}{changed}", t.label, t.first, t.last);
         }
     }
     for n in &h.notes {
@@ -222,20 +225,16 @@ pub fn markdown(h: &History, title: &str) -> String {
             );
         }
     }
-    let totals = totals(h);
+    let totals = total_rows(h);
     if !totals.is_empty() {
         out.push_str("\n| Total | First run | Last run | Changed |\n|---|---|---|---|\n");
-        for s in totals {
-            if let Some((a, b)) = first_last(s) {
-                let _ = writeln!(
-                    out,
-                    "| {} | {} | {} | {} |",
-                    profile_label(s.profile, &s.sample_type),
-                    value(a, &s.unit),
-                    value(b, &s.unit),
-                    if s.segments.len() > 1 { "yes" } else { "no" }
-                );
-            }
+        for t in totals {
+            let changed = if t.changed { "yes" } else { "no" };
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {changed} |",
+                t.label, t.first, t.last
+            );
         }
     }
     for n in &h.notes {
