@@ -5,7 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use reqwest::{Client, Url};
 use tokio::sync::{watch, Mutex, RwLock};
@@ -16,16 +16,13 @@ use crate::profile::{DecodeOptions, ProfileKind};
 
 use super::endpoints::SideTargets;
 
-use super::captured::{archive_path, Capture, CapturedProfile};
-use super::manifest::{
-    Manifest, PlanRecord, PodRecord, PodWindow, RequestRecord, SideRecord, SideSource,
-    MANIFEST_SCHEMA_VERSION,
-};
+use super::captured::{archive_path, Capture};
 use super::plan::{
     format_duration, CapturePlan, Phase, PlannedRequest, WINDOW_ATTEMPTS, WINDOW_BACKOFF,
 };
-use super::preflight::{absent_everywhere, check_pods};
+use super::preflight::{absent_everywhere, check_pods, Preflight};
 use super::progress::{NoProgress, Progress};
+use super::record::{self, Outcomes, Timeline};
 use super::request::{cancelled, request, Outcome, Retry, Shared};
 use super::CaptureError;
 
@@ -105,17 +102,7 @@ pub async fn capture(
     sides: &[SideTargets],
     options: CaptureOptions,
 ) -> Result<Capture, CaptureError> {
-    let client = Client::builder()
-        .no_proxy()
-        // No idle connections kept: each connection the gate holds open is a goroutine in the
-        // target, and how many a pool keeps depends on timing, so goroutine snapshots would
-        // count a varying number of the gate's own (a 10% rule on a small service is one or
-        // two goroutines). A connection per request costs a handshake per profile, nothing.
-        .pool_max_idle_per_host(0)
-        .connect_timeout(plan.timeout_margin.min(Duration::from_secs(5)))
-        .user_agent(concat!("profile-gate/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| CaptureError::Client(e.to_string()))?;
+    let client = http_client(plan)?;
     // A sender kept alive for the whole run when the caller gave no cancellation.
     let (_never_tx, never_rx) = watch::channel(false);
     let shared = Shared {
@@ -141,27 +128,7 @@ pub async fn capture(
     let preflight = check_pods(&shared, sides, plan).await;
     let mut interrupted = *shared.cancel.borrow();
     let mut warnings = Vec::new();
-    let mut live: Vec<Vec<bool>> = Vec::with_capacity(sides.len());
-    for (si, side) in sides.iter().enumerate() {
-        let mut flags = Vec::with_capacity(side.pods.len());
-        for (pi, pod) in side.pods.iter().enumerate() {
-            let o = &preflight[si][pi].outcome;
-            let ok = o.error.is_none() && o.attempts > 0;
-            if !ok {
-                // Reported once with the warnings at the end; the details at debug level.
-                tracing::debug!(
-                    "{} pod {}: {}{}: {}",
-                    side.side,
-                    pod.name,
-                    pod.base_url,
-                    &preflight[si][pi].probe.1,
-                    o.error.as_deref().unwrap_or("not checked")
-                );
-            }
-            flags.push(ok);
-        }
-        live.push(flags);
-    }
+    let live = took_part(sides, &preflight);
     let unreachable: Vec<&str> = sides
         .iter()
         .zip(&live)
@@ -170,20 +137,9 @@ pub async fn capture(
         .collect();
     let absent = absent_everywhere(&preflight, &live, &plan.kinds);
     let pruned;
-    let remaining = (!absent.is_empty())
-        .then(|| plan.without(&absent))
-        .flatten();
-    let plan = match remaining {
-        Some(p) => {
-            let names = |ks: &[ProfileKind], sep: &str| {
-                ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(sep)
-            };
-            warnings.push(format!(
-                "not served by any pod (HTTP 404), so not captured: {}; captured: {} (a runtime other than Go serves fewer profiles; --profiles {} asks for these alone)",
-                names(&absent, ", "),
-                names(&p.kinds, ", "),
-                names(&p.kinds, ",")
-            ));
+    let plan = match without_absent(plan, &absent) {
+        Some((p, warning)) => {
+            warnings.push(warning);
             pruned = p;
             &pruned
         }
@@ -252,188 +208,82 @@ pub async fn capture(
     }
     progress.finished();
 
-    // The manifest, times relative to t0.
-    let ms = |i: Instant| -> f64 {
-        if i >= t0 {
-            (i - t0).as_secs_f64() * 1e3
-        } else {
-            -((t0 - i).as_secs_f64() * 1e3)
-        }
-    };
-    let record = |kind: ProfileKind, url: &Url, planned_ms: f64, o: &Outcome| RequestRecord {
-        profile: kind,
-        url: url.to_string(),
-        planned_ms,
-        start_ms: o.start.map(ms),
-        end_ms: o.end.map(ms),
-        attempts: o.attempts,
-        status: o.status,
-        bytes: o.bytes,
-        file: None,
-        error: o.error.clone(),
-        retried: o.retried.clone(),
-        pod_started_unix_ms: o
-            .profile
-            .as_ref()
-            .filter(|(_, p)| kind == ProfileKind::Cpu && p.time_nanos > 0)
-            .map(|(_, p)| p.time_nanos as f64 / 1e6),
-    };
-    let mut profiles = Vec::new();
-    let mut side_records = Vec::with_capacity(sides.len());
-    for (si, side) in sides.iter().enumerate() {
-        let mut pods = Vec::with_capacity(side.pods.len());
-        for (pi, pod) in side.pods.iter().enumerate() {
-            let checked = &preflight[si][pi];
-            let (pre, (probe_kind, probe_path)) = (&checked.outcome, &checked.probe);
-            let probe_kind = *probe_kind;
-            let mut rec = PodRecord {
-                name: pod.name.clone(),
-                base_url: pod.base_url.to_string(),
-                preflight: record(
-                    probe_kind,
-                    &pod.url(probe_path),
-                    pre.start.map(ms).unwrap_or(0.0),
-                    pre,
-                ),
-                absent: checked.absent.clone(),
-                error: if live[si][pi] {
-                    None
-                } else {
-                    Some(format!(
-                        "{}{}: {}",
-                        pod.base_url,
-                        probe_path,
-                        pre.error.as_deref().unwrap_or("not checked")
-                    ))
-                },
-                windows: Vec::new(),
-                kubernetes: None,
-            };
-            if run_windows && live[si][pi] {
-                for w in 1..=plan.windows {
-                    let mut pw = PodWindow {
-                        window: w,
-                        start_ms: None,
-                        requests: Vec::new(),
-                    };
-                    for (ri, r) in requests.iter().enumerate().filter(|(_, r)| r.window == w) {
-                        let nominal_ms = r.at.as_secs_f64() * 1e3;
-                        let url = pod.url(&r.path);
-                        let rec = match results[si][pi][ri].take() {
-                            Some(mut o) => {
-                                let planned_ms = o.planned.map_or(nominal_ms, ms);
-                                let mut rec = record(r.kind, &url, planned_ms, &o);
-                                if let Some((bytes, profile)) = o.profile.take() {
-                                    rec.file = Some(archive_path(&side.side, &pod.name, r.kind, w));
-                                    profiles.push(CapturedProfile {
-                                        side: side.side.clone(),
-                                        pod: pod.name.clone(),
-                                        kind: r.kind,
-                                        window: w,
-                                        bytes,
-                                        profile,
-                                    });
-                                }
-                                rec
-                            }
-                            None => RequestRecord {
-                                error: Some(if interrupted {
-                                    "interrupted".to_owned()
-                                } else {
-                                    "the request task ended unexpectedly".to_owned()
-                                }),
-                                ..RequestRecord::planned(r.kind, url.to_string(), nominal_ms)
-                            },
-                        };
-                        pw.requests.push(rec);
-                    }
-                    pw.start_ms = window_anchor(&pw.requests, &requests, w);
-                    rec.windows.push(pw);
-                }
-            }
-            pods.push(rec);
-        }
-        side_records.push(SideRecord {
-            side: side.side.clone(),
-            source: SideSource::Live,
-            targets: side.targets.clone(),
-            pods,
-            kubernetes: None,
-        });
-    }
-    let mut manifest = Manifest {
-        schema_version: MANIFEST_SCHEMA_VERSION,
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-        started_at_unix_ms: wall0
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
-        plan: plan_record(plan),
-        sides: side_records,
-        windows: Vec::new(),
-        max_skew_ms: None,
-        max_pod_skew_ms: None,
-        missing: Vec::new(),
-        warnings,
+    Ok(record::capture(Outcomes {
+        plan,
+        sides,
+        requests: &requests,
+        preflight: &preflight,
+        live: &live,
+        results,
+        windows: if run_windows { plan.windows } else { 0 },
+        window_starts,
         interrupted,
-    };
-    if interrupted {
-        manifest
-            .warnings
-            .push("the capture was interrupted before its end".to_owned());
-    }
-    manifest.summarise();
-    for w in &mut manifest.windows {
-        w.started_ms = window_starts
-            .get(w.window as usize)
-            .copied()
-            .flatten()
-            .map(ms);
-    }
-    Ok(Capture { manifest, profiles })
+        warnings,
+        timeline: Timeline { t0, wall0 },
+    }))
 }
 
-/// The plan as the manifest records it.
-pub fn plan_record(plan: &CapturePlan) -> PlanRecord {
-    PlanRecord {
-        windows: plan.windows,
-        window_seconds: plan.window_seconds,
-        gap_ms: plan.gap.as_millis() as u64,
-        profiles: plan.kinds.clone(),
-        timeout_margin_ms: plan.timeout_margin.as_millis() as u64,
-        max_body_bytes: plan.max_body_bytes,
-        attempts: WINDOW_ATTEMPTS,
-        late_limit_ms: plan.late_limit().as_millis() as u64,
-        endpoints: plan
-            .endpoints
-            .iter()
-            .map(|(k, path)| (k.name().to_owned(), path.clone()))
-            .collect(),
-    }
-}
-
-/// When a pod's window started: the latest start among its requests covering the window (the
-/// window is under way once all of them run; a CPU profile waiting for the previous one
-/// counts), or among its snapshots when only snapshots were asked for.
-fn window_anchor(records: &[RequestRecord], plan: &[PlannedRequest], window: u32) -> Option<f64> {
-    let phases: Vec<Phase> = plan
+/// [side][pod]: whether the pod passed the reachability check and takes part.
+fn took_part(sides: &[SideTargets], preflight: &[Vec<Preflight>]) -> Vec<Vec<bool>> {
+    sides
         .iter()
-        .filter(|r| r.window == window)
-        .map(|r| r.phase)
-        .collect();
-    let latest = |phase: Phase| {
-        records
-            .iter()
-            .zip(&phases)
-            .filter(|(_, p)| **p == phase)
-            .filter_map(|(r, _)| r.start_ms)
-            .fold(None, |m: Option<f64>, s| Some(m.map_or(s, |m| m.max(s))))
-    };
-    if phases.contains(&Phase::Window) {
-        latest(Phase::Window)
-    } else {
-        latest(Phase::Snapshot)
+        .zip(preflight)
+        .map(|(side, checks)| {
+            side.pods
+                .iter()
+                .zip(checks)
+                .map(|(pod, checked)| {
+                    let o = &checked.outcome;
+                    let ok = o.error.is_none() && o.attempts > 0;
+                    if !ok {
+                        // Reported once with the warnings at the end; the details at debug level.
+                        tracing::debug!(
+                            "{} pod {}: {}{}: {}",
+                            side.side,
+                            pod.name,
+                            pod.base_url,
+                            &checked.probe.1,
+                            o.error.as_deref().unwrap_or("not checked")
+                        );
+                    }
+                    ok
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The plan without the kinds no pod serves, and the warning that says so; `None` when
+/// nothing is absent or nothing would be left.
+fn without_absent(plan: &CapturePlan, absent: &[ProfileKind]) -> Option<(CapturePlan, String)> {
+    if absent.is_empty() {
+        return None;
     }
+    let p = plan.without(absent)?;
+    let names =
+        |ks: &[ProfileKind], sep: &str| ks.iter().map(|k| k.name()).collect::<Vec<_>>().join(sep);
+    let warning = format!(
+        "not served by any pod (HTTP 404), so not captured: {}; captured: {} (a runtime other than Go serves fewer profiles; --profiles {} asks for these alone)",
+        names(absent, ", "),
+        names(&p.kinds, ", "),
+        names(&p.kinds, ",")
+    );
+    Some((p, warning))
+}
+
+/// The HTTP client every request of a capture shares.
+fn http_client(plan: &CapturePlan) -> Result<Client, CaptureError> {
+    Client::builder()
+        .no_proxy()
+        // No idle connections kept: each connection the gate holds open is a goroutine in the
+        // target, and how many a pool keeps depends on timing, so goroutine snapshots would
+        // count a varying number of the gate's own (a 10% rule on a small service is one or
+        // two goroutines). A connection per request costs a handshake per profile, nothing.
+        .pool_max_idle_per_host(0)
+        .connect_timeout(plan.timeout_margin.min(Duration::from_secs(5)))
+        .user_agent(concat!("profile-gate/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| CaptureError::Client(e.to_string()))
 }
 
 /// What a live pod shares between its request tasks.

@@ -33,6 +33,7 @@ pub mod manifest;
 pub mod plan;
 mod preflight;
 pub mod progress;
+mod record;
 mod request;
 
 pub use captured::{archive_path, Capture, CapturedProfile};
