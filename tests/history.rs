@@ -32,9 +32,14 @@ fn nightly(arch: &Path, service: &str, run: &str, pod: &ExampleService, duration
 /// with a few hundred samples a run that left the 2x function undecided about one time in
 /// three. Per second, nothing but sampling and the runs' own noise stands between the runs.
 fn rate_policy(dir: &Path) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(crate::support::repo().join("policies/default.yaml"))
-        .unwrap()
-        .replace("normalize: median-ratio", "normalize: rate");
+    let default =
+        std::fs::read_to_string(crate::support::repo().join("policies/default.yaml")).unwrap();
+    // Without the line the copy would judge by median-ratio again, silently.
+    assert!(
+        default.contains("normalize: median-ratio"),
+        "policies/default.yaml no longer says `normalize: median-ratio`: mend this test's copy"
+    );
+    let text = default.replace("normalize: median-ratio", "normalize: rate");
     let path = dir.join("rate.yaml");
     std::fs::write(&path, text).unwrap();
     path
@@ -159,23 +164,31 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
             assert!(!c[field].is_null(), "{field}: {c:#}");
         }
     }
-    // Named at that function: the first change, and the function's own series.
-    assert_eq!(
-        changes[0]["named_at"],
-        "main.computeChecksum",
-        "{:#}\n{}",
-        changes[0],
-        series()
-    );
+    // The function is named, at itself. Not necessarily first: on this machine the slower
+    // build also doubles main.scoreResults' CPU (a leaf, so listed before it), a real change
+    // of the process (measured by gate diff of two captures: +85% cum), not of the planted
+    // code, most likely the two vCPUs sharing a core with the busier checksum loop.
     let own: Vec<&serde_json::Value> = changes
         .iter()
         .filter(|c| c["function"] == "main.computeChecksum" && c["profile"] == "cpu")
         .collect();
-    assert!(!own.is_empty(), "{h:#}");
+    assert!(!own.is_empty(), "{h:#}\n{}", series());
     for c in &own {
+        assert_eq!(c["named_at"], "main.computeChecksum", "{c:#}");
         let (ratio, lower) = (c["ratio"].as_f64().unwrap(), c["lower"].as_f64().unwrap());
-        assert!(ratio > 1.5 && ratio < 2.6 && lower > 1.2, "{c:#}");
+        assert!(
+            ratio > 1.3 && ratio < 2.6 && lower > 1.2,
+            "{c:#}\n{}",
+            series()
+        );
         assert_eq!(c["commit"], "commit-r05");
+    }
+    // A library function is named at the service's code: sha256's block at the checksum.
+    for c in changes
+        .iter()
+        .filter(|c| c["function"] == "crypto/sha256.block")
+    {
+        assert_eq!(c["named_at"], "main.computeChecksum", "{c:#}");
     }
     let chart = out.join("history-cpu-cpu-cum-main.computeChecksum.svg");
     let svg = std::fs::read_to_string(&chart).expect("a chart of the changed function");
