@@ -17,7 +17,9 @@
 //!   definitive.
 //! - [`engine`]: the scheduled requests and the CPU rule; `preflight` is the reachability
 //!   check before them (which pods answer, which planned kinds no pod serves); `request`
-//!   makes one request with its retries and checks its body; `captured` is what it returns.
+//!   makes one request with its retries and checks its body; `record` turns what the requests
+//!   brought into the manifest's records and the captured profiles; `captured` is what it
+//!   returns.
 //! - [`manifest`]: `manifest.json` (every request's start, end, bytes, status, error; skew per
 //!   window, at the gate and by the pods' own clocks) and the warnings drawn from it. Pure.
 //! - [`progress`]: a progress bar for terminals; log lines go through `tracing`.

@@ -3,6 +3,23 @@
 
 use super::*;
 
+/// What [`Validator::metric_keys`] checks of one rule.
+struct MetricKeys<'a> {
+    /// Where the rule starts.
+    at: Location,
+    label: &'a str,
+    metric: Metric,
+    /// Where its metric is written.
+    metric_at: Location,
+    profile: ProfileKind,
+    sample: Option<&'a str>,
+    raw: &'a RawRule,
+    /// Whether the rule gives a (valid) `max_increase`.
+    max_increase: bool,
+    /// Whether it gives a (valid) `max_new_share`.
+    max_new_share: bool,
+}
+
 impl Validator<'_> {
     pub(super) fn rule(
         &self,
@@ -12,11 +29,96 @@ impl Validator<'_> {
         seen: &mut HashMap<String, Location>,
     ) -> Result<Rule, PolicyError> {
         let at = raw.referenced;
-        let r = raw.value;
-        let anonymous = RuleLabel::new(index, None).0;
+        let mut r = raw.value;
 
-        // Name: present, printable, bounded, unique.
-        let Some(name) = r.name else {
+        let name = self.rule_name(index, at, r.name.take(), seen)?;
+        let label = RuleLabel::new(index, Some(&name.value)).0;
+
+        let (profile, sample) = self.rule_profile(at, &label, r.profile.take(), r.sample.take())?;
+        let metric_names: Vec<&str> = Metric::ALL.iter().map(|m| m.keyword()).collect();
+        let Some(metric_raw) = r.metric.take() else {
+            return Err(self.err(
+                at,
+                Kind::MissingKey,
+                format!("{label} has no metric"),
+                format!("'metric:' {}", one_of(&metric_names)),
+            ));
+        };
+        let metric: Metric = self.keyword(&metric_raw, "metric", &label)?;
+
+        // Globs.
+        let functions = self.globs(r.functions.as_ref(), "functions", &label, vec!["*".into()])?;
+        let ignore = self.globs(r.ignore.as_ref(), "ignore", &label, Vec::new())?;
+        let labels = self.label_matches(r.labels.as_ref(), "labels", &label)?;
+        let ignore_labels =
+            self.label_matches(r.ignore_labels.as_ref(), "ignore_labels", &label)?;
+
+        // Thresholds, and keys that only some metrics take.
+        let max_increase = match &r.max_increase {
+            Some(v) => Some(self.fraction(v, "max_increase", &label, Bound::Change)?),
+            None => None,
+        };
+        let max_new_share = match &r.max_new_share {
+            Some(v) => Some(self.fraction(v, "max_new_share", &label, Bound::Ceiling)?),
+            None => None,
+        };
+        let direction = match &r.direction {
+            Some(v) => self.keyword(v, "direction", &label)?,
+            None => Direction::Increase,
+        };
+        let severity = match &r.severity {
+            Some(v) => self.keyword(v, "severity", &label)?,
+            None => Severity::Fail,
+        };
+        self.metric_keys(MetricKeys {
+            at,
+            label: &label,
+            metric,
+            metric_at: metric_raw.referenced,
+            profile,
+            sample: sample.as_deref(),
+            raw: &r,
+            max_increase: max_increase.is_some(),
+            max_new_share: max_new_share.is_some(),
+        })?;
+
+        let mut settings = defaults.clone();
+        self.settings(
+            &mut settings,
+            &label,
+            &r.fdr,
+            &r.min_share,
+            &r.min_abs_change,
+            &r.normalize,
+            &r.inconclusive,
+        )?;
+
+        Ok(Rule {
+            name: name.value,
+            profile,
+            sample,
+            metric,
+            functions,
+            ignore,
+            max_increase,
+            max_new_share,
+            direction,
+            severity,
+            labels,
+            ignore_labels,
+            settings,
+        })
+    }
+    /// A rule's name: present, printable, bounded, and not used by an earlier rule.
+    fn rule_name(
+        &self,
+        index: usize,
+        at: Location,
+        name: Option<S<String>>,
+        seen: &mut HashMap<String, Location>,
+    ) -> Result<S<String>, PolicyError> {
+        let anonymous = RuleLabel::new(index, None).0;
+        let Some(name) = name else {
             return Err(self.err(
                 at,
                 Kind::MissingKey,
@@ -55,11 +157,19 @@ impl Validator<'_> {
             ));
         }
         seen.insert(name.value.clone(), name.referenced);
-        let label = RuleLabel::new(index, Some(&name.value)).0;
+        Ok(name)
+    }
 
-        // Profile, sample type, metric.
+    /// A rule's profile kind, and its sample type when it names one the kind has.
+    fn rule_profile(
+        &self,
+        at: Location,
+        label: &str,
+        profile: Option<S<String>>,
+        sample: Option<S<String>>,
+    ) -> Result<(ProfileKind, Option<String>), PolicyError> {
         let profile_names: Vec<&str> = ProfileKind::ALL.iter().map(|k| k.name()).collect();
-        let Some(profile_raw) = r.profile else {
+        let Some(profile_raw) = profile else {
             return Err(self.err(
                 at,
                 Kind::MissingKey,
@@ -80,7 +190,7 @@ impl Validator<'_> {
                     one_of(&profile_names),
                 )
             })?;
-        let sample = match r.sample {
+        let sample = match sample {
             None => None,
             Some(s) => {
                 let known = sample_types(profile);
@@ -99,41 +209,23 @@ impl Validator<'_> {
                 Some(s.value)
             }
         };
-        let metric_names: Vec<&str> = Metric::ALL.iter().map(|m| m.keyword()).collect();
-        let Some(metric_raw) = r.metric else {
-            return Err(self.err(
-                at,
-                Kind::MissingKey,
-                format!("{label} has no metric"),
-                format!("'metric:' {}", one_of(&metric_names)),
-            ));
-        };
-        let metric: Metric = self.keyword(&metric_raw, "metric", &label)?;
+        Ok((profile, sample))
+    }
 
-        // Globs.
-        let functions = self.globs(r.functions.as_ref(), "functions", &label, vec!["*".into()])?;
-        let ignore = self.globs(r.ignore.as_ref(), "ignore", &label, Vec::new())?;
-        let labels = self.label_matches(r.labels.as_ref(), "labels", &label)?;
-        let ignore_labels =
-            self.label_matches(r.ignore_labels.as_ref(), "ignore_labels", &label)?;
-
-        // Thresholds, and keys that only some metrics take.
-        let max_increase = match &r.max_increase {
-            Some(v) => Some(self.fraction(v, "max_increase", &label, Bound::Change)?),
-            None => None,
-        };
-        let max_new_share = match &r.max_new_share {
-            Some(v) => Some(self.fraction(v, "max_new_share", &label, Bound::Ceiling)?),
-            None => None,
-        };
-        let direction = match &r.direction {
-            Some(v) => self.keyword(v, "direction", &label)?,
-            None => Direction::Increase,
-        };
-        let severity = match &r.severity {
-            Some(v) => self.keyword(v, "severity", &label)?,
-            None => Severity::Fail,
-        };
+    /// The keys a rule's metric takes: its threshold must be there, keys for other metrics
+    /// must not.
+    fn metric_keys(&self, k: MetricKeys<'_>) -> Result<(), PolicyError> {
+        let MetricKeys {
+            at,
+            label,
+            metric,
+            metric_at,
+            profile,
+            sample,
+            raw: r,
+            max_increase,
+            max_new_share,
+        } = k;
         let not_allowed = |key: &str, value_at: Location, why: &str, expected: &str| {
             self.err(
                 value_at,
@@ -152,7 +244,7 @@ impl Validator<'_> {
                         "max_increase for this metric, or metric: new",
                     ));
                 }
-                if max_increase.is_none() {
+                if !max_increase {
                     return Err(self.err(
                         at,
                         Kind::MissingKey,
@@ -174,10 +266,10 @@ impl Validator<'_> {
                 }
             }
             Metric::Growth => {
-                let sample_type = sample.as_deref().unwrap_or(sample_types(profile)[0]);
+                let sample_type = sample.unwrap_or(sample_types(profile)[0]);
                 if !crate::compare::trend::is_level_sample_type(profile, sample_type) {
                     return Err(self.err(
-                        metric_raw.referenced,
+                        metric_at,
                         Kind::KeyNotAllowed,
                         format!("{label} has metric growth, which follows a level across windows, and {profile} {sample_type} is not one"),
                         "metric: growth on profile goroutine, or on profile heap with sample inuse_space or inuse_objects".into(),
@@ -199,7 +291,7 @@ impl Validator<'_> {
                         "no direction on a rule with metric growth",
                     ));
                 }
-                if max_increase.is_none() {
+                if !max_increase {
                     return Err(self.err(
                         at,
                         Kind::MissingKey,
@@ -225,7 +317,7 @@ impl Validator<'_> {
                         "no direction on a rule with metric new",
                     ));
                 }
-                if max_new_share.is_none() {
+                if !max_new_share {
                     return Err(self.err(
                         at,
                         Kind::MissingKey,
@@ -236,34 +328,9 @@ impl Validator<'_> {
                 }
             }
         }
-
-        let mut settings = defaults.clone();
-        self.settings(
-            &mut settings,
-            &label,
-            &r.fdr,
-            &r.min_share,
-            &r.min_abs_change,
-            &r.normalize,
-            &r.inconclusive,
-        )?;
-
-        Ok(Rule {
-            name: name.value,
-            profile,
-            sample,
-            metric,
-            functions,
-            ignore,
-            max_increase,
-            max_new_share,
-            direction,
-            severity,
-            labels,
-            ignore_labels,
-            settings,
-        })
+        Ok(())
     }
+
     pub(super) fn label_matches(
         &self,
         map: Option<&S<BTreeMap<String, S<String>>>>,
