@@ -342,7 +342,10 @@ pub(super) fn run_live(args: RunArgs, show_bar: bool) -> anyhow::Result<u8> {
     result
 }
 
-/// `gate run` once its output directory is claimed.
+/// The two sides of `gate run`, in order, with their names.
+const SIDES: [&str; 2] = ["baseline", "candidate"];
+
+/// `gate run` once its output directory is claimed: the pipeline, step by step.
 pub(super) fn run_live_into(
     args: RunArgs,
     plan: &capture::CapturePlan,
@@ -350,226 +353,66 @@ pub(super) fn run_live_into(
     show_bar: bool,
 ) -> anyhow::Result<u8> {
     let started = chrono::Utc::now();
-    let baseline = resolve_side("baseline", &args.baseline)?;
-    let candidate = resolve_side("candidate", &args.candidate)?;
+    let inputs = [
+        resolve_side(SIDES[0], &args.baseline)?,
+        resolve_side(SIDES[1], &args.candidate)?,
+    ];
     let archive_store = archive::open_for_run(&args.archive)?;
-    let urls: Vec<SideTargets> = [&baseline, &candidate]
-        .into_iter()
+    let urls: Vec<&SideTargets> = inputs
+        .iter()
         .filter_map(|s| match s {
-            SideInput::Live(t) => Some(t.clone()),
+            SideInput::Live(t) => Some(t),
             _ => None,
         })
         .collect();
-    capture::endpoints::check_disjoint(&urls.iter().collect::<Vec<_>>())?;
+    capture::endpoints::check_disjoint(&urls)?;
     let policy = load_policy(args.judge.policy.as_deref())?;
     let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
-
-    for input in [&baseline, &candidate] {
+    for input in &inputs {
         if let SideInput::Local(path) = input {
             refuse_inside_out(path, out.path())?;
         }
     }
     out.clear_earlier_run(EarlierProfiles::All)?;
-    // Saved sides first: a bad path fails before minutes of capture. An archived side's
-    // files are copied into the output, as a captured side's are written there.
-    let read_local = |name: &str,
-                      s: &SideInput|
-     -> anyhow::Result<Option<(SideProfiles, String)>> {
-        match s {
-            SideInput::Local(path) => Ok(Some((inputs::read_side(path, limits)?, s.describe()))),
-            SideInput::Archive(r) => Ok(Some(crate::archive::read_side_into(
-                r,
-                limits,
-                Some(&out.path().join("profiles").join(name)),
-            )?)),
-            SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
-        }
-    };
-    let local = [
-        read_local("baseline", &baseline)?,
-        read_local("candidate", &candidate)?,
-    ];
 
+    // Saved sides first: a bad path fails before minutes of capture.
+    let saved = [
+        read_saved(SIDES[0], &inputs[0], limits, out)?,
+        read_saved(SIDES[1], &inputs[1], limits, out)?,
+    ];
     // Kubernetes sides: resolved and forwarded now, after every cheap check.
-    let (live, session) = live_sides(&args.capture, &[&baseline, &candidate])?;
-    let mut captured = if live.is_empty() {
-        None
-    } else {
-        Some(capture_live(
-            plan,
-            &live,
-            limits,
-            show_bar,
-            Some(out.path()),
-            session.as_ref().map(KubeSession::warmer),
-        )?)
-    };
-    if let (Some(c), Some(session)) = (captured.as_mut(), session) {
-        c.add_kubernetes(session.finish());
-    }
-    let mut sides: Vec<Result<SideProfiles, CaptureError>> = Vec::with_capacity(2);
-    for (i, (name, input)) in [("baseline", &baseline), ("candidate", &candidate)]
-        .into_iter()
-        .enumerate()
-    {
-        sides.push(match (input, &captured) {
-            (SideInput::Local(_) | SideInput::Archive(_), _) => {
-                Ok(local[i].clone().map(|(p, _)| p).unwrap_or_default())
-            }
-            (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(name),
-            (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
-                side: name.to_owned(),
-                reasons: Vec::new(),
-            }),
-        });
-    }
+    let mut captured = capture_sides(&args, plan, &inputs, limits, show_bar, out)?;
+    let sides = side_profiles(&inputs, &saved, captured.as_ref());
     if let Some(c) = captured.as_mut() {
-        // Record the saved sides too, in side order, and the kinds only one side has.
-        for (i, input) in [&baseline, &candidate].into_iter().enumerate() {
-            if let SideInput::Local(_) | SideInput::Archive(_) = input {
-                c.manifest.sides.insert(
-                    i.min(c.manifest.sides.len()),
-                    capture::manifest::SideRecord {
-                        side: ["baseline", "candidate"][i].to_owned(),
-                        source: capture::manifest::SideSource::Local,
-                        targets: vec![input.describe()],
-                        pods: Vec::new(),
-                        kubernetes: None,
-                    },
-                );
-            }
-        }
-        if let [Ok(b), Ok(cand)] = sides.as_slice() {
-            for (kind, only, other) in one_sided_kinds(b, cand) {
-                c.manifest.warnings.push(format!(
-                    "{kind}: profiles on the {only} side only, none usable on the {other} side; not compared"
-                ));
-            }
-        }
+        record_saved_sides(c, &inputs, &sides);
         save_capture(out.path(), c)?;
         log_warnings(&c.manifest);
     }
-    // Stopped: what every side has a window of is still judged, marked partial.
-    let partial = match captured.as_ref().filter(|c| c.manifest.interrupted) {
-        None => None,
-        Some(c) => {
-            let how = stop::received().unwrap_or("a stop signal");
-            let complete = c.windows_from_every_side();
-            if complete == 0 || sides.iter().any(Result::is_err) {
-                return Err(Stopped(format!(
-                    "stopped by {how} before a window was captured on both sides: nothing to judge; the manifest and the profiles captured so far are in {}",
-                    out.path().display()
-                ))
-                .into());
-            }
-            Some(format!(
-                "stopped by {how}: the report covers {complete} of {} windows",
-                plan.windows
-            ))
-        }
-    };
-    // Both sides empty because one could not be reached: that side is the one to name.
-    if let (Some(c), [Err(_), Err(_)]) = (&captured, sides.as_slice()) {
-        let unreachable = |name: &str| {
-            c.manifest.sides.iter().any(|s| {
-                s.side == name && !s.pods.is_empty() && s.pods.iter().all(|p| p.error.is_some())
-            })
-        };
-        if !unreachable("baseline") && unreachable("candidate") {
-            sides.swap(0, 1);
-        }
-    }
-    let mut sides = sides.into_iter();
-    let baseline_profiles = sides
-        .next()
-        .unwrap_or_else(|| Ok(SideProfiles::default()))?;
-    let candidate_profiles = sides
-        .next()
-        .unwrap_or_else(|| Ok(SideProfiles::default()))?;
-    if captured.is_some()
-        && !baseline_profiles
-            .kinds
-            .keys()
-            .any(|k| candidate_profiles.kinds.contains_key(k))
-    {
-        return Err(CaptureError::NoCommonKind {
-            baseline: baseline_profiles.kind_names(),
-            candidate: candidate_profiles.kind_names(),
-        }
-        .into());
-    }
-    let name = |i: usize, s: &SideInput| {
-        local[i]
-            .as_ref()
-            .map(|(_, d)| d.clone())
-            .unwrap_or_else(|| s.describe())
-    };
-    let view = args.judge.label_view();
-    let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
-    let mut report = if view.is_everything() && !label_rules {
-        judge(
-            &policy,
-            baseline_profiles,
-            candidate_profiles,
-            name(0, &baseline),
-            name(1, &candidate),
-        )?
-    } else {
-        // Labels are read from the files just saved (or given): the capture kept no labels.
-        let path = |side: &SideInput, name: &str| -> anyhow::Result<PathBuf> {
-            Ok(match side {
-                SideInput::Local(path) => path.clone(),
-                SideInput::Live(_) | SideInput::Kube(_) => out.path().join("profiles").join(name),
-                SideInput::Archive(_) => {
-                    refuse_history_with_labels(&side.describe())?;
-                    unreachable!("archived sides are refused above")
-                }
-            })
-        };
-        let (b, c) = (path(&baseline, "baseline")?, path(&candidate, "candidate")?);
-        let read = |v: &LabelView| read_groups(&b, &c, limits, v);
-        judge_groups(
-            &policy,
-            &view,
-            &read(&view)?,
-            &read_rule_views(&policy, &view, read),
-            name(0, &baseline),
-            name(1, &candidate),
-        )?
-    };
-    // A kind asked for and refused or lost on a side: its rules are inconclusive, not skipped.
-    if let Some(c) = &captured {
-        let unavailable: Vec<policy::Unavailable> = c
-            .kinds_missing()
-            .into_iter()
-            .map(|(kind, side, reason)| policy::Unavailable { kind, side, reason })
-            .collect();
-        if !unavailable.is_empty() {
-            report.verdict = policy::mark_unavailable(&policy, report.verdict, &unavailable);
-        }
-    }
-    if let Some(why) = &partial {
-        report.verdict.summary = format!("partial ({why}): {}", report.verdict.summary);
-        report.partial = Some(why.clone());
-    }
-    if let Some(manifest) = captured.as_ref().map(|c| &c.manifest) {
-        report.capture_facts = Some(manifest.facts());
-        report.capture = Some(capture::notes_json(manifest));
-        report.warnings.extend(manifest.warnings.iter().cloned());
-    }
-    let side_dir = |name: &str, input: &SideInput| match input {
+    let partial = partial_run(captured.as_ref(), &sides, plan, out)?;
+    let (baseline, candidate) = sides_to_judge(sides, captured.as_ref())?;
+
+    let names = [0, 1].map(|i| match &saved[i] {
+        Some((_, described)) => described.clone(),
+        None => inputs[i].describe(),
+    });
+    let mut report = judge_run(
+        &args,
+        &policy,
+        &inputs,
+        [baseline, candidate],
+        names,
+        limits,
+        out,
+    )?;
+    annotate(&mut report, &policy, captured.as_ref(), partial.as_deref());
+
+    let side_dir = |i: usize| match &inputs[i] {
         SideInput::Local(p) => p.clone(),
         SideInput::Live(_) | SideInput::Kube(_) | SideInput::Archive(_) => {
-            out.path().join("profiles").join(name)
+            out.path().join("profiles").join(SIDES[i])
         }
     };
-    write_flames(
-        out.path(),
-        &side_dir("baseline", &baseline),
-        &side_dir("candidate", &candidate),
-        &report,
-        limits,
-    );
+    write_flames(out.path(), &side_dir(0), &side_dir(1), &report, limits);
     let code = emit(&report, &args.judge, Some(out.path()))?;
     if let Some(store) = archive_store {
         archive::after_run(archive::RunRecord {
@@ -578,7 +421,7 @@ pub(super) fn run_live_into(
             out: out.path(),
             started,
             captured: captured.as_ref(),
-            sides: [("baseline", &baseline), ("candidate", &candidate)],
+            sides: [(SIDES[0], &inputs[0]), (SIDES[1], &inputs[1])],
             policy: args.judge.policy.as_deref(),
             report: &report,
         })?;
@@ -592,4 +435,240 @@ pub(super) fn run_live_into(
         .into());
     }
     Ok(code)
+}
+
+/// A saved side's profiles and its description; `None` for a live side. An archived side's
+/// files are copied into the output, as a captured side's are written there.
+fn read_saved(
+    name: &str,
+    input: &SideInput,
+    limits: DecodeOptions,
+    out: &OutDir,
+) -> anyhow::Result<Option<(SideProfiles, String)>> {
+    match input {
+        SideInput::Local(path) => Ok(Some((inputs::read_side(path, limits)?, input.describe()))),
+        SideInput::Archive(r) => Ok(Some(crate::archive::read_side_into(
+            r,
+            limits,
+            Some(&out.path().join("profiles").join(name)),
+        )?)),
+        SideInput::Live(_) | SideInput::Kube(_) => Ok(None),
+    }
+}
+
+/// The capture of the live sides (Kubernetes ones through their port-forwards), with the
+/// session's record; `None` when both sides are saved.
+fn capture_sides(
+    args: &RunArgs,
+    plan: &capture::CapturePlan,
+    inputs: &[SideInput; 2],
+    limits: DecodeOptions,
+    show_bar: bool,
+    out: &OutDir,
+) -> anyhow::Result<Option<Capture>> {
+    let (live, session) = live_sides(&args.capture, &[&inputs[0], &inputs[1]])?;
+    if live.is_empty() {
+        return Ok(None);
+    }
+    let mut captured = capture_live(
+        plan,
+        &live,
+        limits,
+        show_bar,
+        Some(out.path()),
+        session.as_ref().map(KubeSession::warmer),
+    )?;
+    if let Some(session) = session {
+        captured.add_kubernetes(session.finish());
+    }
+    Ok(Some(captured))
+}
+
+/// Each side's profiles, saved or captured, or why a live side has none.
+fn side_profiles(
+    inputs: &[SideInput; 2],
+    saved: &[Option<(SideProfiles, String)>; 2],
+    captured: Option<&Capture>,
+) -> Vec<Result<SideProfiles, CaptureError>> {
+    (0..2)
+        .map(|i| match (&inputs[i], captured) {
+            (SideInput::Local(_) | SideInput::Archive(_), _) => {
+                Ok(saved[i].clone().map(|(p, _)| p).unwrap_or_default())
+            }
+            (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(SIDES[i]),
+            (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
+                side: SIDES[i].to_owned(),
+                reasons: Vec::new(),
+            }),
+        })
+        .collect()
+}
+
+/// Records the saved sides in the capture's manifest too, in side order, and warns of the
+/// kinds only one side has.
+fn record_saved_sides(
+    c: &mut Capture,
+    inputs: &[SideInput; 2],
+    sides: &[Result<SideProfiles, CaptureError>],
+) {
+    for (i, input) in inputs.iter().enumerate() {
+        if let SideInput::Local(_) | SideInput::Archive(_) = input {
+            c.manifest.sides.insert(
+                i.min(c.manifest.sides.len()),
+                capture::manifest::SideRecord {
+                    side: SIDES[i].to_owned(),
+                    source: capture::manifest::SideSource::Local,
+                    targets: vec![input.describe()],
+                    pods: Vec::new(),
+                    kubernetes: None,
+                },
+            );
+        }
+    }
+    if let [Ok(b), Ok(cand)] = sides {
+        for (kind, only, other) in one_sided_kinds(b, cand) {
+            c.manifest.warnings.push(format!(
+                "{kind}: profiles on the {only} side only, none usable on the {other} side; not compared"
+            ));
+        }
+    }
+}
+
+/// For a capture a stop signal ended: what the report will say it covers, or the error that
+/// ends the run when not every side has a window to judge.
+fn partial_run(
+    captured: Option<&Capture>,
+    sides: &[Result<SideProfiles, CaptureError>],
+    plan: &capture::CapturePlan,
+    out: &OutDir,
+) -> anyhow::Result<Option<String>> {
+    let Some(c) = captured.filter(|c| c.manifest.interrupted) else {
+        return Ok(None);
+    };
+    let how = stop::received().unwrap_or("a stop signal");
+    let complete = c.windows_from_every_side();
+    if complete == 0 || sides.iter().any(Result::is_err) {
+        return Err(Stopped(format!(
+            "stopped by {how} before a window was captured on both sides: nothing to judge; the manifest and the profiles captured so far are in {}",
+            out.path().display()
+        ))
+        .into());
+    }
+    Ok(Some(format!(
+        "stopped by {how}: the report covers {complete} of {} windows",
+        plan.windows
+    )))
+}
+
+/// Both sides' profiles, or the error that says why they cannot be compared: the side with
+/// nothing usable (the unreachable one named first when both are empty), or no profile kind
+/// captured on both.
+fn sides_to_judge(
+    mut sides: Vec<Result<SideProfiles, CaptureError>>,
+    captured: Option<&Capture>,
+) -> anyhow::Result<(SideProfiles, SideProfiles)> {
+    // Both sides empty because one could not be reached: that side is the one to name.
+    if let (Some(c), [Err(_), Err(_)]) = (captured, sides.as_slice()) {
+        let unreachable = |name: &str| {
+            c.manifest.sides.iter().any(|s| {
+                s.side == name && !s.pods.is_empty() && s.pods.iter().all(|p| p.error.is_some())
+            })
+        };
+        if !unreachable(SIDES[0]) && unreachable(SIDES[1]) {
+            sides.swap(0, 1);
+        }
+    }
+    let mut sides = sides.into_iter();
+    let baseline = sides
+        .next()
+        .unwrap_or_else(|| Ok(SideProfiles::default()))?;
+    let candidate = sides
+        .next()
+        .unwrap_or_else(|| Ok(SideProfiles::default()))?;
+    if captured.is_some()
+        && !baseline
+            .kinds
+            .keys()
+            .any(|k| candidate.kinds.contains_key(k))
+    {
+        return Err(CaptureError::NoCommonKind {
+            baseline: baseline.kind_names(),
+            candidate: candidate.kind_names(),
+        }
+        .into());
+    }
+    Ok((baseline, candidate))
+}
+
+/// The comparison and verdict: on the sides as decoded, or, when the run splits or filters
+/// by labels, on the label groups read from the profile files (the capture keeps no labels).
+fn judge_run(
+    args: &RunArgs,
+    policy: &Policy,
+    inputs: &[SideInput; 2],
+    [baseline, candidate]: [SideProfiles; 2],
+    [baseline_name, candidate_name]: [String; 2],
+    limits: DecodeOptions,
+    out: &OutDir,
+) -> anyhow::Result<Report> {
+    let view = args.judge.label_view();
+    let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
+    if view.is_everything() && !label_rules {
+        return Ok(judge(
+            policy,
+            baseline,
+            candidate,
+            baseline_name,
+            candidate_name,
+        )?);
+    }
+    let path = |i: usize| -> anyhow::Result<PathBuf> {
+        Ok(match &inputs[i] {
+            SideInput::Local(path) => path.clone(),
+            SideInput::Live(_) | SideInput::Kube(_) => out.path().join("profiles").join(SIDES[i]),
+            SideInput::Archive(_) => {
+                refuse_history_with_labels(&inputs[i].describe())?;
+                unreachable!("archived sides are refused above")
+            }
+        })
+    };
+    let (b, c) = (path(0)?, path(1)?);
+    let read = |v: &LabelView| read_groups(&b, &c, limits, v);
+    Ok(judge_groups(
+        policy,
+        &view,
+        &read(&view)?,
+        &read_rule_views(policy, &view, read),
+        baseline_name,
+        candidate_name,
+    )?)
+}
+
+/// What the capture adds to the report: rules of a kind a side lacks are inconclusive (not
+/// skipped), a stopped run is marked partial, and the capture's facts and warnings.
+fn annotate(
+    report: &mut Report,
+    policy: &Policy,
+    captured: Option<&Capture>,
+    partial: Option<&str>,
+) {
+    if let Some(c) = captured {
+        let unavailable: Vec<policy::Unavailable> = c
+            .kinds_missing()
+            .into_iter()
+            .map(|(kind, side, reason)| policy::Unavailable { kind, side, reason })
+            .collect();
+        if !unavailable.is_empty() {
+            report.verdict = policy::mark_unavailable(policy, report.verdict.clone(), &unavailable);
+        }
+    }
+    if let Some(why) = partial {
+        report.verdict.summary = format!("partial ({why}): {}", report.verdict.summary);
+        report.partial = Some(why.to_owned());
+    }
+    if let Some(manifest) = captured.map(|c| &c.manifest) {
+        report.capture_facts = Some(manifest.facts());
+        report.capture = Some(capture::notes_json(manifest));
+        report.warnings.extend(manifest.warnings.iter().cloned());
+    }
 }
