@@ -237,9 +237,33 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             culprit: g.culprit,
         };
     }
+    let mut findings = findings_of(rule, p.items, &p.unit);
+    confirm_new(rule, &mut findings);
+    order(&mut findings);
+    drop_repeated_attributions(&mut findings);
+    let (status, explanation, undecided) = rule_status(rule, &findings, p.skipped);
+    let tested = findings.len();
+    RuleOutcome {
+        rule: rule.name.clone(),
+        profile: rule.profile,
+        sample_type: rule.sample_type().to_owned(),
+        metric: rule.metric,
+        severity: rule.severity,
+        status,
+        explanation,
+        tested,
+        decided: tested - undecided,
+        undecided,
+        culprit: culprit(status, &findings),
+        findings,
+    }
+}
+
+/// A rule's findings: each answered question with its threshold, and for a confident
+/// regression of a total or a library function, the own function that explains it.
+fn findings_of(rule: &Rule, items: Vec<PendingItem<'_>>, unit: &str) -> Vec<Finding> {
     let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
-    let mut findings: Vec<Finding> = p
-        .items
+    items
         .into_iter()
         .filter_map(|item| {
             let (threshold, answer) = match item.question {
@@ -259,7 +283,7 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             Some(Finding {
                 function: item.function,
                 metric: item.metric,
-                unit: p.unit.clone(),
+                unit: unit.to_owned(),
                 delta: item.delta,
                 threshold,
                 answer,
@@ -269,7 +293,11 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
                 leaf_distance: item.leaf_distance,
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Keeps a new function's regression only where it is confidently new as well.
+fn confirm_new(rule: &Rule, findings: &mut [Finding]) {
     // A new function breaks the rule only when it is confidently new (Benjamini-Hochberg
     // across the rule's candidates) as well as confidently above the share: with a few hundred
     // samples a side, a function at 2% is missing from one side's samples now and then, and
@@ -286,6 +314,11 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             f.answer.status = Status::Inconclusive;
         }
     }
+}
+
+/// Orders findings for reading: by status, the service's own functions first, the most
+/// certain first, the deepest of a chain first.
+fn order(findings: &mut [Finding]) {
     findings.sort_by(|a, b| {
         rank(a.answer.status)
             .cmp(&rank(b.answer.status))
@@ -308,13 +341,16 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             })
             .then_with(|| a.function.cmp(&b.function))
     });
-    // An attribution to a function this rule already names as regressed says it twice.
+}
+
+/// Drops an attribution to a function the rule already names as regressed.
+fn drop_repeated_attributions(findings: &mut [Finding]) {
     let named: Vec<String> = findings
         .iter()
         .filter(|f| f.answer.status == Status::Regressed)
         .filter_map(|f| f.function.clone())
         .collect();
-    for f in &mut findings {
+    for f in findings.iter_mut() {
         if f.explained_by
             .as_ref()
             .is_some_and(|a| named.contains(&a.function))
@@ -322,6 +358,15 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             f.explained_by = None;
         }
     }
+}
+
+/// The rule's status and the sentence that explains it, with how many findings stayed
+/// undecided.
+fn rule_status(
+    rule: &Rule,
+    findings: &[Finding],
+    skipped: Option<String>,
+) -> (RuleStatus, String, usize) {
     let tested = findings.len();
     let broken: Vec<&Finding> = findings
         .iter()
@@ -350,8 +395,8 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
         .filter(|f| f.answer.status == Status::Inconclusive)
         .collect();
     let what = describe_target(rule);
-    let (n_undecided, decided) = (undecided.len(), tested - undecided.len());
-    let (status, explanation) = if let Some(why) = p.skipped {
+    let n_undecided = undecided.len();
+    let (status, explanation) = if let Some(why) = skipped {
         (RuleStatus::Skipped, format!("skipped: {why}"))
     } else if !broken.is_empty() {
         let names: Vec<String> = broken.iter().take(3).map(|f| finding_words(f)).collect();
@@ -366,22 +411,7 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             format!("{what}: {}{tail}", names.join("; ")),
         )
     } else if !doubtful.is_empty() {
-        let f = doubtful[0];
-        let settle = match f.answer.pods_factor_to_decide {
-            Some(k) if k.is_finite() && k > 1.0 => {
-                format!("; about {k:.1}x the pods would likely settle it")
-            }
-            _ => String::new(),
-        };
-        let which = match (f.function.is_some(), doubtful.len()) {
-            (false, _) => format!(
-                "cannot tell whether the total is past the threshold: {}",
-                finding_words(f)
-            ),
-            (true, 1) => format!("cannot tell for 1 function: {}", finding_words(f)),
-            (true, n) => format!("cannot tell for {n} functions, e.g. {}", finding_words(f)),
-        };
-        (RuleStatus::Inconclusive, format!("{what}: {which}{settle}"))
+        (RuleStatus::Inconclusive, doubtful_words(&what, &doubtful))
     } else if tested == 0 {
         (
             RuleStatus::Held,
@@ -393,68 +423,86 @@ fn finish(rule: &Rule, p: PendingRule<'_>) -> RuleOutcome {
             format!("{what}: {tested} tested, all within the threshold"),
         )
     } else {
-        // Held, because nothing confidently moved the breaking way; but what could not be
-        // seen is said, with the largest of it, so that it never reads as verified.
-        let past: Vec<&&Finding> = undecided
-            .iter()
-            .filter(|f| points_to_breach(rule, f))
-            .collect();
-        let largest = past
-            .iter()
-            .copied()
-            .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
-            .or_else(|| {
-                undecided
-                    .iter()
-                    .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
-            })
-            .map(|f| finding_words(f))
-            .unwrap_or_default();
-        let n = undecided.len();
-        let which = match (n, past.len()) {
-            (1, 0) => format!("1 undecided: {largest}"),
-            (1, _) => format!("1 undecided, past the threshold by its estimate alone: {largest}"),
-            (_, 0) => format!("{n} undecided, the largest {largest}"),
-            (_, k) => format!(
-                "{n} undecided, {k} of them past the threshold by the estimate alone, the largest {largest}"
-            ),
-        };
         (
             RuleStatus::Held,
-            format!(
-                "{what}: {tested} tested, {} decided within the threshold, {which}",
-                tested - n
-            ),
+            held_words(rule, &what, tested, &undecided),
         )
     };
-    RuleOutcome {
-        rule: rule.name.clone(),
-        profile: rule.profile,
-        sample_type: rule.sample_type().to_owned(),
-        metric: rule.metric,
-        severity: rule.severity,
-        status,
-        explanation,
-        tested,
-        decided,
-        undecided: n_undecided,
-        culprit: (status == RuleStatus::Broken)
-            .then(|| {
-                let regressed = || {
-                    findings
-                        .iter()
-                        .filter(|f| f.answer.status == Status::Regressed)
-                };
-                regressed()
-                    .find(|f| f.function.is_some() && nameable(f))
-                    .and_then(|f| f.function.clone())
-                    .or_else(|| {
-                        regressed().find_map(|f| Some(f.explained_by.as_ref()?.function.clone()))
-                    })
-            })
-            .flatten(),
-        findings,
-    }
+    (status, explanation, n_undecided)
+}
+
+/// Why a rule is inconclusive: the first function (or the total) that confidently moved the
+/// breaking way but not confidently past the threshold, and how many pods would settle it.
+fn doubtful_words(what: &str, doubtful: &[&Finding]) -> String {
+    let f = doubtful[0];
+    let settle = match f.answer.pods_factor_to_decide {
+        Some(k) if k.is_finite() && k > 1.0 => {
+            format!("; about {k:.1}x the pods would likely settle it")
+        }
+        _ => String::new(),
+    };
+    let which = match (f.function.is_some(), doubtful.len()) {
+        (false, _) => format!(
+            "cannot tell whether the total is past the threshold: {}",
+            finding_words(f)
+        ),
+        (true, 1) => format!("cannot tell for 1 function: {}", finding_words(f)),
+        (true, n) => format!("cannot tell for {n} functions, e.g. {}", finding_words(f)),
+    };
+    format!("{what}: {which}{settle}")
+}
+
+/// Why a rule held with findings undecided: nothing confidently moved the breaking way, but
+/// what could not be seen is said, with the largest of it, so that it never reads as verified.
+fn held_words(rule: &Rule, what: &str, tested: usize, undecided: &[&Finding]) -> String {
+    let past: Vec<&&Finding> = undecided
+        .iter()
+        .filter(|f| points_to_breach(rule, f))
+        .collect();
+    let largest = past
+        .iter()
+        .copied()
+        .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
+        .or_else(|| {
+            undecided
+                .iter()
+                .max_by(|a, b| breach_size(rule, a).total_cmp(&breach_size(rule, b)))
+        })
+        .map(|f| finding_words(f))
+        .unwrap_or_default();
+    let n = undecided.len();
+    let which = match (n, past.len()) {
+        (1, 0) => format!("1 undecided: {largest}"),
+        (1, _) => format!("1 undecided, past the threshold by its estimate alone: {largest}"),
+        (_, 0) => format!("{n} undecided, the largest {largest}"),
+        (_, k) => format!(
+            "{n} undecided, {k} of them past the threshold by the estimate alone, the largest {largest}"
+        ),
+    };
+    format!(
+        "{what}: {tested} tested, {} decided within the threshold, {which}",
+        tested - n
+    )
+}
+
+/// The function a broken rule is blamed on: the first regressed own function, else the
+/// first attribution.
+fn culprit(status: RuleStatus, findings: &[Finding]) -> Option<String> {
+    (status == RuleStatus::Broken)
+        .then(|| {
+            let regressed = || {
+                findings
+                    .iter()
+                    .filter(|f| f.answer.status == Status::Regressed)
+            };
+            regressed()
+                .find(|f| f.function.is_some() && nameable(f))
+                .and_then(|f| f.function.clone())
+                .or_else(|| {
+                    regressed().find_map(|f| Some(f.explained_by.as_ref()?.function.clone()))
+                })
+        })
+        .flatten()
 }
 
 /// How far a finding's estimate lies the breaking way (log ratio; the share for `new`).
