@@ -222,98 +222,22 @@ pub fn aggregate_view(
         Err(e) => return Err(not_a_profile(raw, Some(e.to_string()))),
     };
     let strings = StringTable::new(&p.strings);
-    let sample_types = p
-        .sample_types
-        .iter()
-        .map(|vt| strings.value_type(vt, "sample_type"))
-        .collect::<Result<Vec<_>, _>>()?;
-    let n_types = sample_types.len();
-    let default_sample_type = match p.default_sample_type {
-        0 => None,
-        i => Some(strings.get(i, "default_sample_type")?.into_owned()),
-    };
-    let period_type = p
-        .period_type
-        .as_ref()
-        .map(|vt| strings.value_type(vt, "period_type"))
-        .transpose()?;
-
-    let mut names = NameTable::with_capacity(p.functions.len());
-    // Function id -> interned name. Ids are usually dense from 1, so a vector beats a map.
-    let function_names = IdIndex::build(p.functions.iter().map(|f| f.0), |i| {
-        let (id, name) = p.functions[i];
-        let name = strings.bytes(name, "function.name")?;
-        Ok(if name.is_empty() {
-            names.intern_made(format!("function#{id}"))
-        } else {
-            names.intern_raw(name)
-        })
-    })?;
-    let mapping_index = IdIndex::build(p.mappings.iter().map(|m| m.id), Ok)?;
-
-    // Location id -> range of frames (interned names), innermost first.
-    let mut frames: Vec<u32> = Vec::with_capacity(p.line_functions.len() + 16);
-    let location_frames =
-        IdIndex::build(p.locations.iter().map(|l| l.id), |i| {
-            let loc = &p.locations[i];
-            let start = frames.len() as u32;
-            if loc.lines.is_empty() {
-                let name = address_name(loc, &p, &mapping_index, &strings)?;
-                frames.push(names.intern_made(name));
-            }
-            for &function_id in &p.line_functions[loc.lines.clone()] {
-                let name = function_names.get(function_id).copied().ok_or(
-                    ProfileError::UnknownFunction {
-                        location: loc.id,
-                        function: function_id,
-                    },
-                )?;
-                frames.push(name);
-            }
-            // Whether the location holds a frame of the profiling machinery: decided once per
-            // location, so the sample loop only ORs flags.
-            let through_profiler = footprint == Footprint::Remove
-                && frames[start as usize..]
-                    .iter()
-                    .any(|&n| is_profiler_function(names.name(n)));
-            Ok((start, frames.len() as u32, through_profiler))
-        })?;
-
+    let meta = Metadata::read(&p, &strings)?;
+    let Frames {
+        names,
+        frames,
+        locations,
+    } = Frames::build(&p, &strings, footprint)?;
     let n_names = names.len();
-    let mut stack: Vec<(u32, u32)> = Vec::new();
-    let too_many = |groups: usize, hint: &'static str| {
-        let cells = n_names as u128 * n_types as u128 * groups as u128;
-        (cells > MAX_TABLE_CELLS as u128).then_some(ProfileError::TooManyCells {
-            functions: n_names,
-            sample_types: n_types,
-            groups,
-            cells,
-            limit: MAX_TABLE_CELLS,
-            hint,
-        })
-    };
-    if let Some(e) = too_many(1, "") {
-        return Err(e);
-    }
-    let table = || Table {
-        flat: vec![0i64; n_names * n_types],
-        cum: vec![0i64; n_names * n_types],
-        totals: vec![0i64; n_types],
-        footprint: vec![0i64; n_types],
-        leaf_distance: vec![(0u64, 0u64); n_names],
-        samples: 0,
-    };
+    let n_types = meta.sample_types.len();
+    let mut groups = Groups::new(n_names, n_types, view.by.is_none())?;
     let read_labels = !view.is_everything();
-    let mut groups: Vec<(Option<String>, Table)> = Vec::new();
-    if view.by.is_none() {
-        groups.push((None, table()));
-    }
-    let mut group_of: HashMap<String, usize> = HashMap::new();
     let (mut raw_labels, mut labels) = (Vec::new(), Vec::new());
+    let mut stack: Vec<(u32, u32)> = Vec::new();
     // Marks which functions were already credited for the current sample.
     let mut seen_in_sample = vec![u32::MAX; n_names];
     let overflow = |st: usize| ProfileError::Overflow {
-        sample_type: sample_types[st].to_string(),
+        sample_type: meta.sample_types[st].to_string(),
     };
     let (mut location_ids, mut raw_values) = (Vec::new(), Vec::new());
     let mut values: Vec<i64> = Vec::with_capacity(n_types);
@@ -345,20 +269,7 @@ pub fn aggregate_view(
             match view.place(&labels) {
                 None => continue,
                 Some(None) => 0,
-                Some(Some(value)) => match group_of.get(value) {
-                    Some(&g) => g,
-                    None => {
-                        if let Some(e) = too_many(
-                            groups.len() + 1,
-                            "; split by a label with fewer values, or narrow the samples with --tag",
-                        ) {
-                            return Err(e);
-                        }
-                        group_of.insert(value.to_owned(), groups.len());
-                        groups.push((Some(value.to_owned()), table()));
-                        groups.len() - 1
-                    }
-                },
+                Some(Some(value)) => groups.of_value(value)?,
             }
         } else {
             0
@@ -367,17 +278,15 @@ pub fn aggregate_view(
         let mut through_profiler = false;
         for &loc_id in &location_ids {
             let &(start, end, profiler) =
-                location_frames
-                    .get(loc_id)
-                    .ok_or(ProfileError::UnknownLocation {
-                        sample: si,
-                        location: loc_id,
-                    })?;
+                locations.get(loc_id).ok_or(ProfileError::UnknownLocation {
+                    sample: si,
+                    location: loc_id,
+                })?;
             through_profiler |= profiler;
             stack.push((start, end));
         }
         if through_profiler {
-            let removed = &mut groups[g].1.footprint;
+            let removed = &mut groups.tables[g].1.footprint;
             for (st, &v) in values.iter().enumerate() {
                 removed[st] = removed[st].saturating_add(v);
             }
@@ -390,7 +299,7 @@ pub fn aggregate_view(
             samples,
             leaf_distance,
             ..
-        } = &mut groups[g].1;
+        } = &mut groups.tables[g].1;
         *samples += 1;
         let stamp = si as u32;
         let mut innermost = true;
@@ -420,44 +329,214 @@ pub fn aggregate_view(
             totals[st] = totals[st].checked_add(v).ok_or_else(|| overflow(st))?;
         }
     }
+    Ok(groups.into_profiles(names.into_names(), &meta, &p))
+}
 
-    if groups.is_empty() {
-        // No sample carried the split label: an empty profile still carries the metadata.
-        groups.push((None, table()));
-    }
-    let kind = ProfileKind::from_content(&sample_types, default_sample_type.as_deref());
-    let mut functions = Some(names.into_names());
-    let last = groups.len() - 1;
-    Ok(groups
-        .into_iter()
-        .enumerate()
-        .map(|(i, (value, t))| {
-            // The names are shared by every group: copied for all but the last, which takes them.
-            let functions = if i == last {
-                functions.take()
-            } else {
-                functions.clone()
-            }
-            .unwrap_or_default();
-            let profile = FunctionProfile {
-                kind,
-                sample_types: sample_types.clone(),
-                default_sample_type: default_sample_type.clone(),
-                period_type: period_type.clone(),
-                period: p.period,
-                duration_nanos: p.duration_nanos,
-                time_nanos: p.time_nanos,
-                sample_count: t.samples,
-                totals: t.totals,
-                footprint: t.footprint,
-                leaf_distance: t.leaf_distance,
-                functions,
-                flat: t.flat,
-                cum: t.cum,
-            };
-            (value, profile)
+/// What a profile says of itself, besides its samples.
+struct Metadata {
+    sample_types: Vec<SampleType>,
+    default_sample_type: Option<String>,
+    period_type: Option<SampleType>,
+}
+
+impl Metadata {
+    fn read(p: &RawProfile<'_>, strings: &StringTable<'_>) -> Result<Metadata, ProfileError> {
+        let sample_types = p
+            .sample_types
+            .iter()
+            .map(|vt| strings.value_type(vt, "sample_type"))
+            .collect::<Result<Vec<_>, _>>()?;
+        let default_sample_type = match p.default_sample_type {
+            0 => None,
+            i => Some(strings.get(i, "default_sample_type")?.into_owned()),
+        };
+        let period_type = p
+            .period_type
+            .as_ref()
+            .map(|vt| strings.value_type(vt, "period_type"))
+            .transpose()?;
+        Ok(Metadata {
+            sample_types,
+            default_sample_type,
+            period_type,
         })
-        .collect())
+    }
+}
+
+/// Every location's frames as interned function names, innermost first, so the sample loop
+/// only looks ranges up.
+struct Frames<'a> {
+    names: NameTable<'a>,
+    /// Every location's frames, one after another.
+    frames: Vec<u32>,
+    /// Location id -> its range in `frames`, and whether it holds a frame of the profiling
+    /// machinery (decided once per location, so the sample loop only ORs flags).
+    locations: IdIndex<(u32, u32, bool)>,
+}
+
+impl<'a> Frames<'a> {
+    fn build(
+        p: &RawProfile<'a>,
+        strings: &StringTable<'a>,
+        footprint: Footprint,
+    ) -> Result<Frames<'a>, ProfileError> {
+        let mut names = NameTable::with_capacity(p.functions.len());
+        // Function id -> interned name. Ids are usually dense from 1, so a vector beats a map.
+        let function_names = IdIndex::build(p.functions.iter().map(|f| f.0), |i| {
+            let (id, name) = p.functions[i];
+            let name = strings.bytes(name, "function.name")?;
+            Ok(if name.is_empty() {
+                names.intern_made(format!("function#{id}"))
+            } else {
+                names.intern_raw(name)
+            })
+        })?;
+        let mapping_index = IdIndex::build(p.mappings.iter().map(|m| m.id), Ok)?;
+        let mut frames: Vec<u32> = Vec::with_capacity(p.line_functions.len() + 16);
+        let locations = IdIndex::build(p.locations.iter().map(|l| l.id), |i| {
+            let loc = &p.locations[i];
+            let start = frames.len() as u32;
+            if loc.lines.is_empty() {
+                let name = address_name(loc, p, &mapping_index, strings)?;
+                frames.push(names.intern_made(name));
+            }
+            for &function_id in &p.line_functions[loc.lines.clone()] {
+                let name = function_names.get(function_id).copied().ok_or(
+                    ProfileError::UnknownFunction {
+                        location: loc.id,
+                        function: function_id,
+                    },
+                )?;
+                frames.push(name);
+            }
+            let through_profiler = footprint == Footprint::Remove
+                && frames[start as usize..]
+                    .iter()
+                    .any(|&n| is_profiler_function(names.name(n)));
+            Ok((start, frames.len() as u32, through_profiler))
+        })?;
+        Ok(Frames {
+            names,
+            frames,
+            locations,
+        })
+    }
+}
+
+/// The tables samples are summed into: one, or one per value of the split label, in order
+/// of first appearance.
+struct Groups {
+    tables: Vec<(Option<String>, Table)>,
+    index: HashMap<String, usize>,
+    n_names: usize,
+    n_types: usize,
+}
+
+impl Groups {
+    /// No table yet when the view splits by a label (each value makes its own), else the one.
+    fn new(n_names: usize, n_types: usize, whole: bool) -> Result<Groups, ProfileError> {
+        let mut groups = Groups {
+            tables: Vec::new(),
+            index: HashMap::new(),
+            n_names,
+            n_types,
+        };
+        groups.check_cells(1, "")?;
+        if whole {
+            groups.tables.push((None, groups.table()));
+        }
+        Ok(groups)
+    }
+
+    fn table(&self) -> Table {
+        Table {
+            flat: vec![0i64; self.n_names * self.n_types],
+            cum: vec![0i64; self.n_names * self.n_types],
+            totals: vec![0i64; self.n_types],
+            footprint: vec![0i64; self.n_types],
+            leaf_distance: vec![(0u64, 0u64); self.n_names],
+            samples: 0,
+        }
+    }
+
+    /// Refuses tables whose cells would pass [`MAX_TABLE_CELLS`].
+    fn check_cells(&self, groups: usize, hint: &'static str) -> Result<(), ProfileError> {
+        let cells = self.n_names as u128 * self.n_types as u128 * groups as u128;
+        if cells > MAX_TABLE_CELLS as u128 {
+            return Err(ProfileError::TooManyCells {
+                functions: self.n_names,
+                sample_types: self.n_types,
+                groups,
+                cells,
+                limit: MAX_TABLE_CELLS,
+                hint,
+            });
+        }
+        Ok(())
+    }
+
+    /// The table of one value of the split label, made on its first sample.
+    fn of_value(&mut self, value: &str) -> Result<usize, ProfileError> {
+        if let Some(&g) = self.index.get(value) {
+            return Ok(g);
+        }
+        self.check_cells(
+            self.tables.len() + 1,
+            "; split by a label with fewer values, or narrow the samples with --tag",
+        )?;
+        self.index.insert(value.to_owned(), self.tables.len());
+        self.tables.push((Some(value.to_owned()), self.table()));
+        Ok(self.tables.len() - 1)
+    }
+
+    /// One profile per table, sharing the names and the metadata.
+    fn into_profiles(
+        mut self,
+        names: Vec<String>,
+        meta: &Metadata,
+        p: &RawProfile<'_>,
+    ) -> Vec<(Option<String>, FunctionProfile)> {
+        if self.tables.is_empty() {
+            // No sample carried the split label: an empty profile still carries the metadata.
+            let table = self.table();
+            self.tables.push((None, table));
+        }
+        let kind =
+            ProfileKind::from_content(&meta.sample_types, meta.default_sample_type.as_deref());
+        let mut functions = Some(names);
+        let last = self.tables.len() - 1;
+        self.tables
+            .into_iter()
+            .enumerate()
+            .map(|(i, (value, t))| {
+                // The names are shared by every group: copied for all but the last, which
+                // takes them.
+                let functions = if i == last {
+                    functions.take()
+                } else {
+                    functions.clone()
+                }
+                .unwrap_or_default();
+                let profile = FunctionProfile {
+                    kind,
+                    sample_types: meta.sample_types.clone(),
+                    default_sample_type: meta.default_sample_type.clone(),
+                    period_type: meta.period_type.clone(),
+                    period: p.period,
+                    duration_nanos: p.duration_nanos,
+                    time_nanos: p.time_nanos,
+                    sample_count: t.samples,
+                    totals: t.totals,
+                    footprint: t.footprint,
+                    leaf_distance: t.leaf_distance,
+                    functions,
+                    flat: t.flat,
+                    cum: t.cum,
+                };
+                (value, profile)
+            })
+            .collect()
+    }
 }
 
 /// Per-function values of one group of samples, while they are summed.
