@@ -184,6 +184,142 @@ fn build_sample_type(
     options: &HistoryOptions,
     notes: &mut Vec<String>,
 ) -> Vec<BuiltSeries> {
+    let gathered = gather(runs, kind, st);
+    if gathered.untimed {
+        notes.push(format!(
+            "some {} profiles have no duration: their values are taken as they are, not per second",
+            kind.name()
+        ));
+    }
+    let per_run = &gathered.per_run;
+    let rules = &options.policy.rules;
+    let defaults = &options.policy.defaults;
+    let blank = |metric: SeriesMetric, function: &str| Series {
+        profile: kind,
+        sample_type: st.to_owned(),
+        unit: gathered.unit.clone(),
+        metric,
+        function: function.to_owned(),
+        own_code: false,
+        rule: None,
+        threshold: None,
+        run_noise: 0.0,
+        depth: 0.0,
+        points: Vec::new(),
+        segments: Vec::new(),
+    };
+
+    // Totals: per second, as the policy's total rules read them.
+    let totals: Vec<Option<(f64, f64, f64)>> = per_run
+        .iter()
+        .map(|r| {
+            r.as_ref().map(|r| {
+                let (mean, var) = r.total.level(r.pods, r.exact);
+                (mean, var, r.total.events)
+            })
+        })
+        .collect();
+    let rule = rule_for(rules, kind, st, SeriesMetric::Total, None);
+    let total = finish(
+        Series {
+            rule: rule.map(|r| r.name.clone()),
+            threshold: rule.and_then(|r| r.max_increase),
+            ..blank(SeriesMetric::Total, "total")
+        },
+        PointData {
+            logs: totals
+                .iter()
+                .map(|t| t.map(|(m, v, _)| log_point(m, v, 0.0)))
+                .collect(),
+            shares: vec![None; runs.len()],
+            absent: vec![false; runs.len()],
+            events: totals
+                .iter()
+                .map(|t| t.map(|t| t.2).unwrap_or(0.0))
+                .collect(),
+        },
+        rule.map(|r| r.settings.fdr).unwrap_or(defaults.fdr),
+        0.0,
+    );
+
+    let names = &gathered.names;
+    let (log_size, fell_back) = size_factors(defaults.normalize, per_run, &totals, names.len());
+    if fell_back {
+        notes.push(format!(
+            "{}: too few functions sampled in every run for median-ratio normalisation; functions are normalised by the runs' totals",
+            super::render::profile_label(kind, st)
+        ));
+    }
+    let levels = RunLevels {
+        totals: &totals,
+        log_size: &log_size,
+        // Half an event's worth of the run's level, per pod: where a function had no event.
+        floors: totals
+            .iter()
+            .map(|t| match t {
+                Some((mean, _, events)) if *events > 0.0 => ABSENT_EVENTS * mean / events,
+                _ => f64::MIN_POSITIVE,
+            })
+            .collect(),
+    };
+
+    let mut functions: Vec<BuiltSeries> = Vec::new();
+    for (f, name) in names.iter().enumerate() {
+        // `--functions` chooses the series; every function still anchors the normalisation.
+        if options
+            .functions
+            .as_ref()
+            .is_some_and(|g| !g.is_match(name))
+        {
+            continue;
+        }
+        let depth = mean_depth(per_run, f as u32);
+        for metric in [SeriesMetric::Flat, SeriesMetric::Cum] {
+            let rule = rule_for(rules, kind, st, metric, Some(name));
+            let settings = rule.map(|r| &r.settings).unwrap_or(defaults);
+            let data = function_data(per_run, f as u32, metric, &levels);
+            let threshold = rule
+                .and_then(|r| r.max_increase)
+                .or(options.threshold)
+                .filter(|_| data.testable(settings.min_share));
+            let rule_name = threshold.map(|_| {
+                rule.map(|r| r.name.clone())
+                    .unwrap_or_else(|| "--threshold".to_owned())
+            });
+            functions.push(finish(
+                Series {
+                    own_code: is_own_code(name),
+                    rule: rule_name,
+                    threshold,
+                    depth,
+                    ..blank(metric, name)
+                },
+                data,
+                settings.fdr,
+                settings.min_abs_change,
+            ));
+        }
+    }
+    pool_run_noise(&mut functions);
+    let mut out = vec![total];
+    out.extend(functions);
+    out
+}
+
+/// One sample type's numbers, run by run.
+struct Gathered<'a> {
+    /// Per run: its pods' sums, `None` where the run has no profile of the kind.
+    per_run: Vec<Option<RunSums>>,
+    /// Every function seen, in order of first appearance; ids index it.
+    names: Vec<&'a str>,
+    /// The unit of a point: per second but for snapshots.
+    unit: String,
+    /// Whether some profile had no duration (its values then taken as they are).
+    untimed: bool,
+}
+
+/// Sums every run's pods of `kind` for sample type `st`, per second but for snapshots.
+fn gather<'a>(runs: &'a [RunSummary], kind: ProfileKind, st: &str) -> Gathered<'a> {
     let snapshot = kind.is_snapshot();
     let mut names: Vec<&str> = Vec::new();
     let mut index: FxHashMap<&str, u32> = FxHashMap::default();
@@ -219,182 +355,108 @@ fn build_sample_type(
             (sums.pods > 0).then_some(sums)
         })
         .collect();
-    if untimed {
-        notes.push(format!(
-            "some {} profiles have no duration: their values are taken as they are, not per second",
-            kind.name()
-        ));
+    Gathered {
+        per_run,
+        names,
+        unit: if snapshot { unit } else { format!("{unit}/s") },
+        untimed,
     }
-    let unit = if snapshot { unit } else { format!("{unit}/s") };
-    let rules = &options.policy.rules;
-    let defaults = &options.policy.defaults;
+}
 
-    // Totals: per second, as the policy's total rules read them.
-    let totals: Vec<Option<(f64, f64, f64)>> = per_run
+/// A function's mean distance from the leaf over every run's pods.
+fn mean_depth(per_run: &[Option<RunSums>], f: u32) -> f64 {
+    let (sum, pods) = per_run
         .iter()
-        .map(|r| {
-            r.as_ref().map(|r| {
-                let (mean, var) = r.total.level(r.pods, r.exact);
-                (mean, var, r.total.events)
-            })
-        })
-        .collect();
-    let mut out = Vec::new();
-    {
-        let rule = rule_for(rules, kind, st, SeriesMetric::Total, None);
-        let logs: Vec<Option<(f64, f64)>> = totals
+        .flatten()
+        .filter_map(|r| r.functions.get(&f))
+        .fold((0.0, 0.0), |(d, n), fs| (d + fs.depth, n + fs.depth_pods));
+    if pods > 0.0 {
+        sum / pods
+    } else {
+        0.0
+    }
+}
+
+/// What a function's points are measured against, per run.
+struct RunLevels<'a> {
+    /// The run's total: mean, variance, events.
+    totals: &'a [Option<(f64, f64, f64)>],
+    /// The run's size factor (log) and its variance.
+    log_size: &'a [(f64, f64)],
+    /// The level a function with no event in the run is taken at.
+    floors: Vec<f64>,
+}
+
+/// A series' numbers, run by run.
+struct PointData {
+    /// The log level and its own variance.
+    logs: Vec<Option<(f64, f64)>>,
+    /// The share of the total (functions).
+    shares: Vec<Option<f64>>,
+    /// Whether the function had no event.
+    absent: Vec<bool>,
+    /// The sampled events behind the point.
+    events: Vec<f64>,
+}
+
+impl PointData {
+    /// Independent filtering (as DESeq2 does): a series with too few events to ever show a
+    /// shift beyond the threshold is not tested, so it does not dilute the false-discovery
+    /// correction of those that can. The filter (events over all runs) does not depend on
+    /// where a change is, so it does not bias the tests it keeps.
+    fn testable(&self, min_share: f64) -> bool {
+        let known = self.logs.iter().flatten().count().max(1) as f64;
+        self.shares
             .iter()
-            .map(|t| t.map(|(m, v, _)| log_point(m, v, 0.0)))
-            .collect();
-        let tau2 = own_tau2(&logs).unwrap_or(0.0);
-        out.push(finish(
-            Series {
-                profile: kind,
-                sample_type: st.to_owned(),
-                unit: unit.clone(),
-                metric: SeriesMetric::Total,
-                function: "total".to_owned(),
-                own_code: false,
-                rule: rule.map(|r| r.name.clone()),
-                threshold: rule.and_then(|r| r.max_increase),
-                run_noise: 0.0,
-                depth: 0.0,
-                points: Vec::new(),
-                segments: Vec::new(),
-            },
-            logs,
-            vec![None; runs.len()],
-            vec![false; runs.len()],
-            tau2,
-            rule.map(|r| r.settings.fdr).unwrap_or(defaults.fdr),
-            0.0,
-            totals
-                .iter()
-                .map(|t| t.map(|t| t.2).unwrap_or(0.0))
-                .collect(),
-        ));
+            .flatten()
+            .filter(|&&s| s >= min_share)
+            .count()
+            >= super::MIN_SEGMENT
+            && self.events.iter().sum::<f64>() / known >= MIN_TESTED_EVENTS
     }
+}
 
-    let (log_size, fell_back) = size_factors(defaults.normalize, &per_run, &totals, names.len());
-    if fell_back {
-        notes.push(format!(
-            "{}: too few functions sampled in every run for median-ratio normalisation; functions are normalised by the runs' totals",
-            super::render::profile_label(kind, st)
-        ));
-    }
-    // Half an event's worth of the run's level, per pod: where a function had no event.
-    let floors: Vec<f64> = totals
-        .iter()
-        .map(|t| match t {
-            Some((mean, _, events)) if *events > 0.0 => ABSENT_EVENTS * mean / events,
-            _ => f64::MIN_POSITIVE,
-        })
-        .collect();
-
-    let mut functions: Vec<BuiltSeries> = Vec::new();
-    for (f, name) in names.iter().enumerate() {
-        // `--functions` chooses the series; every function still anchors the normalisation.
-        if options
-            .functions
-            .as_ref()
-            .is_some_and(|g| !g.is_match(name))
-        {
+/// Function `f`'s points of `metric`, normalised by each run's size factor.
+fn function_data(
+    per_run: &[Option<RunSums>],
+    f: u32,
+    metric: SeriesMetric,
+    levels: &RunLevels<'_>,
+) -> PointData {
+    let n = per_run.len();
+    let mut data = PointData {
+        logs: Vec::with_capacity(n),
+        shares: Vec::with_capacity(n),
+        absent: Vec::with_capacity(n),
+        events: Vec::with_capacity(n),
+    };
+    for (i, r) in per_run.iter().enumerate() {
+        let Some(r) = r else {
+            data.logs.push(None);
+            data.shares.push(None);
+            data.absent.push(false);
+            data.events.push(0.0);
             continue;
-        }
-        let own_code = is_own_code(name);
-        let mut depth = (0.0, 0.0);
-        for r in per_run.iter().flatten() {
-            if let Some(fs) = r.functions.get(&(f as u32)) {
-                depth.0 += fs.depth;
-                depth.1 += fs.depth_pods;
-            }
-        }
-        for metric in [SeriesMetric::Flat, SeriesMetric::Cum] {
-            let rule = rule_for(rules, kind, st, metric, Some(name));
-            let settings = rule.map(|r| &r.settings).unwrap_or(defaults);
-            let mut logs = Vec::with_capacity(runs.len());
-            let mut shares = Vec::with_capacity(runs.len());
-            let mut absent = Vec::with_capacity(runs.len());
-            let mut events = Vec::with_capacity(runs.len());
-            for (i, r) in per_run.iter().enumerate() {
-                let Some(r) = r else {
-                    logs.push(None);
-                    shares.push(None);
-                    absent.push(false);
-                    events.push(0.0);
-                    continue;
-                };
-                let sums = r
-                    .functions
-                    .get(&(f as u32))
-                    .map(|fs| match metric {
-                        SeriesMetric::Cum => fs.cum,
-                        _ => fs.flat,
-                    })
-                    .unwrap_or_default();
-                let (mean, var) = sums.level(r.pods, r.exact);
-                let total = totals[i].map(|t| t.0).unwrap_or(0.0);
-                let (log_factor, factor_var) = log_size[i];
-                let scale = (-log_factor).exp();
-                let (y, v) = log_point(mean * scale, var * scale * scale, floors[i] * scale);
-                logs.push(Some((y, v + factor_var)));
-                shares.push((total > 0.0).then(|| mean / total));
-                absent.push(sums.events <= 0.0 && mean <= 0.0);
-                events.push(sums.events);
-            }
-            // Independent filtering (as DESeq2 does): a series with too few events to ever show
-            // a shift beyond the threshold is not tested, so it does not dilute the
-            // false-discovery correction of those that can. The filter (events over all runs)
-            // does not depend on where a change is, so it does not bias the tests it keeps.
-            let known = logs.iter().flatten().count().max(1) as f64;
-            let big_enough = shares
-                .iter()
-                .flatten()
-                .filter(|&&s| s >= settings.min_share)
-                .count()
-                >= super::MIN_SEGMENT
-                && events.iter().sum::<f64>() / known >= MIN_TESTED_EVENTS;
-            let threshold = rule
-                .and_then(|r| r.max_increase)
-                .or(options.threshold)
-                .filter(|_| big_enough);
-            let rule_name = threshold.map(|_| {
-                rule.map(|r| r.name.clone())
-                    .unwrap_or_else(|| "--threshold".to_owned())
-            });
-            let tau2 = own_tau2(&logs).unwrap_or(0.0);
-            functions.push(finish(
-                Series {
-                    profile: kind,
-                    sample_type: st.to_owned(),
-                    unit: unit.clone(),
-                    metric,
-                    function: (*name).to_owned(),
-                    own_code,
-                    rule: rule_name,
-                    threshold,
-                    run_noise: 0.0,
-                    depth: if depth.1 > 0.0 {
-                        depth.0 / depth.1
-                    } else {
-                        0.0
-                    },
-                    points: Vec::new(),
-                    segments: Vec::new(),
-                },
-                logs,
-                shares,
-                absent,
-                tau2,
-                settings.fdr,
-                settings.min_abs_change,
-                events,
-            ));
-        }
+        };
+        let sums = r
+            .functions
+            .get(&f)
+            .map(|fs| match metric {
+                SeriesMetric::Cum => fs.cum,
+                _ => fs.flat,
+            })
+            .unwrap_or_default();
+        let (mean, var) = sums.level(r.pods, r.exact);
+        let total = levels.totals[i].map(|t| t.0).unwrap_or(0.0);
+        let (log_factor, factor_var) = levels.log_size[i];
+        let scale = (-log_factor).exp();
+        let (y, v) = log_point(mean * scale, var * scale * scale, levels.floors[i] * scale);
+        data.logs.push(Some((y, v + factor_var)));
+        data.shares.push((total > 0.0).then(|| mean / total));
+        data.absent.push(sums.events <= 0.0 && mean <= 0.0);
+        data.events.push(sums.events);
     }
-    pool_run_noise(&mut functions);
-    out.extend(functions);
-    out
+    data
 }
 
 /// Adds one pod's numbers to its run's sums.
@@ -586,25 +648,18 @@ fn points(
         .collect()
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finish(
-    mut series: Series,
-    logs: Vec<Option<(f64, f64)>>,
-    shares: Vec<Option<f64>>,
-    absent: Vec<bool>,
-    tau2: f64,
-    fdr: f64,
-    min_abs_change: f64,
-    events: Vec<f64>,
-) -> BuiltSeries {
+/// A series with its points, and what the change search needs of it; the runs' extra noise
+/// is the series' own (see [`pool_run_noise`] for the floor applied later).
+fn finish(mut series: Series, data: PointData, fdr: f64, min_abs_change: f64) -> BuiltSeries {
+    let tau2 = own_tau2(&data.logs).unwrap_or(0.0);
     series.run_noise = tau2.sqrt();
-    series.points = points(&logs, &shares, tau2, &events);
+    series.points = points(&data.logs, &data.shares, tau2, &data.events);
     BuiltSeries {
         series,
-        logs,
-        shares,
-        absent,
-        events,
+        logs: data.logs,
+        shares: data.shares,
+        absent: data.absent,
+        events: data.events,
         tau2,
         fdr,
         min_abs_change,
