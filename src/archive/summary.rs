@@ -16,7 +16,7 @@ use parquet::column::reader::ColumnReader;
 use parquet::data_type::{BoolType, ByteArray, ByteArrayType, DoubleType, Int32Type, Int64Type};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::WriterProperties;
-use parquet::file::reader::{FileReader, SerializedFileReader};
+use parquet::file::reader::{FileReader, RowGroupReader, SerializedFileReader};
 use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::parser::parse_message_type;
 
@@ -314,8 +314,9 @@ pub fn decode(
     wanted: &dyn Fn(ProfileKind, &str) -> bool,
 ) -> Result<(RunSummary, String), SummaryError> {
     let reader = SerializedFileReader::new(bytes::Bytes::from(bytes))?;
-    let meta = reader.metadata().file_metadata();
-    let version = meta
+    let version = reader
+        .metadata()
+        .file_metadata()
         .key_value_metadata()
         .and_then(|kv| kv.iter().find(|k| k.key == VERSION_KEY))
         .and_then(|k| k.value.as_deref())
@@ -332,181 +333,248 @@ pub fn decode(
     };
     let mut side = String::new();
     for g in 0..reader.num_row_groups() {
-        let group = reader.get_row_group(g)?;
-        let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
-        let names: Vec<String> = group
-            .metadata()
-            .schema_descr()
-            .columns()
-            .iter()
-            .map(|c| c.name().to_owned())
-            .collect();
-        // The group's kind and sample type first: a group of one unwanted pair is skipped.
-        let position = |name: &str| names.iter().position(|n| n == name);
-        let (Some(pi), Some(si)) = (position("profile"), position("sample_type")) else {
-            return Err(SummaryError::Invalid(
-                "no profile or sample_type column".into(),
-            ));
+        let Some(c) = read_group(reader.get_row_group(g)?.as_ref(), wanted)? else {
+            continue;
         };
-        let mut columns: BTreeMap<String, Read> = BTreeMap::new();
-        for i in [pi, si] {
-            columns.insert(
-                names[i].clone(),
-                read_column(group.get_column_reader(i)?, rows)?,
-            );
-        }
-        if let (Some(Read::Bytes(p, _)), Some(Read::Bytes(s, _))) =
-            (columns.get("profile"), columns.get("sample_type"))
+        if let (Some(id), Some(s), Some(&ms)) =
+            (c.run_ids.first(), c.sides.first(), c.started.first())
         {
-            fn single(v: &[ByteArray]) -> Option<&ByteArray> {
-                v.first().filter(|f| v.iter().all(|x| x == *f))
-            }
-            if let (Some(p), Some(s)) = (single(p), single(s)) {
-                let kind = ProfileKind::from_name(text(p)?);
-                if !kind.is_some_and(|k| wanted(k, text(s).unwrap_or_default())) {
-                    continue;
-                }
-            }
-        }
-        for (i, name) in names.into_iter().enumerate() {
-            if i != pi && i != si {
-                columns.insert(name, read_column(group.get_column_reader(i)?, rows)?);
-            }
-        }
-        let missing = |name: &str| SummaryError::Invalid(format!("no column {name} of its type"));
-        macro_rules! take {
-            ($name:literal, $variant:ident) => {
-                match columns.remove($name) {
-                    Some(Read::$variant(v)) if v.len() == rows => v,
-                    _ => return Err(missing($name)),
-                }
-            };
-        }
-        let bytes = |columns: &mut BTreeMap<String, Read>, name: &str| match columns.remove(name) {
-            Some(Read::Bytes(v, def)) => Ok((v, def)),
-            _ => Err(missing(name)),
-        };
-        let (run_ids, _) = bytes(&mut columns, "run_id")?;
-        let (sides, _) = bytes(&mut columns, "side")?;
-        let (commits, commit_def) = bytes(&mut columns, "commit")?;
-        let (profiles, _) = bytes(&mut columns, "profile")?;
-        let (pods, _) = bytes(&mut columns, "pod")?;
-        let (sample_types, _) = bytes(&mut columns, "sample_type")?;
-        let (units, _) = bytes(&mut columns, "unit")?;
-        let (functions, function_def) = bytes(&mut columns, "function")?;
-        let started = take!("started", Longs);
-        let windows = take!("windows", Ints);
-        let seconds = take!("seconds", Doubles);
-        let exact = take!("exact", Bools);
-        let flat = take!("flat", Doubles);
-        let cum = take!("cum", Doubles);
-        let flat_events = take!("flat_events", Doubles);
-        let cum_events = take!("cum_events", Doubles);
-        let depth = take!("depth", Doubles);
-        for lens in [
-            run_ids.len(),
-            sides.len(),
-            profiles.len(),
-            pods.len(),
-            sample_types.len(),
-            units.len(),
-            function_def.len(),
-        ] {
-            if lens != rows {
-                return Err(SummaryError::Invalid("columns of different lengths".into()));
-            }
-        }
-        if let (Some(id), Some(s), Some(&ms)) = (run_ids.first(), sides.first(), started.first()) {
             run.run_id = text(id)?.to_owned();
             side = text(s)?.to_owned();
             run.started = DateTime::<Utc>::from_timestamp_millis(ms)
                 .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
                 .unwrap_or_default();
-            if commit_def.first() == Some(&1) {
-                run.commit = commits.first().map(text).transpose()?.map(str::to_owned);
+            if c.commit_def.first() == Some(&1) {
+                run.commit = c.commits.first().map(text).transpose()?.map(str::to_owned);
             }
         }
-        let mut next_function = 0;
-        // Where the last row's pod and sample type went, to skip lookups on a run of rows.
-        let mut last: Option<(ProfileKind, usize, usize)> = None;
-        for row in 0..rows {
-            let function = if function_def[row] == 1 {
-                let f = functions
-                    .get(next_function)
-                    .ok_or_else(|| SummaryError::Invalid("function column too short".into()))?;
-                next_function += 1;
-                Some(text(f)?)
-            } else {
-                None
-            };
-            let Some(kind) = ProfileKind::from_name(text(&profiles[row])?) else {
-                continue;
-            };
-            let pod_name = text(&pods[row])?;
-            let st_name = text(&sample_types[row])?;
-            let (pod_i, st_i) = match last {
-                Some((k, p, s))
-                    if k == kind
-                        && function.is_some()
-                        && run.kinds[&k][p].pod == pod_name
-                        && run.kinds[&k][p].sample_types[s].sample_type.name == st_name =>
-                {
-                    (p, s)
-                }
-                _ => {
-                    let list = run.kinds.entry(kind).or_default();
-                    let p = match list.iter().position(|p| p.pod == pod_name) {
-                        Some(p) => p,
-                        None => {
-                            list.push(PodSummary {
-                                pod: pod_name.to_owned(),
-                                windows: usize::try_from(windows[row]).unwrap_or(0),
-                                seconds: seconds[row],
-                                sample_types: Vec::new(),
-                            });
-                            list.len() - 1
-                        }
-                    };
-                    let sts = &mut list[p].sample_types;
-                    let s = match sts.iter().position(|s| s.sample_type.name == st_name) {
-                        Some(s) => s,
-                        None => {
-                            sts.push(SampleTypeSummary {
-                                sample_type: SampleType {
-                                    name: st_name.to_owned(),
-                                    unit: text(&units[row])?.to_owned(),
-                                },
-                                total: 0.0,
-                                total_events: 0.0,
-                                exact: exact[row],
-                                functions: Vec::new(),
-                            });
-                            sts.len() - 1
-                        }
-                    };
-                    (p, s)
-                }
-            };
-            last = Some((kind, pod_i, st_i));
-            let st =
-                &mut run.kinds.get_mut(&kind).expect("inserted above")[pod_i].sample_types[st_i];
-            match function {
-                None => {
-                    st.total = flat[row];
-                    st.total_events = flat_events[row];
-                }
-                Some(name) => st.functions.push(FunctionSummary {
-                    name: name.to_owned(),
-                    flat: flat[row],
-                    cum: cum[row],
-                    flat_events: flat_events[row],
-                    cum_events: cum_events[row],
-                    depth: depth[row],
-                }),
+        add_rows(&mut run, &c)?;
+    }
+    Ok((run, side))
+}
+
+/// One row group's columns, each of its rows long (but `functions` and `commits`, which hold
+/// only the rows whose definition level is 1).
+struct GroupColumns {
+    rows: usize,
+    run_ids: Vec<ByteArray>,
+    sides: Vec<ByteArray>,
+    commits: Vec<ByteArray>,
+    commit_def: Vec<i16>,
+    profiles: Vec<ByteArray>,
+    pods: Vec<ByteArray>,
+    sample_types: Vec<ByteArray>,
+    units: Vec<ByteArray>,
+    functions: Vec<ByteArray>,
+    function_def: Vec<i16>,
+    started: Vec<i64>,
+    windows: Vec<i32>,
+    seconds: Vec<f64>,
+    exact: Vec<bool>,
+    flat: Vec<f64>,
+    cum: Vec<f64>,
+    flat_events: Vec<f64>,
+    cum_events: Vec<f64>,
+    depth: Vec<f64>,
+}
+
+/// A row group's columns; `None` when the group holds one profile kind and sample type that
+/// is not wanted (only its two naming columns are then decoded).
+fn read_group(
+    group: &dyn RowGroupReader,
+    wanted: &dyn Fn(ProfileKind, &str) -> bool,
+) -> Result<Option<GroupColumns>, SummaryError> {
+    let rows = usize::try_from(group.metadata().num_rows()).unwrap_or(0);
+    let names: Vec<String> = group
+        .metadata()
+        .schema_descr()
+        .columns()
+        .iter()
+        .map(|c| c.name().to_owned())
+        .collect();
+    // The group's kind and sample type first: a group of one unwanted pair is skipped.
+    let position = |name: &str| names.iter().position(|n| n == name);
+    let (Some(pi), Some(si)) = (position("profile"), position("sample_type")) else {
+        return Err(SummaryError::Invalid(
+            "no profile or sample_type column".into(),
+        ));
+    };
+    let mut columns: BTreeMap<String, Read> = BTreeMap::new();
+    for i in [pi, si] {
+        columns.insert(
+            names[i].clone(),
+            read_column(group.get_column_reader(i)?, rows)?,
+        );
+    }
+    if let (Some(Read::Bytes(p, _)), Some(Read::Bytes(s, _))) =
+        (columns.get("profile"), columns.get("sample_type"))
+    {
+        fn single(v: &[ByteArray]) -> Option<&ByteArray> {
+            v.first().filter(|f| v.iter().all(|x| x == *f))
+        }
+        if let (Some(p), Some(s)) = (single(p), single(s)) {
+            let kind = ProfileKind::from_name(text(p)?);
+            if !kind.is_some_and(|k| wanted(k, text(s).unwrap_or_default())) {
+                return Ok(None);
             }
         }
     }
-    Ok((run, side))
+    for (i, name) in names.into_iter().enumerate() {
+        if i != pi && i != si {
+            columns.insert(name, read_column(group.get_column_reader(i)?, rows)?);
+        }
+    }
+    let missing = |name: &str| SummaryError::Invalid(format!("no column {name} of its type"));
+    macro_rules! take {
+        ($name:literal, $variant:ident) => {
+            match columns.remove($name) {
+                Some(Read::$variant(v)) if v.len() == rows => v,
+                _ => return Err(missing($name)),
+            }
+        };
+    }
+    let mut bytes = |name: &str| match columns.remove(name) {
+        Some(Read::Bytes(v, def)) => Ok((v, def)),
+        _ => Err(missing(name)),
+    };
+    let (run_ids, _) = bytes("run_id")?;
+    let (sides, _) = bytes("side")?;
+    let (commits, commit_def) = bytes("commit")?;
+    let (profiles, _) = bytes("profile")?;
+    let (pods, _) = bytes("pod")?;
+    let (sample_types, _) = bytes("sample_type")?;
+    let (units, _) = bytes("unit")?;
+    let (functions, function_def) = bytes("function")?;
+    let c = GroupColumns {
+        rows,
+        run_ids,
+        sides,
+        commits,
+        commit_def,
+        profiles,
+        pods,
+        sample_types,
+        units,
+        functions,
+        function_def,
+        started: take!("started", Longs),
+        windows: take!("windows", Ints),
+        seconds: take!("seconds", Doubles),
+        exact: take!("exact", Bools),
+        flat: take!("flat", Doubles),
+        cum: take!("cum", Doubles),
+        flat_events: take!("flat_events", Doubles),
+        cum_events: take!("cum_events", Doubles),
+        depth: take!("depth", Doubles),
+    };
+    for len in [
+        c.run_ids.len(),
+        c.sides.len(),
+        c.profiles.len(),
+        c.pods.len(),
+        c.sample_types.len(),
+        c.units.len(),
+        c.function_def.len(),
+    ] {
+        if len != rows {
+            return Err(SummaryError::Invalid("columns of different lengths".into()));
+        }
+    }
+    Ok(Some(c))
+}
+
+/// Adds a row group's rows to the run: a pod's total row (no function) or one function's.
+fn add_rows(run: &mut RunSummary, c: &GroupColumns) -> Result<(), SummaryError> {
+    let mut next_function = 0;
+    // Where the last row's pod and sample type went, to skip lookups on a run of rows.
+    let mut last: Option<(ProfileKind, usize, usize)> = None;
+    for row in 0..c.rows {
+        let function = if c.function_def[row] == 1 {
+            let f = c
+                .functions
+                .get(next_function)
+                .ok_or_else(|| SummaryError::Invalid("function column too short".into()))?;
+            next_function += 1;
+            Some(text(f)?)
+        } else {
+            None
+        };
+        let Some(kind) = ProfileKind::from_name(text(&c.profiles[row])?) else {
+            continue;
+        };
+        let pod_name = text(&c.pods[row])?;
+        let st_name = text(&c.sample_types[row])?;
+        let (pod_i, st_i) = match last {
+            Some((k, p, s))
+                if k == kind
+                    && function.is_some()
+                    && run.kinds[&k][p].pod == pod_name
+                    && run.kinds[&k][p].sample_types[s].sample_type.name == st_name =>
+            {
+                (p, s)
+            }
+            _ => slot(run, kind, pod_name, st_name, c, row)?,
+        };
+        last = Some((kind, pod_i, st_i));
+        let st = &mut run.kinds.get_mut(&kind).expect("inserted above")[pod_i].sample_types[st_i];
+        match function {
+            None => {
+                st.total = c.flat[row];
+                st.total_events = c.flat_events[row];
+            }
+            Some(name) => st.functions.push(FunctionSummary {
+                name: name.to_owned(),
+                flat: c.flat[row],
+                cum: c.cum[row],
+                flat_events: c.flat_events[row],
+                cum_events: c.cum_events[row],
+                depth: c.depth[row],
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Where a row's pod and sample type sit in the run, made on their first row.
+fn slot(
+    run: &mut RunSummary,
+    kind: ProfileKind,
+    pod_name: &str,
+    st_name: &str,
+    c: &GroupColumns,
+    row: usize,
+) -> Result<(usize, usize), SummaryError> {
+    let list = run.kinds.entry(kind).or_default();
+    let p = match list.iter().position(|p| p.pod == pod_name) {
+        Some(p) => p,
+        None => {
+            list.push(PodSummary {
+                pod: pod_name.to_owned(),
+                windows: usize::try_from(c.windows[row]).unwrap_or(0),
+                seconds: c.seconds[row],
+                sample_types: Vec::new(),
+            });
+            list.len() - 1
+        }
+    };
+    let sts = &mut list[p].sample_types;
+    let s = match sts.iter().position(|s| s.sample_type.name == st_name) {
+        Some(s) => s,
+        None => {
+            sts.push(SampleTypeSummary {
+                sample_type: SampleType {
+                    name: st_name.to_owned(),
+                    unit: text(&c.units[row])?.to_owned(),
+                },
+                total: 0.0,
+                total_events: 0.0,
+                exact: c.exact[row],
+                functions: Vec::new(),
+            });
+            sts.len() - 1
+        }
+    };
+    Ok((p, s))
 }
 
 #[cfg(test)]
