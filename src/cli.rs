@@ -217,7 +217,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         out.clear_earlier_run(EarlierProfiles::Keep)?;
     }
     let policy = load_policy(args.judge.policy.as_deref())?;
-    let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
+    let limits = args.judge.decode.limits(policy.footprint);
     let view = args.judge.label_view();
     let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
     if !view.is_everything() || label_rules {

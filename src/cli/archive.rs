@@ -8,8 +8,8 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::{
-    capture_live, decode_limits, exit, live_sides, log_warnings, plan_from, resolve_side,
-    save_capture, BadInput, CaptureArgs, EarlierProfiles, OutDir, SideInput,
+    capture_live, exit, live_sides, log_warnings, plan_from, resolve_side, save_capture, BadInput,
+    CaptureArgs, EarlierProfiles, OutDir, SideInput,
 };
 use crate::archive::summary::{self, SummaryRun, SUMMARY};
 use crate::archive::{
@@ -118,15 +118,8 @@ struct NightlyArgs {
     commit: Option<String>,
     #[command(flatten)]
     capture: CaptureArgs,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
-    /// profiles being decoded at once hold at most twice this, whatever the pod count.
-    #[arg(
-        long,
-        default_value_t = 1024,
-        value_name = "MIB",
-        help_heading = "Capture"
-    )]
-    max_profile_mib: u64,
+    #[command(flatten)]
+    decode: super::args::DecodeLimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -497,7 +490,7 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
     let mut captured = capture_live(
         &plan,
         std::slice::from_ref(&targets),
-        decode_limits(args.max_profile_mib, crate::profile::Footprint::default()),
+        args.decode.limits(crate::profile::Footprint::default()),
         show_bar,
         out.as_ref().map(OutDir::path),
         session.as_ref().map(crate::targets::KubeSession::warmer),

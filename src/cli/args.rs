@@ -189,15 +189,8 @@ pub(super) struct CaptureCommandArgs {
     pub(super) side: String,
     #[command(flatten)]
     pub(super) capture: CaptureArgs,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
-    /// profiles being decoded at once hold at most twice this, whatever the pod count.
-    #[arg(
-        long,
-        default_value_t = 1024,
-        value_name = "MIB",
-        help_heading = "Capture"
-    )]
-    pub(super) max_profile_mib: u64,
+    #[command(flatten)]
+    pub(super) decode: DecodeLimitArgs,
 }
 
 /// How to capture: windows, profiles, and the limits on each request.
@@ -290,10 +283,8 @@ pub(super) struct JudgeArgs {
     /// Show every sample type, not only each profile's main one.
     #[arg(long)]
     pub(super) all_samples: bool,
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
-    /// profiles being decoded at once hold at most twice this, whatever the pod count.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    pub(super) max_profile_mib: u64,
+    #[command(flatten)]
+    pub(super) decode: DecodeLimitArgs,
     /// Compare only samples carrying this pprof label, as `go tool pprof -tagfocus`:
     /// KEY=REGEX (unanchored; `route=^/checkout$` for one value; comma-separated regexes
     /// are alternatives). Repeatable: every key must match.
@@ -371,4 +362,23 @@ pub(super) enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
+}
+
+/// `--max-profile-mib`: the bound on decoding that every command reading profiles takes.
+#[derive(Debug, Clone, Copy, Args)]
+pub(crate) struct DecodeLimitArgs {
+    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
+    /// profiles being decoded at once hold at most twice this, whatever the pod count.
+    #[arg(long, default_value_t = 1024, value_name = "MIB")]
+    pub(crate) max_profile_mib: u64,
+}
+
+impl DecodeLimitArgs {
+    /// The decode options of a run: the limit per profile, and the run's one memory budget.
+    pub(crate) fn limits(
+        self,
+        footprint: crate::profile::Footprint,
+    ) -> crate::profile::DecodeOptions {
+        super::live::decode_limits(self.max_profile_mib, footprint)
+    }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::Utc;
 use clap::Args;
 
-use super::{decode_limits, emit::write_atomically, exit, load_policy, BadInput};
+use super::{emit::write_atomically, exit, load_policy, BadInput};
 use crate::archive::summary::{self, SummaryRun, SUMMARY};
 use crate::archive::{self, layout, ArchiveError, RunEntry, Store};
 use crate::history::{self, chart, render, HistoryOptions, RunSummary};
@@ -57,9 +57,9 @@ pub struct HistoryArgs {
     /// into this directory.
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
-    /// Largest decompressed profile accepted, in MiB, when a run has no summary yet.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    max_profile_mib: u64,
+    /// The decode bound for runs without a summary yet, read from their profiles.
+    #[command(flatten)]
+    decode: super::args::DecodeLimitArgs,
 }
 
 /// `20%` or `0.2` as a fraction.
@@ -160,7 +160,7 @@ pub(super) fn command(args: HistoryArgs) -> anyhow::Result<u8> {
         ))
         .into());
     }
-    let limits = decode_limits(args.max_profile_mib, policy.footprint);
+    let limits = args.decode.limits(policy.footprint);
     let options = HistoryOptions {
         policy,
         profiles,

@@ -297,7 +297,7 @@ pub(super) fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::
     let mut captured = capture_live(
         &plan,
         &targets,
-        decode_limits(args.max_profile_mib, Footprint::default()),
+        args.decode.limits(Footprint::default()),
         show_bar,
         Some(out.path()),
         session.as_ref().map(KubeSession::warmer),
@@ -367,7 +367,7 @@ pub(super) fn run_live_into(
         .collect();
     capture::endpoints::check_disjoint(&urls)?;
     let policy = load_policy(args.judge.policy.as_deref())?;
-    let limits = decode_limits(args.judge.max_profile_mib, policy.footprint);
+    let limits = args.judge.decode.limits(policy.footprint);
     for input in &inputs {
         if let SideInput::Local(path) = input {
             refuse_inside_out(path, out.path())?;
