@@ -5,7 +5,8 @@
 //! Here: the exit codes, [`run`] dispatching each command, and `gate diff`. Beside it: `args`
 //! (the clap structs), `live` (live sides: targets, the capture, `gate run`, `gate capture`,
 //! `gate forward`), `emit` (reports, flame graphs, GitHub, file writes), `archive` (the archive
-//! commands), `out` (the output folder a run owns) and `stop` (stop signals).
+//! commands), `history` (`gate history`), `limits` (`--max-profile-mib` and the run's memory
+//! budget), `out` (the output folder a run owns) and `stop` (stop signals).
 
 use std::collections::BTreeSet;
 use std::io::{IsTerminal, Write};
@@ -23,7 +24,7 @@ use crate::errors::{self, Classified, FailureClass};
 use crate::inputs::{self, InputError};
 use crate::judge::{self, judge, judge_groups, label_groups, LabelGroup};
 use crate::policy::{self, Outcome, Policy, PolicyError};
-use crate::profile::{self, DecodeOptions, Footprint, LabelView, ProfileKind};
+use crate::profile::{DecodeOptions, Footprint, LabelView, ProfileKind};
 use crate::report::{self, Format, RenderOptions, Report};
 use crate::side::SideProfiles;
 use crate::targets::{self, session::KubeSideSpec, KubeOptions, KubeSession, Target, TargetError};
@@ -32,6 +33,7 @@ mod archive;
 mod args;
 mod emit;
 mod history;
+mod limits;
 mod live;
 mod out;
 mod stop;

@@ -119,7 +119,7 @@ struct NightlyArgs {
     #[command(flatten)]
     capture: CaptureArgs,
     #[command(flatten)]
-    decode: super::args::DecodeLimitArgs,
+    decode: super::limits::DecodeLimitArgs,
 }
 
 #[derive(Debug, Args)]

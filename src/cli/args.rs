@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use super::limits::DecodeLimitArgs;
 use super::{archive, history, VERSION};
 use crate::capture;
 use crate::profile::{LabelView, ProfileKind, TagFilter};
@@ -362,23 +363,4 @@ pub(super) enum PolicyCommand {
         /// The policy file.
         file: PathBuf,
     },
-}
-
-/// `--max-profile-mib`: the bound on decoding that every command reading profiles takes.
-#[derive(Debug, Clone, Copy, Args)]
-pub(crate) struct DecodeLimitArgs {
-    /// Largest decompressed profile accepted, in MiB (protects against gzip bombs); all
-    /// profiles being decoded at once hold at most twice this, whatever the pod count.
-    #[arg(long, default_value_t = 1024, value_name = "MIB")]
-    pub(crate) max_profile_mib: u64,
-}
-
-impl DecodeLimitArgs {
-    /// The decode options of a run: the limit per profile, and the run's one memory budget.
-    pub(crate) fn limits(
-        self,
-        footprint: crate::profile::Footprint,
-    ) -> crate::profile::DecodeOptions {
-        super::live::decode_limits(self.max_profile_mib, footprint)
-    }
 }

@@ -59,7 +59,7 @@ pub struct HistoryArgs {
     out: Option<PathBuf>,
     /// The decode bound for runs without a summary yet, read from their profiles.
     #[command(flatten)]
-    decode: super::args::DecodeLimitArgs,
+    decode: super::limits::DecodeLimitArgs,
 }
 
 /// `20%` or `0.2` as a fraction.

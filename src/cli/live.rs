@@ -153,24 +153,6 @@ pub(super) fn plan_from(
     capture::CapturePlan::new(&settings)
 }
 
-pub(super) fn decode_limits(max_profile_mib: u64, footprint: Footprint) -> DecodeOptions {
-    let max_decompressed_bytes = max_profile_mib.saturating_mul(1 << 20);
-    DecodeOptions {
-        max_decompressed_bytes,
-        footprint,
-        budget: Some(memory_budget(max_decompressed_bytes)),
-    }
-}
-
-/// The run's one bound on inflated profile bytes at once: two profiles at their limit, so two
-/// cores stay busy, and however many pods answer with bombs, no more than that is inflated.
-pub(super) fn memory_budget(max_decompressed_bytes: u64) -> &'static profile::MemoryBudget {
-    static BUDGET: std::sync::OnceLock<profile::MemoryBudget> = std::sync::OnceLock::new();
-    BUDGET.get_or_init(|| {
-        profile::MemoryBudget::new(max_decompressed_bytes.saturating_mul(2).saturating_add(2))
-    })
-}
-
 /// Runs the capture engine on a runtime of its own. A stop signal (SIGINT, SIGTERM, SIGHUP)
 /// ends it early and keeps what it has; with `spool`, each profile is written there as it
 /// arrives, so that even a run killed outright leaves its profiles.
