@@ -124,7 +124,9 @@ fn a_new_function_is_named_in_the_verdicts_first_lines() {
         &urls(&a),
         &urls(&b),
         dir.path(),
-        ("8s", "4"),
+        // 12 s windows: at 8 s, one full CI run under the other tests' load saw the new
+        // function at 6.2% share yet not confidently new (0.15 cores a pod).
+        ("12s", "4"),
         &["--profiles", "cpu"],
     );
     let head: Vec<&str> = run.stdout.lines().take(2).collect();
