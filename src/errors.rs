@@ -18,8 +18,9 @@ pub enum FailureClass {
 
 /// An error type that says, variant by variant, which [`FailureClass`] it is.
 ///
-/// Implemented by every library error; the implementations match every variant without a
-/// wildcard, so a new variant cannot be added without deciding its class.
+/// Implemented by every error type a command can return (the profile's, the summary's and
+/// the wire's reach the top only wrapped in one of them); enums match every variant without
+/// a wildcard, so a new variant cannot be added without deciding its class.
 pub trait Classified: Error {
     /// This error's class, not looking at its causes.
     fn class(&self) -> FailureClass;

@@ -124,5 +124,3 @@ impl crate::errors::Classified for ArchiveError {
         }
     }
 }
-
-impl ArchiveError {}
