@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use clap::{Args, Subcommand};
 
 use super::{
-    capture_live, exit, live_sides, log_warnings, plan_from, resolve_side, save_capture, BadInput,
+    capture_sides, exit, log_warnings, plan_from, resolve_side, save_capture, BadInput,
     CaptureArgs, EarlierProfiles, OutDir, SideInput,
 };
 use crate::archive::summary::{self, SummaryRun, SUMMARY};
@@ -482,22 +482,16 @@ fn nightly(args: NightlyArgs, show_bar: bool) -> anyhow::Result<u8> {
         out.clear_earlier_run(EarlierProfiles::All)?;
     }
     super::stop::watch();
-    let (mut live, session) = live_sides(&args.capture, &[&input])?;
-    let Some(targets) = live.pop() else {
-        return Err(BadInput("gate archive: no live target to capture".to_owned()).into());
-    };
     let started = Utc::now();
-    let mut captured = capture_live(
+    let captured = capture_sides(
+        &args.capture,
         &plan,
-        std::slice::from_ref(&targets),
+        &[&input],
         args.decode.limits(crate::profile::Footprint::default()),
         show_bar,
         out.as_ref().map(OutDir::path),
-        session.as_ref().map(crate::targets::KubeSession::warmer),
-    )?;
-    if let Some(session) = session {
-        captured.add_kubernetes(session.finish());
-    }
+    )?
+    .ok_or_else(|| BadInput("gate archive: no live target to capture".to_owned()))?;
     if let Some(out) = &out {
         save_capture(out.path(), &captured)?;
     }

@@ -275,18 +275,15 @@ pub(super) fn capture_only(args: CaptureCommandArgs, show_bar: bool) -> anyhow::
     let out = OutDir::claim(&args.out)?;
     stop::watch();
     out.clear_earlier_run(EarlierProfiles::Side(&args.side))?;
-    let (targets, session) = live_sides(&args.capture, &[&input])?;
-    let mut captured = capture_live(
+    let captured = capture_sides(
+        &args.capture,
         &plan,
-        &targets,
+        &[&input],
         args.decode.limits(Footprint::default()),
         show_bar,
         Some(out.path()),
-        session.as_ref().map(KubeSession::warmer),
-    )?;
-    if let Some(session) = session {
-        captured.add_kubernetes(session.finish());
-    }
+    )?
+    .ok_or_else(|| BadInput(format!("{}: no live target to capture", input.describe())))?;
     save_capture(out.path(), &captured)?;
     log_warnings(&captured.manifest);
     // Stopped: said first, so that a stop before any window reads as the stop it was.
@@ -363,8 +360,20 @@ pub(super) fn run_live_into(
         read_saved(SIDES[1], &inputs[1], limits, out)?,
     ];
     // Kubernetes sides: resolved and forwarded now, after every cheap check.
-    let mut captured = capture_sides(&args, plan, &inputs, limits, show_bar, out)?;
-    let sides = side_profiles(&inputs, &saved, captured.as_ref());
+    let mut captured = capture_sides(
+        &args.capture,
+        plan,
+        &[&inputs[0], &inputs[1]],
+        limits,
+        show_bar,
+        Some(out.path()),
+    )?;
+    // The report names a saved side as read; its profiles move on to be judged.
+    let names = [0, 1].map(|i| match &saved[i] {
+        Some((_, described)) => described.clone(),
+        None => inputs[i].describe(),
+    });
+    let sides = side_profiles(&inputs, saved.map(|s| s.map(|(p, _)| p)), captured.as_ref());
     if let Some(c) = captured.as_mut() {
         record_saved_sides(c, &inputs, &sides);
         save_capture(out.path(), c)?;
@@ -373,10 +382,6 @@ pub(super) fn run_live_into(
     let partial = partial_run(captured.as_ref(), &sides, plan, out)?;
     let (baseline, candidate) = sides_to_judge(sides, captured.as_ref())?;
 
-    let names = [0, 1].map(|i| match &saved[i] {
-        Some((_, described)) => described.clone(),
-        None => inputs[i].describe(),
-    });
     let mut report = judge_run(
         &args,
         &policy,
@@ -438,17 +443,19 @@ fn read_saved(
     }
 }
 
-/// The capture of the live sides (Kubernetes ones through their port-forwards), with the
-/// session's record; `None` when both sides are saved.
-fn capture_sides(
-    args: &RunArgs,
+/// The capture of the live sides among `inputs` (Kubernetes ones through their
+/// port-forwards, with the session's record), each profile spooled under `spool` as it
+/// arrives; `None` when no side is live. `gate run`, `gate capture` and the nightly archive
+/// all capture through here.
+pub(super) fn capture_sides(
+    capture_args: &CaptureArgs,
     plan: &capture::CapturePlan,
-    inputs: &[SideInput; 2],
+    inputs: &[&SideInput],
     limits: DecodeOptions,
     show_bar: bool,
-    out: &OutDir,
+    spool: Option<&Path>,
 ) -> anyhow::Result<Option<Capture>> {
-    let (live, session) = live_sides(&args.capture, &[&inputs[0], &inputs[1]])?;
+    let (live, session) = live_sides(capture_args, inputs)?;
     if live.is_empty() {
         return Ok(None);
     }
@@ -457,7 +464,7 @@ fn capture_sides(
         &live,
         limits,
         show_bar,
-        Some(out.path()),
+        spool,
         session.as_ref().map(KubeSession::warmer),
     )?;
     if let Some(session) = session {
@@ -469,14 +476,14 @@ fn capture_sides(
 /// Each side's profiles, saved or captured, or why a live side has none.
 fn side_profiles(
     inputs: &[SideInput; 2],
-    saved: &[Option<(SideProfiles, String)>; 2],
+    saved: [Option<SideProfiles>; 2],
     captured: Option<&Capture>,
 ) -> Vec<Result<SideProfiles, CaptureError>> {
-    (0..2)
-        .map(|i| match (&inputs[i], captured) {
-            (SideInput::Local(_) | SideInput::Archive(_), _) => {
-                Ok(saved[i].clone().map(|(p, _)| p).unwrap_or_default())
-            }
+    saved
+        .into_iter()
+        .enumerate()
+        .map(|(i, saved)| match (&inputs[i], captured) {
+            (SideInput::Local(_) | SideInput::Archive(_), _) => Ok(saved.unwrap_or_default()),
             (SideInput::Live(_) | SideInput::Kube(_), Some(c)) => c.side_profiles(SIDES[i]),
             (SideInput::Live(_) | SideInput::Kube(_), None) => Err(CaptureError::NothingCaptured {
                 side: SIDES[i].to_owned(),
