@@ -45,17 +45,20 @@ fn rate_policy(dir: &Path) -> std::path::PathBuf {
     path
 }
 
-fn history_json(arch: &Path, service: &str, out: Option<&Path>) -> serde_json::Value {
+/// `gate history` of one service in the archive at `archive` (a folder or URL), judged per
+/// second by the policy copy written beside the archive folder `arch`.
+fn history_of(archive: &str, arch: &Path, service: &str) -> assert_cmd::Command {
     let mut cmd = gate();
+    cmd.args(["history", "--archive", archive, "--service", service])
+        .arg("--policy")
+        .arg(rate_policy(arch.parent().unwrap()));
+    cmd
+}
+
+fn history_json(arch: &Path, service: &str, out: Option<&Path>) -> serde_json::Value {
     // The store as a file:// URL here; the other calls name the folder itself.
-    cmd.args([
-        "history",
-        "--archive",
-        &format!("file://{}", arch.display()),
-    ])
-    .args(["--service", service, "--format", "json"])
-    .arg("--policy")
-    .arg(rate_policy(arch.parent().unwrap()));
+    let mut cmd = history_of(&format!("file://{}", arch.display()), arch, service);
+    cmd.args(["--format", "json"]);
     if let Some(out) = out {
         cmd.args(["--out", out.to_str().unwrap()]);
     }
@@ -123,17 +126,9 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
     assert_eq!(runs[4]["commit"], "commit-r05");
     // What the series of the changed function looked like, for a failure's message.
     let series = || {
-        let a = gate()
-            .args([
-                "history",
-                "--archive",
-                arch.to_str().unwrap(),
-                "--service",
-                "api",
-            ])
+        let a = history_of(arch.to_str().unwrap(), &arch, "api")
             .args(["--profile", "cpu", "--functions", "main.computeChecksum"])
-            .args(["--format", "json", "--policy"])
-            .arg(rate_policy(arch.parent().unwrap()))
+            .args(["--format", "json"])
             .assert()
             .code(0);
         let h: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
@@ -228,16 +223,7 @@ fn a_function_twice_as_slow_from_the_fifth_run_is_one_change_named_there_and_a_a
         assert!(out.join("history.json").is_file() && out.join("history.md").is_file());
 
         // The text names the run, its commit and the function.
-        let a = gate()
-            .args([
-                "history",
-                "--archive",
-                arch.to_str().unwrap(),
-                "--service",
-                "api",
-                "--policy",
-            ])
-            .arg(rate_policy(arch.parent().unwrap()))
+        let a = history_of(arch.to_str().unwrap(), &arch, "api")
             .assert()
             .code(0);
         let text = String::from_utf8_lossy(&a.get_output().stdout).into_owned();
