@@ -48,7 +48,7 @@ fn start_node(n: usize, extra: &[&str]) -> Vec<ExampleService> {
     start_at(n, node_rate(), extra, ExampleService::start_node)
 }
 
-/// `gate run` with every default profile asked for, two pods a side, three 3 s windows.
+/// `gate run` with every default profile asked for over 9 s in three windows.
 fn run_sides(
     baseline: &[ExampleService],
     candidate: &[ExampleService],
@@ -143,12 +143,18 @@ fn a_node_service_a_a_run_passes_with_what_node_lacks_left_out_and_the_mapping_s
     assert!(out.join("profiles/baseline").is_dir());
 }
 
+/// The Node.js regression's capture: three pods a side over 15 s. With two a side in three
+/// 3 s windows, a full CI run measured the 3x plant at +98% [+15%, +239%] ("about 2.0x the
+/// pods would likely settle it"): the pods' wall-clock profiles disagree under that load.
+/// This test is about the Node.js path naming a real regression, so it gets the data to do it.
+const NODE_REGRESSION_DURATION: &str = "15s";
+
 #[test]
 fn a_node_service_with_one_function_three_times_slower_fails_naming_it() {
     let _cpu = exclusive_cpu();
-    let a = start_node(2, &[]);
-    let b = start_node(2, &["--cpu-regress", "computeChecksum=3"]);
-    let (run, _manifest, _dir) = run_sides(&a, &b);
+    let a = start_node(3, &[]);
+    let b = start_node(3, &["--cpu-regress", "computeChecksum=3"]);
+    let (run, _manifest, _dir) = run_sides_for(&a, &b, NODE_REGRESSION_DURATION);
     assert_fails_naming(&run, "computeChecksum");
 }
 
