@@ -507,7 +507,7 @@ fn replay(policy: &Policy, seed: u64, s: &Scenario) -> Replay {
                 || d.baseline_share == 0.0 && d.candidate_share > 0.0;
             if above && grew {
                 r.naive_fail = true;
-                if Some(f.name.as_str()) == planted_name {
+                if Some(&*f.name) == planted_name {
                     r.naive_planted = true;
                 }
             }

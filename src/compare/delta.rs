@@ -72,7 +72,7 @@ impl DeltaEstimator<'_> {
             candidate_events: nc,
             presence,
             tested,
-            estimate,
+            estimate: estimate.map(Box::new),
             candidate_spread: None,
         }
     }
@@ -276,7 +276,7 @@ pub(super) fn total_delta(
             (false, false) => Presence::Neither,
         },
         tested: true,
-        estimate,
+        estimate: estimate.map(Box::new),
         candidate_spread: None,
     }
 }

@@ -41,6 +41,8 @@ pub mod trend;
 pub use estimate::{Estimate, Noise};
 pub use model::*;
 
+use std::sync::Arc;
+
 use delta::{total_delta, DeltaEstimator, Scratch};
 use dispersion::{candidate_spread, estimate_dispersion, window_dispersion, window_load_factor};
 use normalise::{normalize, timed};
@@ -115,7 +117,7 @@ fn compare_sample_type(
     kind: ProfileKind,
     types: &[SampleType],
     st: usize,
-    names: &[String],
+    names: &[Arc<str>],
     b: &[PodData],
     c: &[PodData],
     options: &CompareOptions,
@@ -195,11 +197,11 @@ fn compare_sample_type(
             );
             for (d, is_cum) in [(&mut flat, false), (&mut cum, true)] {
                 if d.presence == Presence::New && d.tested {
-                    d.candidate_spread = candidate_spread(c, ev, f, is_cum);
+                    d.candidate_spread = candidate_spread(c, ev, f, is_cum).map(Box::new);
                 }
             }
             FunctionDelta {
-                name: name.clone(),
+                name: Arc::clone(name),
                 flat,
                 cum,
                 leaf_distance: mean_leaf_distance(b.iter().chain(c), f),
@@ -336,7 +338,7 @@ mod tests {
         // The median-ratio leaves log ratios of about +/-0.15: phi about 0.01.
         let phi = st.noise.dispersion.expect("blind dispersion");
         assert!((0.005..0.02).contains(&phi), "{phi}");
-        let up = st.functions[0].flat.estimate.unwrap();
+        let up = st.functions[0].flat.estimate.as_deref().unwrap();
         assert!(up.ratio > 1.1, "{}", up.ratio);
         assert!(up.p_above(1.0) > 0.01, "{}", up.p_above(1.0));
         assert!(st.noise.measured.iter().any(|m| m.contains("pod-to-pod")));
@@ -400,7 +402,7 @@ mod tests {
             &CompareOptions::default(),
         )
         .unwrap();
-        let total = k.sample_types[0].total.estimate.unwrap();
+        let total = k.sample_types[0].total.estimate.as_deref().unwrap();
         assert!((total.ratio - 9.0 / 8.0).abs() < 1e-9, "{}", total.ratio);
         assert!(total.p_above(1.10) > 0.3, "{}", total.p_above(1.10));
     }
@@ -414,7 +416,7 @@ mod tests {
             &CompareOptions::default(),
         )
         .unwrap();
-        let total = k.sample_types[0].total.estimate.unwrap();
+        let total = k.sample_types[0].total.estimate.as_deref().unwrap();
         assert!(total.lower(0.001) > 1.2, "{}", total.lower(0.001));
     }
 
@@ -456,7 +458,7 @@ mod tests {
             let with = st.noise.dispersion.unwrap();
             assert!(with <= phi * 1.1, "x{factor}: phi {phi} -> {with}");
             // And the evidence only grows with the effect.
-            let e = st.functions[0].flat.estimate.unwrap();
+            let e = st.functions[0].flat.estimate.as_deref().unwrap();
             let p = e.p_above(1.2);
             assert!(p <= last_p, "x{factor}: p {p} after {last_p}");
             last_p = p;
@@ -510,7 +512,7 @@ mod tests {
             &CompareOptions::default(),
         )
         .unwrap();
-        let delay = k.sample_types[1].total.estimate.unwrap();
+        let delay = k.sample_types[1].total.estimate.as_deref().unwrap();
         assert!(
             (delay.ratio - 25_000_000.0 / 30_000.0).abs() < 1.0,
             "{}",

@@ -1,10 +1,12 @@
 //! Each pod's values over the union of function names, windows combined and per window, and
 //! which column of a profile counts its sampled events.
 
+use std::sync::Arc;
+
 use rustc_hash::FxHashMap;
 
 use super::{CompareError, PodFacts, SideFacts};
-use crate::profile::{FunctionProfile, ProfileKind, SampleType};
+use crate::profile::{written_zeros, FunctionProfile, ProfileKind, SampleType};
 use crate::side::PodProfiles;
 
 /// Function `f`'s mean distance from the leaf over every window of these pods.
@@ -72,20 +74,26 @@ pub(super) fn check_sample_types<'a>(
 
 /// The union of function names over every profile, with each profile's mapping into it.
 pub(super) struct FunctionNames<'a> {
-    pub(super) names: Vec<String>,
+    pub(super) names: Vec<Arc<str>>,
     /// Borrowed from the profiles: each distinct name is copied once, into `names`.
     pub(super) index: FxHashMap<&'a str, usize>,
 }
 
 impl<'a> FunctionNames<'a> {
-    pub(super) fn build(pods: impl Iterator<Item = &'a PodProfiles>) -> Self {
-        let mut names = Vec::new();
-        let mut index = FxHashMap::default();
+    pub(super) fn build(pods: impl Iterator<Item = &'a PodProfiles> + Clone) -> Self {
+        // Most names are in every window: the largest window's count is a close guess.
+        let most = pods
+            .clone()
+            .flat_map(|p| &p.windows)
+            .map(|w| w.functions.len())
+            .max();
+        let mut names = Vec::with_capacity(most.unwrap_or(0));
+        let mut index = FxHashMap::with_capacity_and_hasher(names.capacity(), Default::default());
         for pod in pods {
             for w in &pod.windows {
                 for name in &w.functions {
                     index.entry(name.as_str()).or_insert_with(|| {
-                        names.push(name.clone());
+                        names.push(Arc::from(name.as_str()));
                         names.len() - 1
                     });
                 }
@@ -133,11 +141,15 @@ impl PodData {
     pub(super) fn build(pod: &PodProfiles, names: &FunctionNames, snapshot: bool) -> Self {
         let n = names.names.len();
         let n_types = pod.windows[0].sample_types.len();
-        let mut flat = vec![vec![0.0; n]; n_types];
-        let mut cum = vec![vec![0.0; n]; n_types];
+        let table = || {
+            (0..n_types)
+                .map(|_| written_zeros(n))
+                .collect::<Vec<Vec<f64>>>()
+        };
+        let (mut flat, mut cum) = (table(), table());
         let mut totals = vec![0.0; n_types];
         let mut footprint = vec![0.0; n_types];
-        let mut leaf_distance = vec![(0u64, 0u64); n];
+        let mut leaf_distance: Vec<(u64, u64)> = written_zeros(n);
         let per_window = pod.windows.len() >= 2;
         let mut window_flat = Vec::with_capacity(pod.windows.len());
         let mut window_cum = Vec::with_capacity(pod.windows.len());
@@ -152,7 +164,11 @@ impl PodData {
         };
         for w in &pod.windows {
             let global = names.global_indices(w);
-            let per_window_table = || vec![vec![0.0; if per_window { n } else { 0 }]; n_types];
+            let per_window_table = || {
+                (0..n_types)
+                    .map(|_| written_zeros(if per_window { n } else { 0 }))
+                    .collect::<Vec<Vec<f64>>>()
+            };
             let (mut wf, mut wc) = (per_window_table(), per_window_table());
             for (local, &g) in global.iter().enumerate() {
                 if let Some(&(d, k)) = w.leaf_distance.get(local) {

@@ -84,7 +84,7 @@ fn aa_p_values(pods: usize, seeds: std::ops::Range<u64>) -> Vec<f64> {
         let s = cpu(&b, &c);
         // One function per draw (they share a normalisation, so are not independent).
         let f = &s.functions[(seed as usize) % FUNCTIONS];
-        if let Some(e) = f.flat.estimate {
+        if let Some(e) = f.flat.estimate.as_deref() {
             ps.push(e.p_above(1.0));
         }
     }
@@ -149,7 +149,7 @@ fn judged(s: &SampleTypeComparison) -> (f64, Status) {
         .iter()
         .filter(|f| f.flat.tested)
         .map(|f| MarginQuestion {
-            estimate: f.flat.estimate,
+            estimate: f.flat.estimate.as_deref().copied(),
             theta0: 1.2,
             direction: Direction::Increase,
             share_change: f.flat.share_change(),
@@ -162,7 +162,7 @@ fn judged(s: &SampleTypeComparison) -> (f64, Status) {
         .functions
         .iter()
         .filter(|f| f.flat.tested)
-        .position(|f| f.name == "pkg.f0")
+        .position(|f| &*f.name == "pkg.f0")
         .expect("the planted function is tested");
     (answers[i].p_value.unwrap_or(1.0), answers[i].status)
 }

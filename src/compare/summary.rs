@@ -73,7 +73,7 @@ pub fn summarise_pod(kind: ProfileKind, pod: &PodProfiles) -> Option<PodSummary>
                 .map(|(f, name)| {
                     let (d, n) = data.leaf_distance[f];
                     FunctionSummary {
-                        name: name.clone(),
+                        name: name.to_string(),
                         flat: data.flat[st][f],
                         cum: data.cum[st][f],
                         flat_events: data.flat[ev.index][f] * ev.scale,

@@ -217,7 +217,7 @@ proptest! {
             for f in &s.functions {
                 prop_assert_eq!(f.flat.change_per_pod(), 0.0);
                 prop_assert_eq!(f.cum.change_per_pod(), 0.0);
-                if let Some(e) = f.flat.estimate { prop_assert!((e.ratio - 1.0).abs() < 1e-9); }
+                if let Some(e) = f.flat.estimate.as_deref() { prop_assert!((e.ratio - 1.0).abs() < 1e-9); }
             }
         }
     }

@@ -96,7 +96,7 @@ pub(super) const UNEVEN_SPREAD: f64 = 10.0;
 fn new_function_spread(d: &Delta, s: &SampleTypeComparison) -> f64 {
     let windows = s.noise.window_dispersion.unwrap_or(1.0);
     windows
-        .max(d.candidate_spread.map_or(1.0, |u| u.factor))
+        .max(d.candidate_spread.as_deref().map_or(1.0, |u| u.factor))
         .max(1.0)
 }
 
@@ -122,6 +122,7 @@ pub(super) fn judge_new_share(
     // left undecided by the units' few degrees of freedom.
     let burst = d
         .candidate_spread
+        .as_deref()
         .filter(|u| u.factor >= UNEVEN_SPREAD.max(windows));
     let c = new_function_spread(d, s);
     let (lower, upper, p) = match burst {

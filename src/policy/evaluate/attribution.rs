@@ -31,7 +31,7 @@ pub(super) fn attribute(s: &SampleTypeComparison, change: f64) -> Option<Attribu
     deepest(&carriers).map(|i| {
         let f = &s.functions[i];
         Attribution {
-            function: f.name.clone(),
+            function: f.name.to_string(),
             cum: f.cum.clone(),
         }
     })

@@ -153,7 +153,7 @@ pub(super) fn collect<'a>(
     let theta0 = 1.0 + rule.max_increase.unwrap_or(0.0);
     let question = |d: &Delta| {
         Item::Margin(MarginQuestion {
-            estimate: d.estimate,
+            estimate: d.estimate.as_deref().copied(),
             theta0,
             direction,
             share_change: d.share_change(),
@@ -253,7 +253,7 @@ pub(super) fn collect<'a>(
                     if d.presence == Presence::Both && above(d) && rule.selects(&f.name) {
                         items.push(PendingItem {
                             source: s,
-                            function: Some(f.name.clone()),
+                            function: Some(f.name.to_string()),
                             metric: rule.metric,
                             delta: d.clone(),
                             question: function_question(s, d),
@@ -278,7 +278,7 @@ pub(super) fn collect<'a>(
                     {
                         items.push(PendingItem {
                             source: s,
-                            function: Some(f.name.clone()),
+                            function: Some(f.name.to_string()),
                             metric: Metric::New,
                             delta: d.clone(),
                             question: Item::Decided {

@@ -523,7 +523,7 @@ fn moved_p(rule: &Rule, f: &Finding) -> f64 {
     if let Some(p) = f.p_new {
         return p;
     }
-    let Some(e) = f.delta.estimate else {
+    let Some(e) = f.delta.estimate.as_deref().copied() else {
         return 1.0;
     };
     match rule.direction {

@@ -132,6 +132,6 @@ pub struct Attribution {
 impl Finding {
     /// The point estimate of the ratio, if any.
     pub fn ratio(&self) -> Option<f64> {
-        self.delta.estimate.map(|e| e.ratio)
+        self.delta.estimate.as_deref().map(|e| e.ratio)
     }
 }

@@ -32,7 +32,7 @@ pub fn finding_words(f: &Finding) -> String {
         // Named at the service's code where the change is confident; elsewhere the
         // attribution would put a name on noise.
         Some(a) if f.answer.status == Status::Regressed => {
-            let cum = match a.cum.estimate {
+            let cum = match a.cum.estimate.as_deref() {
                 Some(e) => ratio_words(e.ratio),
                 None if a.cum.baseline_per_pod <= 0.0 => "new".to_owned(),
                 None => ratio_words(a.cum.candidate_per_pod / a.cum.baseline_per_pod),
@@ -79,6 +79,7 @@ pub(super) fn change_words(f: &Finding) -> String {
             if let Some(spread) = f
                 .delta
                 .candidate_spread
+                .as_deref()
                 .map(|u| u.factor)
                 .filter(|&s| s >= super::answers::UNEVEN_SPREAD)
             {

@@ -68,8 +68,8 @@ fn fresh_status_by_window(fresh: [[i64; 3]; 2]) -> (RuleStatus, Option<f64>, Str
     let spread = cmp.sample_types[1]
         .functions
         .iter()
-        .find(|f| f.name == "pkg.fresh")
-        .and_then(|f| f.cum.candidate_spread)
+        .find(|f| &*f.name == "pkg.fresh")
+        .and_then(|f| f.cum.candidate_spread.as_deref().copied())
         .map(|u| u.factor);
     let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
     let rule = &verdict.rules[0];
