@@ -274,7 +274,19 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
     });
     let ((baseline, baseline_name), (candidate, candidate_name)) = (baseline?, candidate?);
-    let report = judge(&policy, baseline, candidate, baseline_name, candidate_name)?;
+    let groups = [LabelGroup {
+        label: None,
+        baseline,
+        candidate,
+    }];
+    let report = judge_groups(
+        &policy,
+        &LabelView::default(),
+        &groups,
+        &[],
+        baseline_name,
+        candidate_name,
+    )?;
     if let Some(dir) = &args.out {
         let side = |path: &Path, name: &str| match copies(name) {
             Some(copy) if is_history(path) => copy,
@@ -288,7 +300,12 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
             limits,
         );
     }
-    emit(&report, &args.judge, args.out.as_deref())
+    let code = emit(&report, &args.judge, args.out.as_deref());
+    // The process ends with this command, and its memory goes back to the system at once:
+    // freeing both sides' profiles and every function's comparison piece by piece first
+    // cost about 3% of the CPU of `gate diff` on large.cpu (20 pairs).
+    std::mem::forget((groups, report));
+    code
 }
 
 /// Label views read profile files; an archived side comes back already decoded, whole.
