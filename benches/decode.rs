@@ -6,7 +6,9 @@
 //!
 //! Run with `cargo bench --bench decode`. Each command runs as its own process under
 //! `/usr/bin/time`, so peak RSS is measured the same way for all; CPU time (user + system) is
-//! read from `getrusage(RUSAGE_CHILDREN)` around each run, in microseconds. Prints tables and
+//! read from `getrusage(RUSAGE_CHILDREN)` around each run, in microseconds. The commands run in
+//! turn, one run each per round, and ratios are also given round by round, so that the
+//! machine's drift falls on all of them alike. Prints tables and
 //! the ratios the targets are stated in; asserts nothing about time (figures go to
 //! BENCHMARKS.md).
 
@@ -80,16 +82,16 @@ fn bench(title: &str, file: &Path, all_rows: bool, go_ok: bool) {
     let f = file.to_str().unwrap();
     let me = std::env::current_exe().unwrap();
     let gate = || Command::new(env!("CARGO_BIN_EXE_gate"));
-    let mut rows: Vec<(&str, Measured)> = Vec::new();
+    let mut commands: Vec<(&str, Command)> = Vec::new();
     let mut scan = Command::new(&me);
     scan.env("GATE_BENCH_SCAN", f);
-    rows.push(("gunzip + zero-copy scan (x2)", measure(scan)));
+    commands.push(("gunzip + zero-copy scan (x2)", scan));
     let mut decode = Command::new(&me);
     decode.env("GATE_BENCH_DECODE_ONLY", f);
-    rows.push(("gunzip + prost decode (x2)", measure(decode)));
+    commands.push(("gunzip + prost decode (x2)", decode));
     let mut json = gate();
     json.args(["diff", "--format", "json", f, f]);
-    rows.push(("gate diff (--format json)", measure(json)));
+    commands.push(("gate diff (--format json)", json));
     if all_rows {
         // A label filter that keeps every sample: the same work plus reading every sample's
         // labels, so the two rows show what the label-aware path costs.
@@ -103,26 +105,27 @@ fn bench(title: &str, file: &Path, all_rows: bool, go_ok: bool) {
             f,
             f,
         ]);
-        rows.push(("gate diff --tag-ignore (labels read)", measure(labels)));
+        commands.push(("gate diff --tag-ignore (labels read)", labels));
         let mut text = gate();
         text.args(["diff", f, f]);
-        rows.push(("gate diff (text)", measure(text)));
+        commands.push(("gate diff (text)", text));
     }
     if go_ok {
         let mut pprof = Command::new("go");
         pprof
             .args(["tool", "pprof", "-top", &format!("-diff_base={f}"), f])
             .env("PPROF_BINARY_PATH", "/nonexistent");
-        rows.push(("go tool pprof -top -diff_base", measure(pprof)));
+        commands.push(("go tool pprof -top -diff_base", pprof));
         if all_rows {
             let mut top = Command::new("go");
             top.args(["tool", "pprof", "-top", f])
                 .env("PPROF_BINARY_PATH", "/nonexistent");
-            rows.push(("go tool pprof -top", measure(top)));
+            commands.push(("go tool pprof -top", top));
         }
     }
+    let rows = measure_in_rounds(commands);
 
-    println!("\n{title}: median of {RUNS} runs, each a fresh process");
+    println!("\n{title}: median of {RUNS} runs, each a fresh process, the commands in turn");
     println!(
         "{:<38} {:>9} {:>9} {:>12}",
         "command", "wall ms", "CPU ms", "max RSS MiB"
@@ -135,7 +138,7 @@ fn bench(title: &str, file: &Path, all_rows: bool, go_ok: bool) {
             m.rss_kib as f64 / 1024.0
         );
     }
-    let get = |n: &str| rows.iter().find(|(name, _)| *name == n).map(|(_, m)| *m);
+    let get = |n: &str| rows.iter().find(|(name, _)| *name == n).map(|(_, m)| m);
     let (Some(g), Some(s)) = (
         get("gate diff (--format json)"),
         get("gunzip + zero-copy scan (x2)"),
@@ -143,22 +146,24 @@ fn bench(title: &str, file: &Path, all_rows: bool, go_ok: bool) {
         return;
     };
     println!(
-        "gate diff: {:.2}x the CPU of gunzip + zero-copy scan (target: at most 2x), {:.2}x its memory",
+        "gate diff: {:.2}x the CPU of gunzip + zero-copy scan (target: at most 2x; round by round {:.2}x), {:.2}x its memory",
         g.cpu / s.cpu,
+        paired_ratio(g, s),
         g.rss_kib as f64 / s.rss_kib as f64
     );
     if let Some(p) = get("go tool pprof -top -diff_base") {
         println!(
-            "go tool pprof -top -diff_base: {:.1}x the CPU of gate diff (target: at least 30x), {:.1}x the wall time, {:.2}x the memory",
+            "go tool pprof -top -diff_base: {:.1}x the CPU of gate diff (target: at least 30x; round by round {:.1}x), {:.1}x the wall time, {:.2}x the memory",
             p.cpu / g.cpu,
+            paired_ratio(p, g),
             p.wall / g.wall,
             p.rss_kib as f64 / g.rss_kib as f64
         );
     }
 }
 
-/// Medians of one command's runs.
-#[derive(Debug, Clone, Copy)]
+/// Medians of one command's runs, and its CPU run by run.
+#[derive(Debug, Clone)]
 struct Measured {
     /// Wall seconds (from `/usr/bin/time`, 10 ms resolution).
     wall: f64,
@@ -166,6 +171,63 @@ struct Measured {
     cpu: f64,
     /// Peak resident set, KiB.
     rss_kib: u64,
+    /// CPU seconds of each round's run, in round order.
+    cpu_runs: Vec<f64>,
+}
+
+/// The median over rounds of `a`'s CPU over `b`'s in the same round: a ratio that holds when
+/// the machine's speed drifts between rounds (it moved ratios by 10-20% between reruns when
+/// each command ran its runs in one block).
+fn paired_ratio(a: &Measured, b: &Measured) -> f64 {
+    let mut ratios: Vec<f64> = a
+        .cpu_runs
+        .iter()
+        .zip(&b.cpu_runs)
+        .map(|(x, y)| x / y)
+        .collect();
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+/// Runs every command once per round, in turn, for `RUNS` rounds: a slow spell of the
+/// machine then falls on every command alike.
+fn measure_in_rounds(commands: Vec<(&str, Command)>) -> Vec<(&str, Measured)> {
+    let mut runs: Vec<Vec<Run>> = vec![Vec::new(); commands.len()];
+    for _ in 0..RUNS {
+        for ((_, cmd), runs) in commands.iter().zip(&mut runs) {
+            runs.push(run_once(cmd));
+        }
+    }
+    commands
+        .into_iter()
+        .zip(runs)
+        .map(|((name, _), runs)| (name, Measured::of(&runs)))
+        .collect()
+}
+
+/// One run's wall seconds, CPU seconds and peak RSS (KiB).
+#[derive(Debug, Clone, Copy)]
+struct Run {
+    wall: f64,
+    cpu: f64,
+    rss_kib: u64,
+}
+
+impl Measured {
+    fn of(runs: &[Run]) -> Measured {
+        let median = |mut v: Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        let mut rss: Vec<u64> = runs.iter().map(|r| r.rss_kib).collect();
+        rss.sort();
+        Measured {
+            wall: median(runs.iter().map(|r| r.wall).collect()),
+            cpu: median(runs.iter().map(|r| r.cpu).collect()),
+            rss_kib: rss[rss.len() / 2],
+            cpu_runs: runs.iter().map(|r| r.cpu).collect(),
+        }
+    }
 }
 
 /// CPU seconds of every child waited for so far.
@@ -180,49 +242,40 @@ fn children_cpu() -> f64 {
     secs(usage.ru_utime) + secs(usage.ru_stime)
 }
 
-/// Median wall, CPU and peak RSS of a command over `RUNS` runs.
-fn measure(cmd: Command) -> Measured {
-    let (mut walls, mut cpus, mut rss) = (Vec::new(), Vec::new(), Vec::new());
+/// One run of a command under `/usr/bin/time`.
+fn run_once(cmd: &Command) -> Run {
     let out = std::env::temp_dir().join(format!("gate-bench-time-{}", std::process::id()));
-    for _ in 0..RUNS {
-        let before = children_cpu();
-        let status = Command::new("/usr/bin/time")
-            .arg("-f")
-            .arg("%e %M")
-            .arg("-o")
-            .arg(&out)
-            .arg(cmd.get_program())
-            .args(cmd.get_args())
-            .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .status()
-            .expect("running /usr/bin/time");
-        cpus.push(children_cpu() - before);
-        // gate diff exits 0 on a self-comparison; anything above 1 is a failure to report.
-        assert!(
-            status.code().unwrap_or(99) <= 1,
-            "{:?} failed: {status}",
-            cmd.get_program()
-        );
-        let text = std::fs::read_to_string(&out).unwrap();
-        let last = text.lines().last().unwrap_or("");
-        let mut it = last.split_whitespace();
-        walls.push(
-            it.next()
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(f64::NAN),
-        );
-        rss.push(it.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0));
-    }
+    let before = children_cpu();
+    let status = Command::new("/usr/bin/time")
+        .arg("-f")
+        .arg("%e %M")
+        .arg("-o")
+        .arg(&out)
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("running /usr/bin/time");
+    let cpu = children_cpu() - before;
+    // gate diff exits 0 on a self-comparison; anything above 1 is a failure to report.
+    assert!(
+        status.code().unwrap_or(99) <= 1,
+        "{:?} failed: {status}",
+        cmd.get_program()
+    );
+    let text = std::fs::read_to_string(&out).unwrap();
     let _ = std::fs::remove_file(&out);
-    walls.sort_by(f64::total_cmp);
-    cpus.sort_by(f64::total_cmp);
-    rss.sort();
-    Measured {
-        wall: walls[RUNS / 2],
-        cpu: cpus[RUNS / 2],
-        rss_kib: rss[RUNS / 2],
+    let last = text.lines().last().unwrap_or("");
+    let mut it = last.split_whitespace();
+    Run {
+        wall: it
+            .next()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(f64::NAN),
+        cpu,
+        rss_kib: it.next().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0),
     }
 }
 
