@@ -38,7 +38,7 @@ fn assert_profile_matches(file: &Path, ours: &FunctionProfile, pprof_args: &[&st
             .functions
             .iter()
             .enumerate()
-            .map(|(i, n)| (n.as_str(), i))
+            .map(|(i, n)| (&**n, i))
             .collect();
         let mut unknown_flat = 0.0;
         for (name, row) in &theirs {
@@ -79,7 +79,7 @@ fn assert_profile_matches(file: &Path, ours: &FunctionProfile, pprof_args: &[&st
         for (i, n) in ours.functions.iter().enumerate() {
             if (ours.flat(i, st) != 0 || ours.cum(i, st) != 0) && !is_address_name(n) {
                 assert!(
-                    theirs.contains_key(n),
+                    theirs.contains_key(&**n),
                     "{}: we show {n:?}, pprof does not",
                     file.display()
                 );

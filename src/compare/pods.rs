@@ -92,8 +92,8 @@ impl<'a> FunctionNames<'a> {
         for pod in pods {
             for w in &pod.windows {
                 for name in &w.functions {
-                    index.entry(name.as_str()).or_insert_with(|| {
-                        names.push(Arc::from(name.as_str()));
+                    index.entry(&**name).or_insert_with(|| {
+                        names.push(Arc::clone(name));
                         names.len() - 1
                     });
                 }
@@ -103,11 +103,7 @@ impl<'a> FunctionNames<'a> {
     }
 
     pub(super) fn global_indices(&self, profile: &FunctionProfile) -> Vec<usize> {
-        profile
-            .functions
-            .iter()
-            .map(|n| self.index[n.as_str()])
-            .collect()
+        profile.functions.iter().map(|n| self.index[&**n]).collect()
     }
 }
 

@@ -149,7 +149,7 @@ fn growing_functions(pods: &[&PodProfiles], st: usize) -> Vec<FunctionGrowth> {
                     w.functions
                         .iter()
                         .enumerate()
-                        .map(|(i, n)| (n.as_str(), i))
+                        .map(|(i, n)| (&**n, i))
                         .collect()
                 })
                 .collect()
@@ -166,7 +166,7 @@ fn growing_functions(pods: &[&PodProfiles], st: usize) -> Vec<FunctionGrowth> {
                 .iter()
                 .enumerate()
                 .filter(|(i, n)| last.cum(*i, st) > before(n))
-                .map(|(_, n)| n.as_str()),
+                .map(|(_, n)| &**n),
         );
     }
     names.sort_unstable();

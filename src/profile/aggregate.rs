@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use rustc_hash::FxHashMap;
 
@@ -57,8 +58,9 @@ pub struct FunctionProfile {
     /// Sum of the values removed as the gate's own footprint, per sample type (not in
     /// `totals`; zeros when nothing was removed).
     pub footprint: Vec<i64>,
-    /// Function names; a function's index addresses its rows in the value tables.
-    pub functions: Vec<String>,
+    /// Function names; a function's index addresses its rows in the value tables. Shared, so
+    /// that the comparison and every label group hold the names without copying them.
+    pub functions: Vec<Arc<str>>,
     /// Per function: the sum, over the samples whose stack holds it, of how many frames below
     /// it the leaf is (0 for the leaf itself), and the number of those samples. Their ratio
     /// says how deep a function sits, which per-function totals alone cannot.
@@ -103,7 +105,7 @@ impl FunctionProfile {
             footprint: vec![0; totals.len()],
             totals,
             leaf_distance: vec![(0, 0); functions.len()],
-            functions,
+            functions: functions.into_iter().map(Arc::from).collect(),
             flat: flat.into_iter().flatten().collect(),
             cum: cum.into_iter().flatten().collect(),
         })
@@ -493,7 +495,7 @@ impl Groups {
     /// One profile per table, sharing the names and the metadata.
     fn into_profiles(
         mut self,
-        names: Vec<String>,
+        names: Vec<Arc<str>>,
         meta: &Metadata,
         p: &RawProfile<'_>,
     ) -> Vec<(Option<String>, FunctionProfile)> {
@@ -541,19 +543,19 @@ impl Groups {
     }
 }
 
-/// Per-function values of one group of samples, while they are summed.
-/// One group's sums while its samples are read.
+/// One group's per-function sums while its samples are read.
 ///
-/// What the sample loop adds at every frame of a function (its cumulative values and its
-/// distance from the leaf) lies in one row, so a frame costs one cache miss, not three: on
-/// the 250,000-stack heap profile, whose tables outgrow the cache, separate arrays spent most
-/// of the aggregation waiting for memory. Flat values, added once a sample, stay apart and
-/// keep the row small.
+/// What the sample loop reads and adds at every frame of a function (whether this sample
+/// already counted it, its distance from the leaf, its cumulative values) lies in one row, so
+/// a frame costs one cache miss, not three: on the 250,000-stack heap profile, whose tables
+/// outgrow the cache, separate arrays spent most of the aggregation waiting for memory. Flat
+/// values, added once a sample, stay apart and keep the row small.
 struct Table {
     /// Flat values, by function then sample type.
     flat: Vec<i64>,
-    /// Per function, `stride(n_types)` cells: cumulative values, summed distance from the
-    /// leaf, samples holding it.
+    /// Per function, `stride(n_types)` cells: the stamp of the last sample that counted it
+    /// (sample `si` stamps `si + 1`), its summed distance from the leaf, the samples holding
+    /// it, then its cumulative values.
     rows: Vec<i64>,
     n_types: usize,
     totals: Vec<i64>,
@@ -648,7 +650,7 @@ impl<'a> StringTable<'a> {
 struct NameTable<'a> {
     raw: FxHashMap<&'a [u8], u32>,
     made: FxHashMap<String, u32>,
-    names: Vec<String>,
+    names: Vec<Arc<str>>,
 }
 
 impl<'a> NameTable<'a> {
@@ -667,12 +669,12 @@ impl<'a> NameTable<'a> {
         // Names are almost always valid UTF-8, which `from_utf8` checks several times faster
         // than the lossy conversion walks it; and there are almost never made names to
         // collide with.
-        let name = match std::str::from_utf8(bytes) {
-            Ok(name) => name.to_owned(),
-            Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        let name: Arc<str> = match std::str::from_utf8(bytes) {
+            Ok(name) => Arc::from(name),
+            Err(_) => Arc::from(String::from_utf8_lossy(bytes)),
         };
         let made = (!self.made.is_empty())
-            .then(|| self.made.get(&name))
+            .then(|| self.made.get(&*name))
             .flatten();
         let i = match made {
             Some(&i) => i,
@@ -690,12 +692,12 @@ impl<'a> NameTable<'a> {
         {
             return i;
         }
-        let i = self.push(name.clone());
+        let i = self.push(Arc::from(name.as_str()));
         self.made.insert(name, i);
         i
     }
 
-    fn push(&mut self, name: String) -> u32 {
+    fn push(&mut self, name: Arc<str>) -> u32 {
         self.names.push(name);
         self.names.len() as u32 - 1
     }
@@ -708,7 +710,7 @@ impl<'a> NameTable<'a> {
         &self.names[i as usize]
     }
 
-    fn into_names(self) -> Vec<String> {
+    fn into_names(self) -> Vec<Arc<str>> {
         self.names
     }
 }

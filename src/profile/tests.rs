@@ -135,9 +135,9 @@ proptest! {
                         s.location_id.iter().any(|&l| {
                             let loc = &p.location[l as usize - 1];
                             if loc.line.is_empty() {
-                                *fname == format!("app+0x{:x}", loc.address - 0x1000)
+                                **fname == *format!("app+0x{:x}", loc.address - 0x1000)
                             } else {
-                                loc.line.iter().any(|line| name(line.function_id) == *fname)
+                                loc.line.iter().any(|line| *name(line.function_id) == **fname)
                             }
                         })
                     })
@@ -276,7 +276,7 @@ fn cpu_profile_with_stack(stacks: &[(&[u64], i64)], lines: &[&[u64]]) -> Profile
 }
 
 fn values(a: &FunctionProfile, name: &str) -> (i64, i64) {
-    let i = a.functions.iter().position(|n| n == name).unwrap();
+    let i = a.functions.iter().position(|n| &**n == name).unwrap();
     (a.flat(i, 0), a.cum(i, 0))
 }
 
@@ -350,7 +350,7 @@ fn non_utf8_names_decode_lossily() {
     let mut p = cpu_profile_with_stack(&[(&[1], 1)], &[&[1]]);
     p.string_table[3] = vec![b'f', 0xff, b'g'];
     let a = aggregate(&p).unwrap();
-    assert!(a.functions.iter().any(|n| n == "f\u{fffd}g"));
+    assert!(a.functions.iter().any(|n| &**n == "f\u{fffd}g"));
 }
 
 #[test]
@@ -499,12 +499,12 @@ fn the_gates_own_footprint_is_removed_and_counted_unless_kept() {
         .functions
         .iter()
         .enumerate()
-        .all(|(i, n)| n != "net/http/pprof.Index" || removed.cum(i, 0) == 0));
+        .all(|(i, n)| &**n != "net/http/pprof.Index" || removed.cum(i, 0) == 0));
     // pprof.Do runs the service's code: kept.
     let i = removed
         .functions
         .iter()
-        .position(|n| n == "runtime/pprof.Do")
+        .position(|n| &**n == "runtime/pprof.Do")
         .unwrap();
     assert_eq!(removed.cum(i, 0), 2);
 
@@ -524,7 +524,7 @@ fn the_gates_own_footprint_is_removed_and_counted_unless_kept() {
 fn leaf_distance_says_how_deep_a_function_sits() {
     let p = read_profile(&profile_with_a_pprof_handler(), DecodeOptions::default()).unwrap();
     let at = |name: &str| {
-        let i = p.functions.iter().position(|n| n == name).unwrap();
+        let i = p.functions.iter().position(|n| &**n == name).unwrap();
         p.leaf_distance[i]
     };
     // Leaf in both kept samples; main.worker is one above it in one sample, three in the other.
