@@ -117,7 +117,8 @@ impl ShareOrder {
                         )
                     })
                     .collect();
-                v.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+                // Ties go by index, so the unstable sort (no scratch buffer) orders as a stable one.
+                v.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
                 v
             });
         let end = order.partition_point(|&(share, _)| share >= min_share);
