@@ -128,9 +128,10 @@ pub enum ProfileError {
 }
 
 /// Most cells (function x sample type x label value) the aggregated tables of one profile may
-/// hold: 2^26, 1 GiB of flat and cumulative values. A Go profile with a million functions and
-/// four sample types needs 4 million. The bound stops a small hostile file (a million sample
-/// types and a million functions, no samples) from asking for terabytes.
+/// hold: 2^26, 1 GiB of flat and cumulative values (and 24 bytes of bookkeeping a function
+/// while the samples are summed). A Go profile with a million functions and four sample types
+/// needs 4 million. The bound stops a small hostile file (a million sample types and a million
+/// functions, no samples) from asking for terabytes.
 pub const MAX_TABLE_CELLS: usize = 1 << 26;
 
 /// Longest function name reports show, in characters; longer names are shortened by
