@@ -274,19 +274,8 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
         (b.join().unwrap_or_else(|p| std::panic::resume_unwind(p)), c)
     });
     let ((baseline, baseline_name), (candidate, candidate_name)) = (baseline?, candidate?);
-    let groups = [LabelGroup {
-        label: None,
-        baseline,
-        candidate,
-    }];
-    let report = judge_groups(
-        &policy,
-        &LabelView::default(),
-        &groups,
-        &[],
-        baseline_name,
-        candidate_name,
-    )?;
+    let group = LabelGroup::whole(baseline, candidate);
+    let report = judge(&policy, &group, baseline_name, candidate_name)?;
     if let Some(dir) = &args.out {
         let side = |path: &Path, name: &str| match copies(name) {
             Some(copy) if is_history(path) => copy,
@@ -304,7 +293,7 @@ fn diff(args: DiffArgs) -> anyhow::Result<u8> {
     // The process ends with this command, and its memory goes back to the system at once:
     // freeing both sides' profiles and every function's comparison piece by piece first
     // cost about 3% of the CPU of `gate diff` on large.cpu (20 pairs).
-    std::mem::forget((groups, report));
+    std::mem::forget((group, report));
     code
 }
 

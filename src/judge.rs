@@ -62,6 +62,17 @@ pub struct LabelGroup {
     pub candidate: SideProfiles,
 }
 
+impl LabelGroup {
+    /// Both sides with every sample kept: the one group of a comparison without labels.
+    pub fn whole(baseline: SideProfiles, candidate: SideProfiles) -> LabelGroup {
+        LabelGroup {
+            label: None,
+            baseline,
+            candidate,
+        }
+    }
+}
+
 /// Pairs the two sides' label values; a value on one side only is reported, not compared.
 pub fn label_groups(
     view: &LabelView,
@@ -171,24 +182,19 @@ pub fn rule_views(policy: &Policy, view: &LabelView) -> Vec<(String, LabelView)>
     out
 }
 
-/// Compares two sides under a policy and builds the report. The sides are taken, not copied:
-/// a large profile is never held twice.
+/// Compares the two sides of one group (every sample, [`LabelGroup::whole`]) under a policy
+/// and builds the report. The sides are borrowed, so a large profile is never held twice, and
+/// the caller decides when they go.
 pub fn judge(
     policy: &Policy,
-    baseline: SideProfiles,
-    candidate: SideProfiles,
+    group: &LabelGroup,
     baseline_name: String,
     candidate_name: String,
 ) -> Result<Report, JudgeError> {
-    let groups = [LabelGroup {
-        label: None,
-        baseline,
-        candidate,
-    }];
     judge_groups(
         policy,
         &LabelView::default(),
-        &groups,
+        std::slice::from_ref(group),
         &[],
         baseline_name,
         candidate_name,
@@ -394,7 +400,8 @@ mod tests {
     fn the_same_profiles_pass_and_a_tripled_function_fails_named() {
         let policy = Policy::builtin_default();
         let base = side(ProfileKind::Cpu, &[400, 300, 200, 100]);
-        let same = judge(&policy, base.clone(), base.clone(), "b".into(), "c".into()).unwrap();
+        let both = LabelGroup::whole(base.clone(), base.clone());
+        let same = judge(&policy, &both, "b".into(), "c".into()).unwrap();
         assert_eq!(
             same.verdict.outcome,
             policy::Outcome::Pass,
@@ -403,7 +410,13 @@ mod tests {
         );
         assert_eq!(same.comparisons.len(), 1);
         let slower = side(ProfileKind::Cpu, &[400, 300, 200, 300]);
-        let report = judge(&policy, base, slower, "b".into(), "c".into()).unwrap();
+        let report = judge(
+            &policy,
+            &LabelGroup::whole(base, slower),
+            "b".into(),
+            "c".into(),
+        )
+        .unwrap();
         assert_eq!(
             report.verdict.outcome,
             policy::Outcome::Fail,
@@ -421,14 +434,8 @@ mod tests {
     fn sides_without_a_kind_in_common_are_bad_input_naming_both() {
         let cpu = side(ProfileKind::Cpu, &[100]);
         let heap = side(ProfileKind::Goroutine, &[100]);
-        let err = judge(
-            &Policy::builtin_default(),
-            cpu,
-            heap,
-            "b".into(),
-            "c".into(),
-        )
-        .unwrap_err();
+        let both = LabelGroup::whole(cpu, heap);
+        let err = judge(&Policy::builtin_default(), &both, "b".into(), "c".into()).unwrap_err();
         assert!(matches!(err, JudgeError::NoCommonKind { .. }));
         let text = err.to_string();
         assert!(

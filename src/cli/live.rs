@@ -603,13 +603,8 @@ fn judge_run(
     let view = args.judge.label_view();
     let label_rules = policy.rules.iter().any(|r| r.label_filter().is_some());
     if view.is_everything() && !label_rules {
-        return Ok(judge(
-            policy,
-            baseline,
-            candidate,
-            baseline_name,
-            candidate_name,
-        )?);
+        let group = LabelGroup::whole(baseline, candidate);
+        return Ok(judge(policy, &group, baseline_name, candidate_name)?);
     }
     let path = |i: usize| -> anyhow::Result<PathBuf> {
         Ok(match &inputs[i] {
