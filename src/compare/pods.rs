@@ -75,7 +75,7 @@ pub(super) fn check_sample_types<'a>(
 /// The union of function names over every profile, with each profile's mapping into it.
 pub(super) struct FunctionNames<'a> {
     pub(super) names: Vec<Arc<str>>,
-    /// Borrowed from the profiles: each distinct name is copied once, into `names`.
+    /// Borrowed from the profiles, whose names `names` shares: no name is copied.
     pub(super) index: FxHashMap<&'a str, usize>,
 }
 

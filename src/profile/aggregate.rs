@@ -667,16 +667,12 @@ impl<'a> NameTable<'a> {
             return i;
         }
         // Names are almost always valid UTF-8, which `from_utf8` checks several times faster
-        // than the lossy conversion walks it; and there are almost never made names to
-        // collide with.
+        // than the lossy conversion walks it.
         let name: Arc<str> = match std::str::from_utf8(bytes) {
             Ok(name) => Arc::from(name),
             Err(_) => Arc::from(String::from_utf8_lossy(bytes)),
         };
-        let made = (!self.made.is_empty())
-            .then(|| self.made.get(&*name))
-            .flatten();
-        let i = match made {
+        let i = match self.made.get(&*name) {
             Some(&i) => i,
             None => self.push(name),
         };
