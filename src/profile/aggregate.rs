@@ -278,11 +278,14 @@ pub fn aggregate_view(
         stack.clear();
         let mut through_profiler = false;
         for &loc_id in &location_ids {
-            let &(start, end, profiler) =
-                locations.get(loc_id).ok_or(ProfileError::UnknownLocation {
+            // An error is built only when a location is missing: building one per frame and
+            // dropping it (a call into the error's drop glue) was 0.7% of `gate diff`'s CPU.
+            let Some(&(start, end, profiler)) = locations.get(loc_id) else {
+                return Err(ProfileError::UnknownLocation {
                     sample: si,
                     location: loc_id,
-                })?;
+                });
+            };
             through_profiler |= profiler;
             stack.push((start, end));
         }
@@ -404,12 +407,12 @@ impl<'a> Frames<'a> {
                 frames.push(names.intern_made(name));
             }
             for &function_id in &p.line_functions[loc.lines.clone()] {
-                let name = function_names.get(function_id).copied().ok_or(
-                    ProfileError::UnknownFunction {
+                let Some(&name) = function_names.get(function_id) else {
+                    return Err(ProfileError::UnknownFunction {
                         location: loc.id,
                         function: function_id,
-                    },
-                )?;
+                    });
+                };
                 frames.push(name);
             }
             let through_profiler = footprint == Footprint::Remove
@@ -620,15 +623,14 @@ impl<'a> StringTable<'a> {
     }
 
     fn bytes(&self, index: i64, field: &'static str) -> Result<&'a [u8], ProfileError> {
-        usize::try_from(index)
-            .ok()
-            .and_then(|i| self.raw.get(i))
-            .copied()
-            .ok_or(ProfileError::StringIndex {
+        match usize::try_from(index).ok().and_then(|i| self.raw.get(i)) {
+            Some(&bytes) => Ok(bytes),
+            None => Err(ProfileError::StringIndex {
                 field,
                 index,
                 len: self.raw.len(),
-            })
+            }),
+        }
     }
 
     fn value_type(
