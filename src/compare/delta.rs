@@ -33,6 +33,7 @@ impl DeltaEstimator<'_> {
         c: impl Iterator<Item = f64>,
         events: impl Iterator<Item = f64>,
         (tb, tc): (f64, f64),
+        waits: Option<f64>,
     ) -> Delta {
         let Scratch { bv, cv, ev } = scratch;
         bv.clear();
@@ -56,7 +57,7 @@ impl DeltaEstimator<'_> {
         let tested = sb.max(sc) >= self.min_share && presence != Presence::Neither;
         // Estimates cost a dispersion fit each; only tested functions need one.
         let estimate = if presence == Presence::Both && tested {
-            self.estimate(bv, cv, eb, ec)
+            self.estimate(bv, cv, eb, ec, waits)
         } else {
             None
         };
@@ -77,7 +78,18 @@ impl DeltaEstimator<'_> {
         }
     }
 
-    fn estimate(&self, bv: &[f64], cv: &[f64], eb: &[f64], ec: &[f64]) -> Option<Estimate> {
+    /// The ratio and its noise. `waits` is set for a sum of waits (mutex and block delay): how
+    /// much more its windows vary than its count of waits says
+    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise.
+    fn estimate(
+        &self,
+        bv: &[f64],
+        cv: &[f64],
+        eb: &[f64],
+        ec: &[f64],
+        waits: Option<f64>,
+    ) -> Option<Estimate> {
+        let window_factor = self.window_factor.max(waits.unwrap_or(1.0)).max(1.0);
         let (eb_sum, ec_sum) = (self.fb.iter().sum::<f64>(), self.fc.iter().sum::<f64>());
         let rate = |x: &[f64], e: f64| x.iter().sum::<f64>() / e;
         let ratio = rate(cv, ec_sum) / rate(bv, eb_sum);
@@ -93,7 +105,18 @@ impl DeltaEstimator<'_> {
                 let nb: f64 = eb.iter().sum();
                 let nc: f64 = ec.iter().sum();
                 let poisson = 1.0 / nb.max(0.5) + 1.0 / nc.max(0.5);
-                let c = self.window_factor.max(1.0) + 2.0 * self.phi / poisson;
+                if waits.is_some() {
+                    // A binomial of the waits' counts would test how often goroutines waited,
+                    // not how long: the same variance, on the log of the waiting's ratio.
+                    return Some(Estimate {
+                        ratio,
+                        noise: Noise::LogT {
+                            se: (window_factor * poisson + 2.0 * self.phi).sqrt(),
+                            df: f64::INFINITY,
+                        },
+                    });
+                }
+                let c = window_factor + 2.0 * self.phi / poisson;
                 let n = ((nb + nc) / c).round() as u64;
                 let k = (nc / c).round().min(n as f64) as u64;
                 Noise::Binomial {
@@ -110,7 +133,7 @@ impl DeltaEstimator<'_> {
                     let s: f64 = f.iter().sum();
                     f.iter().map(|x| x * x).sum::<f64>() / (s * s)
                 };
-                let var = self.window_factor.max(1.0) * (1.0 / nb + 1.0 / nc)
+                let var = window_factor * (1.0 / nb + 1.0 / nc)
                     + phi * (weight(self.fb) + weight(self.fc));
                 Noise::LogT {
                     se: var.sqrt(),

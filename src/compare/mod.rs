@@ -44,7 +44,10 @@ pub use model::*;
 use std::sync::Arc;
 
 use delta::{total_delta, DeltaEstimator, Scratch};
-use dispersion::{candidate_spread, estimate_dispersion, window_dispersion, window_load_factor};
+use dispersion::{
+    candidate_spread, estimate_dispersion, sums_waits, wait_spread, window_dispersion,
+    window_load_factor,
+};
 use normalise::{normalize, timed};
 use pods::{
     check_sample_types, event_column, mean_leaf_distance, side_facts, FunctionNames, PodData,
@@ -176,6 +179,33 @@ fn compare_sample_type(
         min_share: options.min_share,
     };
 
+    let waits = sums_waits(kind, ev, st);
+    // A sum of waits is widened by how unevenly its windows hold it, in events: see
+    // `wait_spread`. Every other sample type's values grow with their events.
+    let wait_factor = |f: usize, cum: bool| {
+        if !waits {
+            return None;
+        }
+        let events = if cum { &cum_events } else { &flat_events };
+        // Events per unit of value on one side: a window's value counted in events.
+        let rate = |pods: &[PodData], events: &[Vec<f64>]| {
+            let v: f64 = pods
+                .iter()
+                .map(|p| if cum { p.cum[st][f] } else { p.flat[st][f] })
+                .sum();
+            let e: f64 = events.iter().map(|e| e[f]).sum();
+            if v > 0.0 {
+                e / v
+            } else {
+                0.0
+            }
+        };
+        let (eb, ec) = events.split_at(b.len());
+        Some(wait_spread([(b, rate(b, eb)), (c, rate(c, ec))], |p, w| {
+            let windows = if cum { &p.window_cum } else { &p.window_flat };
+            windows[w][st][f]
+        }))
+    };
     let mut scratch = Scratch::default();
     let functions = names
         .iter()
@@ -187,6 +217,7 @@ fn compare_sample_type(
                 c.iter().map(|p| p.flat[st][f]),
                 flat_events.iter().map(|e| e[f]),
                 (tb, tc),
+                wait_factor(f, false),
             );
             let mut cum = ctx.delta(
                 &mut scratch,
@@ -194,6 +225,7 @@ fn compare_sample_type(
                 c.iter().map(|p| p.cum[st][f]),
                 cum_events.iter().map(|e| e[f]),
                 (tb, tc),
+                wait_factor(f, true),
             );
             for (d, is_cum) in [(&mut flat, false), (&mut cum, true)] {
                 if d.presence == Presence::New && d.tested {
@@ -209,7 +241,20 @@ fn compare_sample_type(
         })
         .collect();
 
-    let load_factor = window_load_factor(&all, ev, kind.is_snapshot());
+    let mut load_factor = window_load_factor(&all, ev, kind.is_snapshot());
+    if waits {
+        let rate = |pods: &[PodData]| {
+            let v: f64 = pods.iter().map(|p| p.totals[st]).sum();
+            let e: f64 = pods.iter().map(|p| p.totals[ev.index] * ev.scale).sum();
+            if v > 0.0 {
+                e / v
+            } else {
+                0.0
+            }
+        };
+        let spread = wait_spread([(b, rate(b)), (c, rate(c))], |p, w| p.window_totals[w][st]);
+        load_factor = load_factor.max(spread);
+    }
     let total = total_delta(kind, st, ev, b, c, load_factor);
 
     let mut measured = Vec::new();
@@ -520,5 +565,105 @@ mod tests {
         );
         assert!(delay.lower(0.001) > 5.0, "{}", delay.lower(0.001));
         assert!(delay.upper(0.001).is_finite());
+    }
+
+    /// A mutex pod of six 5 s windows: each window's (contentions, delay) of one function.
+    fn waits_pod(pod: &str, windows: [(i64, i64); 6]) -> PodProfiles {
+        let types = vec![
+            SampleType {
+                name: "contentions".into(),
+                unit: "count".into(),
+            },
+            SampleType {
+                name: "delay".into(),
+                unit: "nanoseconds".into(),
+            },
+        ];
+        PodProfiles {
+            pod: pod.into(),
+            windows: windows
+                .iter()
+                .map(|&(n, d)| {
+                    let rows = vec![vec![n, d]];
+                    FunctionProfile::from_values(
+                        ProfileKind::Mutex,
+                        types.clone(),
+                        vec!["main.updateCounters".into()],
+                        rows.clone(),
+                        rows,
+                        1,
+                        5_000_000_000,
+                    )
+                    .unwrap()
+                })
+                .collect(),
+        }
+    }
+
+    /// The lock user's cumulative delay, per second as the default policy judges it: its
+    /// estimate.
+    fn delay_estimate(baseline: &[PodProfiles], candidate: &[PodProfiles]) -> Estimate {
+        let per_second = CompareOptions {
+            normalize: Normalize::Rate,
+            ..CompareOptions::default()
+        };
+        let k = compare_kind(ProfileKind::Mutex, baseline, candidate, &per_second).unwrap();
+        let f = &k.sample_types[1].functions[0];
+        assert_eq!(&*f.name, "main.updateCounters");
+        *f.cum.estimate.clone().unwrap()
+    }
+
+    #[test]
+    fn one_long_wait_is_not_a_certain_rise_of_waiting() {
+        // An A/A capture on a loaded machine, as captured (Go counts each sampled wait 5
+        // times): four short waits in the baseline, one 126 ms wait in one candidate window.
+        // Counted by its waits alone this was 35x [4.3x, 283x], a failed build.
+        let z = (0, 0);
+        let baseline = [
+            waits_pod("stable-1", [z, z, z, z, z, (5, 28_000)]),
+            waits_pod("stable-2", [z, (5, 37_000), (5, 3_564_000), z, z, z]),
+            waits_pod("stable-3", [z, z, z, z, (5, 4_000), z]),
+        ];
+        let candidate = [
+            waits_pod("stable-4", [z; 6]),
+            waits_pod("stable-5", [z, z, z, z, z, (5, 126_435_000)]),
+            waits_pod("stable-6", [z; 6]),
+        ];
+        let est = delay_estimate(&baseline, &candidate);
+        assert!(est.ratio > 30.0, "{}", est.ratio);
+        assert!(est.lower(0.01) < 2.0, "{est:?}: lower {}", est.lower(0.01));
+        // One pod a side: the function's interval and the total's are widened the same way.
+        let one = delay_estimate(&baseline[1..2], &candidate[1..2]);
+        assert!(one.lower(0.01) < 2.0, "{one:?}: lower {}", one.lower(0.01));
+        let k = compare_kind(
+            ProfileKind::Mutex,
+            &baseline[1..2],
+            &candidate[1..2],
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let total = k.sample_types[1].total.estimate.as_deref().unwrap();
+        assert!(
+            total.lower(0.01) < 2.0,
+            "{total:?}: lower {}",
+            total.lower(0.01)
+        );
+    }
+
+    #[test]
+    fn steady_waits_three_times_longer_are_a_certain_rise() {
+        // Many waits in every window, each about as long: their count measures their sum's
+        // noise, and the spread of waits must not hide a real regression.
+        let pod = |name: &str, delay: i64| {
+            let w = |i: i64| (250 + 10 * (i % 3), delay + (i % 2) * delay / 20);
+            waits_pod(name, [w(0), w(1), w(2), w(3), w(4), w(5)])
+        };
+        let baseline = [pod("a", 2_000_000), pod("b", 2_100_000)];
+        let candidate = [pod("c", 6_000_000), pod("d", 6_300_000)];
+        let est = delay_estimate(&baseline, &candidate);
+        assert!((est.ratio - 3.0).abs() < 0.2, "{}", est.ratio);
+        assert!(est.lower(0.01) > 2.0, "{est:?}: lower {}", est.lower(0.01));
+        let one = delay_estimate(&baseline[..1], &candidate[..1]);
+        assert!(one.lower(0.01) > 2.0, "{one:?}: lower {}", one.lower(0.01));
     }
 }
