@@ -80,7 +80,8 @@ impl DeltaEstimator<'_> {
 
     /// The ratio and its noise. `waits` is set for a sum of waits (mutex and block delay): how
     /// much more its windows vary than its count of waits says
-    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise.
+    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise; infinite for one
+    /// burst, which gives no estimate.
     fn estimate(
         &self,
         bv: &[f64],
@@ -89,6 +90,10 @@ impl DeltaEstimator<'_> {
         ec: &[f64],
         waits: Option<f64>,
     ) -> Option<Estimate> {
+        if waits.is_some_and(f64::is_infinite) {
+            // One burst of waiting on a side: nothing to estimate from (`wait_spread`).
+            return None;
+        }
         let window_factor = self.window_factor.max(waits.unwrap_or(1.0)).max(1.0);
         let (eb_sum, ec_sum) = (self.fb.iter().sum::<f64>(), self.fc.iter().sum::<f64>());
         let rate = |x: &[f64], e: f64| x.iter().sum::<f64>() / e;

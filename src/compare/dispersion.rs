@@ -231,6 +231,12 @@ pub(super) fn candidate_spread(
     })
 }
 
+/// The fewest pod windows, as (sum v)^2 / sum v^2 counts them, that must carry a side's waiting
+/// for its rise to be estimated: below it, one window holds most of it (one long wait, a lock
+/// holder descheduled once). Steady waiting in three windows counts about 3; windows of 1, 1 and
+/// 3 count 2.3; one of 126 ms beside three of 0.01-3.6 ms count 1.06.
+pub(super) const BURST_UNITS: f64 = 1.5;
+
 /// Whether a sample type sums waits whose events it counts in another column (mutex and block
 /// delay, whose events are contentions): its values then grow by events of any size.
 pub(super) fn sums_waits(kind: ProfileKind, ev: EventColumn, st: usize) -> bool {
@@ -240,33 +246,53 @@ pub(super) fn sums_waits(kind: ProfileKind, ev: EventColumn, st: usize) -> bool 
 /// How much more a waiting time varies from window to window within its pods than the count
 /// of its waits says: Pearson chi2/df of each window's value, counted in events (the side's
 /// events per unit of value), against the window's length, pooled over pods and sides; at
-/// least 1, and 1 where no pod has two windows with waits.
+/// least 1, and 1 where no pod has two windows with waits. Infinite when a side's waiting is
+/// one burst: carried by fewer than [`BURST_UNITS`] of its several pod windows, as
+/// (sum v)^2 / sum v^2 counts them, so that its size says nothing of the waits' usual length
+/// and nothing can be estimated from it.
 ///
 /// Waits differ in length, and one long wait (a lock holder descheduled on a loaded node)
 /// outweighs a hundred short ones, so the count of waits alone makes their sum look far more
-/// certain than it is: in an A/A capture on a loaded machine one 126 ms wait in one candidate
-/// window, against four short ones in the baseline's, came out 35x [4.3x, 283x] and failed.
-/// Counted in events, that window holds all the candidate's waiting and its pod's other
-/// windows none, and the spread says so. Within pods only, so that pods that differ (the
-/// dispersion's business) are not counted twice. `value(pod, window)` reads one window's value.
+/// certain than it is. Real captures on a loaded machine: in an A/A run, one 126 ms wait in
+/// one candidate window against four short ones in the baseline's came out 35x [4.3x, 283x]
+/// and failed; in another run, one 117 ms wait against one of 0.01 ms, 11,505x [14x, ...].
+/// Within pods only, so that pods that differ (the dispersion's business) are not counted
+/// twice. `value(pod, window)` reads one window's value, or with `None` the pod's, for a pod
+/// of one window.
 pub(super) fn wait_spread(
     sides: [(&[PodData], f64); 2],
-    value: impl Fn(&PodData, usize) -> f64,
+    value: impl Fn(&PodData, Option<usize>) -> f64,
 ) -> f64 {
     let (mut chi2, mut df) = (0.0, 0.0);
     let (mut counts, mut seconds) = (Vec::new(), Vec::new());
     for (pods, events_per_value) in sides {
-        for p in pods.iter().filter(|p| p.windows >= 2) {
+        // The side's pod windows, and the sum of their values and of their squares.
+        let (mut units, mut sum, mut squares) = (0usize, 0.0, 0.0);
+        let mut unit = |v: f64| {
+            units += 1;
+            sum += v;
+            squares += v * v;
+        };
+        for p in pods {
+            if p.windows < 2 {
+                unit(value(p, None));
+                continue;
+            }
             counts.clear();
             seconds.clear();
             for (w, &s) in p.window_seconds.iter().enumerate() {
-                counts.push(value(p, w) * events_per_value);
+                let v = value(p, Some(w));
+                unit(v);
+                counts.push(v * events_per_value);
                 seconds.push(if s > 0.0 { s } else { 1.0 });
             }
             if let Some((c, d)) = stats::pearson_dispersion(&counts, &seconds) {
                 chi2 += c;
                 df += d;
             }
+        }
+        if units >= 2 && squares > 0.0 && sum * sum / squares < BURST_UNITS {
+            return f64::INFINITY;
         }
     }
     if df > 0.0 {
