@@ -234,7 +234,8 @@ pub(super) fn candidate_spread(
 /// The fewest pod windows, as (sum v)^2 / sum v^2 counts them, that must carry a side's waiting
 /// for its rise to be estimated: below it, one window holds most of it (one long wait, a lock
 /// holder descheduled once). Steady waiting in three windows counts about 3; windows of 1, 1 and
-/// 3 count 2.3; one of 126 ms beside three of 0.01-3.6 ms count 1.06.
+/// 3 count 2.3; the baseline of the A/A run in [`wait_spread`]'s doc (3.6, 0.04, 0.03 and
+/// 0.004 ms in four windows) counts 1.04, the candidate's one wait 1.
 pub(super) const BURST_UNITS: f64 = 1.5;
 
 /// Whether a sample type sums waits whose events it counts in another column (mutex and block
@@ -257,15 +258,23 @@ pub(super) fn sums_waits(kind: ProfileKind, ev: EventColumn, st: usize) -> bool 
 /// one candidate window against four short ones in the baseline's came out 35x [4.3x, 283x]
 /// and failed; in another run, one 117 ms wait against one of 0.01 ms, 11,505x [14x, ...].
 /// Within pods only, so that pods that differ (the dispersion's business) are not counted
-/// twice. `value(pod, window)` reads one window's value, or with `None` the pod's, for a pod
-/// of one window.
+/// twice. `read(pod, sample_type, window)` reads one window's value of a sample type, or with
+/// `None` the pod's (for a pod of one window, and for the side's events per unit of value).
 pub(super) fn wait_spread(
-    sides: [(&[PodData], f64); 2],
-    value: impl Fn(&PodData, Option<usize>) -> f64,
+    sides: [&[PodData]; 2],
+    ev: EventColumn,
+    st: usize,
+    read: impl Fn(&PodData, usize, Option<usize>) -> f64,
 ) -> f64 {
     let (mut chi2, mut df) = (0.0, 0.0);
     let (mut counts, mut seconds) = (Vec::new(), Vec::new());
-    for (pods, events_per_value) in sides {
+    for pods in sides {
+        let value: f64 = pods.iter().map(|p| read(p, st, None)).sum();
+        let events: f64 = pods
+            .iter()
+            .map(|p| read(p, ev.index, None) * ev.scale)
+            .sum();
+        let events_per_value = if value > 0.0 { events / value } else { 0.0 };
         // The side's pod windows, and the sum of their values and of their squares.
         let (mut units, mut sum, mut squares) = (0usize, 0.0, 0.0);
         let mut unit = |v: f64| {
@@ -275,13 +284,13 @@ pub(super) fn wait_spread(
         };
         for p in pods {
             if p.windows < 2 {
-                unit(value(p, None));
+                unit(read(p, st, None));
                 continue;
             }
             counts.clear();
             seconds.clear();
             for (w, &s) in p.window_seconds.iter().enumerate() {
-                let v = value(p, Some(w));
+                let v = read(p, st, Some(w));
                 unit(v);
                 counts.push(v * events_per_value);
                 seconds.push(if s > 0.0 { s } else { 1.0 });

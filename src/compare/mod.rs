@@ -183,33 +183,14 @@ fn compare_sample_type(
     // A sum of waits is widened by how unevenly its windows hold it, in events: see
     // `wait_spread`. Every other sample type's values grow with their events.
     let wait_factor = |f: usize, cum: bool| {
-        if !waits {
-            return None;
-        }
-        let events = if cum { &cum_events } else { &flat_events };
-        // Events per unit of value on one side: a window's value counted in events.
-        let rate = |pods: &[PodData], events: &[Vec<f64>]| {
-            let v: f64 = pods
-                .iter()
-                .map(|p| if cum { p.cum[st][f] } else { p.flat[st][f] })
-                .sum();
-            let e: f64 = events.iter().map(|e| e[f]).sum();
-            if v > 0.0 {
-                e / v
-            } else {
-                0.0
-            }
-        };
-        let (eb, ec) = events.split_at(b.len());
-        Some(wait_spread(
-            [(b, rate(b, eb)), (c, rate(c, ec))],
-            |p, w| match (w, cum) {
-                (Some(w), true) => p.window_cum[w][st][f],
-                (Some(w), false) => p.window_flat[w][st][f],
-                (None, true) => p.cum[st][f],
-                (None, false) => p.flat[st][f],
-            },
-        ))
+        waits.then(|| {
+            wait_spread([b, c], ev, st, |p, t, w| match (w, cum) {
+                (Some(w), true) => p.window_cum[w][t][f],
+                (Some(w), false) => p.window_flat[w][t][f],
+                (None, true) => p.cum[t][f],
+                (None, false) => p.flat[t][f],
+            })
+        })
     };
     let mut scratch = Scratch::default();
     let functions = names
@@ -249,18 +230,9 @@ fn compare_sample_type(
     let mut load_factor = window_load_factor(&all, ev, kind.is_snapshot());
     let mut total_spread = 1.0;
     if waits {
-        let rate = |pods: &[PodData]| {
-            let v: f64 = pods.iter().map(|p| p.totals[st]).sum();
-            let e: f64 = pods.iter().map(|p| p.totals[ev.index] * ev.scale).sum();
-            if v > 0.0 {
-                e / v
-            } else {
-                0.0
-            }
-        };
-        total_spread = wait_spread([(b, rate(b)), (c, rate(c))], |p, w| match w {
-            Some(w) => p.window_totals[w][st],
-            None => p.totals[st],
+        total_spread = wait_spread([b, c], ev, st, |p, t, w| match w {
+            Some(w) => p.window_totals[w][t],
+            None => p.totals[t],
         });
         if total_spread.is_finite() {
             load_factor = load_factor.max(total_spread);
@@ -530,8 +502,9 @@ mod tests {
 
     /// Mutex profiles of three pods a side, 10 s each: `delays[p]` nanoseconds of delay from
     /// `contentions[p]` events in pod p, all in one function.
-    fn mutex_side(contentions: [i64; 3], delays: [i64; 3]) -> Vec<PodProfiles> {
-        let types = vec![
+    /// Go's mutex profile's sample types.
+    fn mutex_types() -> Vec<SampleType> {
+        vec![
             SampleType {
                 name: "contentions".into(),
                 unit: "count".into(),
@@ -540,7 +513,11 @@ mod tests {
                 name: "delay".into(),
                 unit: "nanoseconds".into(),
             },
-        ];
+        ]
+    }
+
+    fn mutex_side(contentions: [i64; 3], delays: [i64; 3]) -> Vec<PodProfiles> {
+        let types = mutex_types();
         (0..3)
             .map(|p| {
                 let rows = vec![vec![contentions[p], delays[p]]];
@@ -584,16 +561,7 @@ mod tests {
 
     /// A mutex pod of six 5 s windows: each window's (contentions, delay) of one function.
     fn waits_pod(pod: &str, windows: [(i64, i64); 6]) -> PodProfiles {
-        let types = vec![
-            SampleType {
-                name: "contentions".into(),
-                unit: "count".into(),
-            },
-            SampleType {
-                name: "delay".into(),
-                unit: "nanoseconds".into(),
-            },
-        ];
+        let types = mutex_types();
         PodProfiles {
             pod: pod.into(),
             windows: windows
