@@ -102,6 +102,34 @@ fn a_fixture_against_itself_shows_no_change() {
         .stdout(predicate::str::contains("no function changed"));
 }
 
+/// A real Node.js A/A capture (one pod a side, three windows) whose candidate heap climbed in
+/// two equal steps of sampled allocations once failed `heap-growth`; the baseline's heap moved
+/// as much between its windows (tests/fixtures/node-aa-heap/README.md).
+#[test]
+fn a_node_heap_climbing_in_equal_steps_beside_a_baseline_moving_as_much_is_no_leak() {
+    let dir = repo().join("tests/fixtures/node-aa-heap");
+    let out = gate()
+        .arg("diff")
+        .arg(dir.join("baseline"))
+        .arg(dir.join("candidate"))
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{report}");
+    let rule = report["verdict"]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["rule"] == "heap-growth")
+        .unwrap();
+    assert_eq!(rule["status"], "held", "{rule}");
+    // Held by the test against the baseline, not skipped or held by size.
+    let words = rule["explanation"].as_str().unwrap();
+    assert!(words.contains("faster than the baseline"), "{words}");
+    assert!(words.contains("not clear beside how both sides"), "{words}");
+}
+
 /// Each kind of bad file: exit 2, the file named, no panic.
 #[test]
 fn bad_files_exit_2_naming_the_file() {

@@ -500,8 +500,6 @@ mod tests {
         }
     }
 
-    /// Mutex profiles of three pods a side, 10 s each: `delays[p]` nanoseconds of delay from
-    /// `contentions[p]` events in pod p, all in one function.
     /// Go's mutex profile's sample types.
     fn mutex_types() -> Vec<SampleType> {
         vec![
@@ -516,6 +514,8 @@ mod tests {
         ]
     }
 
+    /// Mutex profiles of three pods a side, 10 s each: `delays[p]` nanoseconds of delay from
+    /// `contentions[p]` events in pod p, all in one function.
     fn mutex_side(contentions: [i64; 3], delays: [i64; 3]) -> Vec<PodProfiles> {
         let types = mutex_types();
         (0..3)

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::pods::{event_column, EventColumn};
 use super::stats;
 use crate::profile::{FunctionProfile, ProfileKind};
 use crate::side::PodProfiles;
@@ -43,20 +44,22 @@ impl Growth {
 /// Fits the growth of `sample_type`'s total over each pod's windows, using the profiles'
 /// timestamps. Needs three windows in some pod; `None` otherwise.
 pub fn growth(kind: ProfileKind, sample_type: &str, pods: &[&PodProfiles]) -> Option<Growth> {
-    let st = pods
-        .iter()
-        .find_map(|p| p.windows.first())?
-        .sample_type_index(sample_type)?;
-    let fit = fit(pods, |w, _| w.totals.get(st).copied().unwrap_or(0) as f64)?;
-    Some(Growth {
-        kind,
-        sample_type: sample_type.to_owned(),
-        per_minute: fit.per_minute,
-        se: fit.se,
-        p_value: fit.p_value,
-        relative: fit.relative,
-        pods: fit.pods,
-    })
+    Some(fit(&total_lines(kind, sample_type, pods)?)?.growth(kind, sample_type))
+}
+
+/// Each pod's line through `sample_type`'s total; `None` when no window has the sample type.
+fn total_lines(
+    kind: ProfileKind,
+    sample_type: &str,
+    pods: &[&PodProfiles],
+) -> Option<Vec<PodLine>> {
+    let first = pods.iter().find_map(|p| p.windows.first())?;
+    let st = first.sample_type_index(sample_type)?;
+    let ev = event_column(kind, &first.sample_types, st, first.period);
+    Some(lines(pods, |w, _| {
+        let total = |i: usize| w.totals.get(i).copied().unwrap_or(0) as f64;
+        (total(st), (!ev.exact).then(|| total(ev.index) * ev.scale))
+    }))
 }
 
 /// The sample types whose level across windows says something about a leak: live goroutines,
@@ -79,6 +82,20 @@ pub struct GrowthComparison {
     pub candidate: Option<Growth>,
     /// Functions whose cumulative value climbs in the candidate, steepest first.
     pub functions: Vec<FunctionGrowth>,
+    /// How much faster the candidate climbs than the baseline, when both were fitted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub beyond_baseline: Option<ClimbBeyond>,
+}
+
+/// How much faster the candidate's level climbs than the baseline's, and how clearly.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClimbBeyond {
+    /// The candidate's mean slope less the baseline's, in units per minute.
+    pub per_minute: f64,
+    /// Standard error of that difference.
+    pub se: f64,
+    /// One-sided p-value for "the candidate climbs no faster than the baseline".
+    pub p_value: f64,
 }
 
 /// One function's climb in the candidate: the growth of its cumulative value across windows.
@@ -116,29 +133,38 @@ pub fn compare_growth(
     if !is_level_sample_type(kind, sample_type) {
         return None;
     }
-    let b = growth(kind, sample_type, baseline);
-    let c = growth(kind, sample_type, candidate);
-    if b.is_none() && c.is_none() {
+    let b = total_lines(kind, sample_type, baseline).unwrap_or_default();
+    let c = total_lines(kind, sample_type, candidate).unwrap_or_default();
+    let growth = |lines: &[PodLine]| fit(lines).map(|f| f.growth(kind, sample_type));
+    let (baseline_growth, candidate_growth) = (growth(&b), growth(&c));
+    if baseline_growth.is_none() && candidate_growth.is_none() {
         return None;
     }
-    let st = candidate
-        .iter()
-        .find_map(|p| p.windows.first())
-        .and_then(|w| w.sample_type_index(sample_type));
-    let functions = match (st, &c) {
-        (Some(st), Some(g)) if g.per_minute > 0.0 => growing_functions(candidate, st),
+    let functions = match (
+        candidate.iter().find_map(|p| p.windows.first()),
+        &candidate_growth,
+    ) {
+        (Some(w), Some(g)) if g.per_minute > 0.0 => match w.sample_type_index(sample_type) {
+            Some(st) => growing_functions(
+                candidate,
+                st,
+                event_column(kind, &w.sample_types, st, w.period),
+            ),
+            None => Vec::new(),
+        },
         _ => Vec::new(),
     };
     Some(GrowthComparison {
-        baseline: b,
-        candidate: c,
+        baseline: baseline_growth,
+        candidate: candidate_growth,
         functions,
+        beyond_baseline: climb_beyond(&b, &c),
     })
 }
 
 /// The functions whose cumulative value of sample type `st` climbs across the pods' windows,
 /// steepest first (at most [`MAX_GROWING_FUNCTIONS`]).
-fn growing_functions(pods: &[&PodProfiles], st: usize) -> Vec<FunctionGrowth> {
+fn growing_functions(pods: &[&PodProfiles], st: usize, ev: EventColumn) -> Vec<FunctionGrowth> {
     // Each window's rows by name, [pod][window], built once for all the fits.
     let rows: Vec<Vec<HashMap<&str, usize>>> = pods
         .iter()
@@ -176,9 +202,10 @@ fn growing_functions(pods: &[&PodProfiles], st: usize) -> Vec<FunctionGrowth> {
         .into_iter()
         .filter_map(|name| {
             let row = |pod: usize, window: usize| rows[pod][window].get(name).copied();
-            let fitted = fit(pods, |w, (pod, window)| {
-                row(pod, window).map_or(0.0, |i| w.cum(i, st) as f64)
-            })
+            let fitted = fit(&lines(pods, |w, (pod, window)| {
+                let cum = |column: usize| row(pod, window).map_or(0.0, |i| w.cum(i, column) as f64);
+                (cum(st), (!ev.exact).then(|| cum(ev.index) * ev.scale))
+            }))
             .filter(|f| f.per_minute > 0.0)?;
             // Levels in each pod's last window, and the distance from the leaf over all.
             let (mut cum, mut flat, mut distance) = (0.0, 0.0, (0u64, 0u64));
@@ -227,24 +254,70 @@ struct Fit {
     pods: usize,
 }
 
-/// Fits `value` over each pod's windows (pods with three windows or more) and combines the
-/// slopes, pods as replicates. `value` is given each window with its (pod, window) index.
-fn fit(
+impl Fit {
+    /// The fit as the growth of `sample_type`'s total.
+    fn growth(self, kind: ProfileKind, sample_type: &str) -> Growth {
+        Growth {
+            kind,
+            sample_type: sample_type.to_owned(),
+            per_minute: self.per_minute,
+            se: self.se,
+            p_value: self.p_value,
+            relative: self.relative,
+            pods: self.pods,
+        }
+    }
+}
+
+/// One pod's straight line through its windows' values.
+struct PodLine {
+    /// Least-squares slope, per minute.
+    slope: f64,
+    /// Residual sum of squares about the line.
+    rss: f64,
+    /// Residual degrees of freedom (windows - 2).
+    df: f64,
+    /// Spread of the windows' times, sum of (t - mean t)^2, in minutes squared.
+    sxx: f64,
+    /// The slope's variance from sampling alone: the climb is made of sampled events, and a
+    /// handful of them cannot give a certain slope however straight the line they draw.
+    sampling_var: f64,
+    /// The first window's value.
+    level: f64,
+    /// Minutes from the first window to the last.
+    span: f64,
+}
+
+impl PodLine {
+    /// The slope's variance from the scatter of the windows about the line.
+    fn scatter_var(&self) -> f64 {
+        self.rss / self.df / self.sxx
+    }
+
+    /// The slope's variance: the scatter about the line, but never less than sampling allows.
+    fn var(&self) -> f64 {
+        self.scatter_var().max(self.sampling_var)
+    }
+}
+
+/// One window's value and, for sampled values, the sampled events behind it (`None` for exact
+/// counts such as goroutines).
+type Point = (f64, Option<f64>);
+
+/// Fits each pod's line over its windows (pods with three windows or more). `value` is given
+/// each window with its (pod, window) index.
+fn lines(
     pods: &[&PodProfiles],
-    value: impl Fn(&FunctionProfile, (usize, usize)) -> f64,
-) -> Option<Fit> {
-    let mut slopes = Vec::new();
-    let mut residual_se = Vec::new();
-    let mut levels = Vec::new();
-    let mut spans = Vec::new();
-    let mut pod_df = Vec::new();
+    value: impl Fn(&FunctionProfile, (usize, usize)) -> Point,
+) -> Vec<PodLine> {
+    let mut lines = Vec::new();
     for (pi, pod) in pods
         .iter()
         .enumerate()
         .filter(|(_, p)| p.windows.len() >= 3)
     {
         let t0 = pod.windows[0].time_nanos;
-        let points: Vec<(f64, f64)> = pod
+        let points: Vec<(f64, Point)> = pod
             .windows
             .iter()
             .enumerate()
@@ -258,79 +331,158 @@ fn fit(
                 (t, value(w, (pi, i)))
             })
             .collect();
-        let (slope, se) = least_squares(&points)?;
-        slopes.push(slope);
-        residual_se.push(se);
-        levels.push(points[0].1);
-        spans.push(points.last()?.0 - points[0].0);
-        pod_df.push((pod.windows.len() as f64 - 2.0).max(1.0));
+        if let Some(line) = line(&points) {
+            lines.push(line);
+        }
     }
-    if slopes.is_empty() {
+    lines
+}
+
+/// Combines pods' lines into one slope, pods as replicates, and tests "not growing".
+fn fit(lines: &[PodLine]) -> Option<Fit> {
+    if lines.is_empty() {
         return None;
     }
-    let n = slopes.len() as f64;
-    let mean = slopes.iter().sum::<f64>() / n;
-    // The mean slope's uncertainty, for people: the spread of the pods' slopes, but never
-    // less than the fits' own.
-    let within_var = residual_se.iter().map(|s| s * s).sum::<f64>() / (n * n);
-    let between_var = if slopes.len() >= 2 {
-        slopes.iter().map(|s| (s - mean).powi(2)).sum::<f64>() / (n - 1.0) / n
-    } else {
-        0.0
-    };
-    let se = between_var.max(within_var).sqrt();
+    let n = lines.len() as f64;
+    let mean = lines.iter().map(|l| l.slope).sum::<f64>() / n;
+    let se = side_var(lines).0.sqrt();
     // "Not growing" is tested in each pod against its own fit, and the pods' one-sided
     // p-values are combined by Fisher's method: under no growth every pod's line is flat, and
     // a climb in every pod is clear however much the pods' slopes differ from each other
     // (which the spread above, with one degree of freedom for two pods, would not let be).
-    let pod_p: Vec<f64> = slopes
+    let pod_p: Vec<f64> = lines
         .iter()
-        .zip(&residual_se)
-        .zip(&pod_df)
-        .map(|((&slope, &se), &df)| {
-            if se > 0.0 {
-                stats::t_sf(slope / se, df)
-            } else if slope > 0.0 {
-                0.0
-            } else {
-                1.0
-            }
-        })
+        .map(|l| one_sided_p(l.slope, (l.scatter_var(), l.df), l.sampling_var))
         .collect();
     let fisher: f64 = pod_p.iter().map(|p| -2.0 * p.max(1e-300).ln()).sum();
     let p_value = stats::chi_squared_sf(fisher, 2.0 * pod_p.len() as f64);
-    let level = levels.iter().sum::<f64>() / n;
-    let span = spans.iter().sum::<f64>() / n;
+    let level = lines.iter().map(|l| l.level).sum::<f64>() / n;
+    let span = lines.iter().map(|l| l.span).sum::<f64>() / n;
     Some(Fit {
         per_minute: mean,
         se,
         p_value,
         // From nothing, a climb is measured against one unit, so that it stays finite.
         relative: mean * span / level.max(1.0),
-        pods: slopes.len(),
+        pods: lines.len(),
     })
 }
 
-/// Slope of y over x and its standard error; `None` for fewer than three points or no
-/// spread in x.
-fn least_squares(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+/// The variance of a side's mean slope, and whether it came from the pods' spread: the
+/// spread of the pods' slopes, but never less than the fits' own.
+fn side_var(lines: &[PodLine]) -> (f64, bool) {
+    side_var_with(lines, PodLine::var)
+}
+
+/// [`side_var`] with each pod's own slope variance given by `var`.
+fn side_var_with(lines: &[PodLine], var: impl Fn(&PodLine) -> f64) -> (f64, bool) {
+    let n = lines.len() as f64;
+    let mean = lines.iter().map(|l| l.slope).sum::<f64>() / n;
+    let within = lines.iter().map(&var).sum::<f64>() / (n * n);
+    let between = if lines.len() >= 2 {
+        lines.iter().map(|l| (l.slope - mean).powi(2)).sum::<f64>() / (n - 1.0) / n
+    } else {
+        0.0
+    };
+    (within.max(between), between > within)
+}
+
+/// P(slope this large | no growth), one-sided: the larger of the p-value against the scatter
+/// about the line (Student's t on its degrees of freedom) and against sampling alone (a known
+/// variance, so normal), so that a climb must be clear against both.
+fn one_sided_p(slope: f64, (scatter_var, df): (f64, f64), sampling_var: f64) -> f64 {
+    let against = |var: f64, df: f64| {
+        if var > 0.0 {
+            stats::t_sf(slope / var.sqrt(), df)
+        } else if slope > 0.0 {
+            0.0
+        } else {
+            1.0
+        }
+    };
+    against(scatter_var, df).max(against(sampling_var, f64::INFINITY))
+}
+
+/// The candidate's climb beyond the baseline's: the difference of their mean slopes.
+///
+/// Tested against the scatter about the lines of both sides' pods pooled: under "this release
+/// climbs no faster" both sides run one kind of process whose level moves between windows
+/// alike (a collected heap's saw-tooth), and one side's three windows can fall on a line by
+/// chance. In a Node.js A/A run with one pod a side the candidate's heap rose in two equal
+/// steps of sampled allocations (p = 2.9e-4 on its own line) while the baseline's scattered
+/// by as much; pooled, the difference is p = 0.2.
+fn climb_beyond(baseline: &[PodLine], candidate: &[PodLine]) -> Option<ClimbBeyond> {
+    if baseline.is_empty() || candidate.is_empty() {
+        return None;
+    }
+    let all = || baseline.iter().chain(candidate);
+    let df: f64 = all().map(|l| l.df).sum();
+    let pooled = all().map(|l| l.rss).sum::<f64>() / df;
+    let (scatter_b, spread_b) = side_var_with(baseline, |l| pooled / l.sxx);
+    let (scatter_c, spread_c) = side_var_with(candidate, |l| pooled / l.sxx);
+    let sampling = |lines: &[PodLine]| {
+        lines.iter().map(|l| l.sampling_var).sum::<f64>() / (lines.len() as f64).powi(2)
+    };
+    let sampling_var = sampling(baseline) + sampling(candidate);
+    let mean = |lines: &[PodLine]| lines.iter().map(|l| l.slope).sum::<f64>() / lines.len() as f64;
+    let per_minute = mean(candidate) - mean(baseline);
+    // Where the pods' spread sets a side's noise, the pods are the replicates.
+    let df = if spread_b || spread_c {
+        df.min((baseline.len() + candidate.len()) as f64 - 2.0)
+            .max(1.0)
+    } else {
+        df
+    };
+    let scatter_var = scatter_b + scatter_c;
+    Some(ClimbBeyond {
+        per_minute,
+        se: scatter_var.max(sampling_var).sqrt(),
+        p_value: one_sided_p(per_minute, (scatter_var, df), sampling_var),
+    })
+}
+
+/// The least-squares line through `points` (time in minutes, window value); `None` for fewer
+/// than three points or no spread in time.
+fn line(points: &[(f64, Point)]) -> Option<PodLine> {
     let n = points.len() as f64;
     if points.len() < 3 {
         return None;
     }
     let mx = points.iter().map(|p| p.0).sum::<f64>() / n;
-    let my = points.iter().map(|p| p.1).sum::<f64>() / n;
+    let my = points.iter().map(|p| p.1 .0).sum::<f64>() / n;
     let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
     if sxx <= 0.0 || !sxx.is_finite() {
         return None;
     }
-    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
+    let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 .0 - my)).sum();
     let slope = sxy / sxx;
     let rss: f64 = points
         .iter()
-        .map(|p| (p.1 - my - slope * (p.0 - mx)).powi(2))
+        .map(|p| (p.1 .0 - my - slope * (p.0 - mx)).powi(2))
         .sum();
-    Some((slope, (rss / (n - 2.0) / sxx).sqrt()))
+    // The slope is the sum over steps of each step's change times the weight of the windows
+    // after it; each step's change is counted in sampled events (at least one), so its
+    // variance is its square over its events.
+    let mut sampling_var = 0.0;
+    let mut after = 0.0;
+    for j in (1..points.len()).rev() {
+        after += (points[j].0 - mx) / sxx;
+        let (v1, e1) = points[j].1;
+        let (v0, e0) = points[j - 1].1;
+        if let (Some(e1), Some(e0)) = (e1, e0) {
+            let events = (e1 - e0).abs().max(1.0);
+            sampling_var += (v1 - v0).powi(2) / events * after * after;
+        }
+    }
+    Some(PodLine {
+        slope,
+        rss,
+        df: n - 2.0,
+        sxx,
+        sampling_var,
+        level: points[0].1 .0,
+        span: points[points.len() - 1].0 - points[0].0,
+    })
 }
 
 #[cfg(test)]
@@ -338,21 +490,23 @@ mod tests {
     use super::*;
     use crate::profile::SampleType;
 
-    fn pod(counts: &[i64]) -> PodProfiles {
-        let windows = counts
-            .iter()
+    /// One pod of snapshots ten seconds apart, one function holding `rows[w]` in window `w`.
+    fn snapshots(kind: ProfileKind, types: Vec<SampleType>, rows: Vec<Vec<i64>>) -> PodProfiles {
+        let windows = rows
+            .into_iter()
             .enumerate()
-            .map(|(i, &c)| {
+            .map(|(i, row)| {
                 let mut p = FunctionProfile::from_values(
-                    ProfileKind::Goroutine,
-                    vec![SampleType {
-                        name: "goroutine".into(),
-                        unit: "count".into(),
-                    }],
+                    kind,
+                    types.clone(),
                     vec!["main.f".into()],
-                    vec![vec![c]],
-                    vec![vec![c]],
-                    1,
+                    vec![row.clone()],
+                    vec![row],
+                    if kind == ProfileKind::Heap {
+                        524_288
+                    } else {
+                        1
+                    },
                     0,
                 )
                 .unwrap();
@@ -364,6 +518,29 @@ mod tests {
             pod: "p".into(),
             windows,
         }
+    }
+
+    /// A pod's goroutine counts, window by window.
+    fn pod(counts: &[i64]) -> PodProfiles {
+        let types = vec![SampleType {
+            name: "goroutine".into(),
+            unit: "count".into(),
+        }];
+        snapshots(
+            ProfileKind::Goroutine,
+            types,
+            counts.iter().map(|&c| vec![c]).collect(),
+        )
+    }
+
+    /// A pod whose live heap holds `units[w]` sampled allocations of 512 KiB in window `w`,
+    /// as a sampling heap profiler writes them.
+    fn heap_pod(units: &[i64]) -> PodProfiles {
+        let rows = units
+            .iter()
+            .map(|&u| vec![u * 32_768, u * 524_288])
+            .collect();
+        snapshots(ProfileKind::Heap, SampleType::inuse(), rows)
     }
 
     fn refs(pods: &[PodProfiles]) -> Vec<&PodProfiles> {
@@ -392,5 +569,67 @@ mod tests {
     fn too_few_windows_give_no_estimate() {
         assert!(growth(ProfileKind::Goroutine, "goroutine", &[&pod(&[1, 2])]).is_none());
         assert!(growth(ProfileKind::Goroutine, "goroutine", &[]).is_none());
+    }
+
+    #[test]
+    fn a_straight_climb_of_a_few_sampled_allocations_is_only_as_clear_as_their_count() {
+        // As exact counts, three windows on a line are a certain climb...
+        let exact = growth(ProfileKind::Goroutine, "goroutine", &[&pod(&[1, 5, 9])]).unwrap();
+        assert!(exact.p_value < 1e-100, "{exact:?}");
+        // ...but as sampled heap, two steps of four samples could be chance: p near
+        // P(z > 4 / sqrt(2)) = 0.0023, not the line's own zero scatter.
+        let sampled = growth(ProfileKind::Heap, "inuse_space", &[&heap_pod(&[1, 5, 9])]).unwrap();
+        assert!((0.001..0.005).contains(&sampled.p_value), "{sampled:?}");
+        assert!(
+            (sampled.per_minute - 4.0 * 6.0 * 524_288.0).abs() < 1.0,
+            "{sampled:?}"
+        );
+        // Ten times as many samples on the same line are clear.
+        let many = growth(
+            ProfileKind::Heap,
+            "inuse_space",
+            &[&heap_pod(&[10, 50, 90])],
+        )
+        .unwrap();
+        assert!(many.p_value < 1e-9, "{many:?}");
+    }
+
+    #[test]
+    fn the_candidates_climb_counts_beyond_the_baseline_only_past_how_both_sides_move() {
+        let beyond = |baseline: &[i64], candidate: &[i64]| {
+            compare_growth(
+                ProfileKind::Heap,
+                "inuse_space",
+                &[&heap_pod(baseline)],
+                &[&heap_pod(candidate)],
+            )
+            .unwrap()
+            .beyond_baseline
+            .unwrap()
+        };
+        // The Node.js A/A run that failed: the candidate's windows on a line, the baseline's
+        // scattered by as much as the candidate climbed.
+        let aa = beyond(&[6, 3, 9], &[1, 5, 9]);
+        assert!(aa.p_value > 0.1, "{aa:?}");
+        assert!(
+            (aa.per_minute - 2.5 * 6.0 * 524_288.0).abs() < 1.0,
+            "{aa:?}"
+        );
+        // A leak ten times the baseline's scatter stands out from it (pooled, two degrees of
+        // freedom: t = 10.9).
+        let leak = beyond(&[6, 3, 9], &[1, 31, 61]);
+        assert!(leak.p_value < 0.01, "{leak:?}");
+        // A baseline that falls does not hide a candidate that climbs past it.
+        let falling = beyond(&[9, 6, 3], &[1, 31, 61]);
+        assert!(falling.p_value < 1e-6, "{falling:?}");
+        // Without a baseline fitted there is nothing to be beyond.
+        let alone = compare_growth(
+            ProfileKind::Heap,
+            "inuse_space",
+            &[&heap_pod(&[6, 3])],
+            &[&heap_pod(&[1, 5, 9])],
+        )
+        .unwrap();
+        assert!(alone.beyond_baseline.is_none() && alone.baseline.is_none());
     }
 }

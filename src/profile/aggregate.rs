@@ -24,6 +24,19 @@ pub struct SampleType {
     pub unit: String,
 }
 
+#[cfg(test)]
+impl SampleType {
+    /// A live heap profile's columns, as Go and @datadog/pprof write them.
+    pub(crate) fn inuse() -> Vec<SampleType> {
+        [("inuse_objects", "count"), ("inuse_space", "bytes")]
+            .map(|(name, unit)| SampleType {
+                name: name.into(),
+                unit: unit.into(),
+            })
+            .to_vec()
+    }
+}
+
 impl std::fmt::Display for SampleType {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}/{}", self.name, self.unit)

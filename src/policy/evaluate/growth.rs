@@ -1,5 +1,5 @@
-//! Leak rules: whether the candidate's level climbs across windows, clearly and by more than
-//! the rule allows beyond the baseline's own climb.
+//! Leak rules: whether the candidate's level climbs across windows, clearly, faster than the
+//! baseline's clearly, and by more than the rule allows beyond the baseline's own climb.
 
 use super::*;
 
@@ -17,9 +17,10 @@ pub(super) struct GrowthOutcome {
 }
 
 /// Judges a leak: the candidate's level climbs across windows, clearly (p below
-/// [`LEAK_ALPHA`]) and by more than `max_increase` of its first window over the capture
-/// beyond what the baseline's level climbs over the same windows. Named at the deepest
-/// function of the service's own code that climbs with it.
+/// [`LEAK_ALPHA`]), faster than the baseline's just as clearly, and by more than
+/// `max_increase` of its first window over the capture beyond what the baseline's level
+/// climbs over the same windows. Named at the deepest function of the service's own code
+/// that climbs with it.
 pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutcome {
     let what = crate::profile::units::kind_and_sample(rule.profile, rule.sample_type());
     let limit = rule.max_increase.unwrap_or(LEAK_MIN_RELATIVE);
@@ -80,6 +81,23 @@ pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutco
                 "{head}: the baseline climbs too, and the candidate's climb beyond it ({:+.0}% over the capture) is within {:.0}%, so not this release",
                 beyond_baseline * 100.0,
                 limit * 100.0
+            ),
+            culprit: None,
+        };
+    }
+    // The same build's level moves between windows alike on both sides; the candidate's
+    // climb must stand out from that movement, not only from a flat line.
+    if let Some(x) = g
+        .beyond_baseline
+        .as_ref()
+        .filter(|x| x.p_value >= LEAK_ALPHA)
+    {
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!(
+                "{head}: it climbs {} faster than the baseline, which is not clear beside how both sides' levels move between windows (p = {:.1e}, must be below {LEAK_ALPHA}), so not this release",
+                per_min(x.per_minute),
+                x.p_value
             ),
             culprit: None,
         };

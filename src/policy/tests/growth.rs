@@ -10,18 +10,7 @@ use crate::side::PodProfiles;
 /// `main.cache`, which holds `cache_mib[w]` MiB in window `w`.
 fn heap_pod(name: &str, cache_mib: [f64; 3]) -> PodProfiles {
     let mib = |x: f64| (x * 1_048_576.0) as i64;
-    let types: Vec<SampleType> = ["inuse_objects", "inuse_space"]
-        .iter()
-        .map(|&n| SampleType {
-            name: n.into(),
-            unit: if n.ends_with("space") {
-                "bytes"
-            } else {
-                "count"
-            }
-            .into(),
-        })
-        .collect();
+    let types = SampleType::inuse();
     let mut names: Vec<String> = (0..20).map(|i| format!("main.steady{i}")).collect();
     names.push("main.cache".into());
     let windows = cache_mib
