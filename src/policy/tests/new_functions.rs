@@ -255,6 +255,42 @@ fn a_rule_that_could_not_see_a_change_says_so_and_does_not_read_as_verified() {
 }
 
 #[test]
+fn a_held_rule_names_the_undecided_function_likeliest_to_have_moved_not_the_largest() {
+    // pkg.planted +50% on 40 samples a pod; pkg.tiny 1 -> 3 samples a pod: the larger
+    // estimate, and the less certain. Neither is decided, and the rule says pkg.planted.
+    let policy = parse("version: 1\nrules:\n  - { name: flat, profile: cpu, metric: flat, max_increase: 20%, min_share: 0.01% }\n")
+        .expect("policy parses");
+    let cmp = compare::compare_kind(
+        ProfileKind::Cpu,
+        &two_pods(&[("pkg.planted", 40), ("pkg.tiny", 1)], 100),
+        &two_pods(&[("pkg.planted", 60), ("pkg.tiny", 3)], 100),
+        &policy.compare_options(),
+    )
+    .expect("comparable");
+    let verdict = evaluate(&policy, &[(compare::Normalize::MedianRatio, vec![cmp])]);
+    let rule = &verdict.rules[0];
+    assert_eq!(rule.status, RuleStatus::Held, "{}", rule.explanation);
+    let ratio = |name: &str| {
+        rule.findings
+            .iter()
+            .find(|f| f.function.as_deref() == Some(name))
+            .and_then(|f| f.ratio())
+            .unwrap_or_else(|| panic!("{name} is a finding: {}", rule.explanation))
+    };
+    assert!(
+        ratio("pkg.tiny") > ratio("pkg.planted"),
+        "{}",
+        rule.explanation
+    );
+    assert!(
+        rule.explanation
+            .contains("2 of them past the threshold by the estimate alone, the likeliest to have moved pkg.planted +50%"),
+        "{}",
+        rule.explanation
+    );
+}
+
+#[test]
 fn the_service_own_function_heads_the_regressions() {
     // The library leaf regressed more surely (more samples), but the user's function is
     // named first, in the rule and in the verdict.
