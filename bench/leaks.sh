@@ -36,8 +36,9 @@ cleanup() {
   pids=()
 }
 trap cleanup EXIT
+trap 'exit 130' INT TERM
 
-# Starts one process with extra flags and prints its URL.
+# Starts one process with extra flags, its output in LOG; fails if it never listens.
 start() {
   local log=$1
   shift
@@ -45,26 +46,28 @@ start() {
   pids+=("$!")
   local _
   for _ in $(seq 1 100); do
-    grep -q "pprof listening on" "$log" && break
+    grep -q "pprof listening on" "$log" && return 0
     sleep 0.1
   done
+  echo "leaks.sh: the service did not start (see $log)" >&2
+  return 1
 }
 url() { echo "http://$(sed -n 's/^pprof listening on //p' "$1" | head -1)"; }
 load1() { cut -d' ' -f1 /proc/loadavg; }
 
 rate=$("$service" -calibrate -load 0.25 2>/dev/null | tail -1)
-printf '%-10s %-8s %5s %7s %6s %6s  %s\n' "leak KB/s" capture runs broken named held "load (1 min, before -> after)"
+printf '%-10s %-8s %5s %7s %6s %6s %6s  %s\n' "leak KB/s" capture runs broken named held errors "load (1 min, before -> after)"
 for kb in $RATES; do
   for capture in 30s:6 9s:3; do
     duration=${capture%%:*} windows=${capture##*:}
-    broken=0 named=0 held=0 before=$(load1)
+    broken=0 named=0 held=0 errors=0 before=$(load1)
     for run in $(seq 1 "$RUNS"); do
       dir="$OUT/leak-$kb-$duration-$run"
       rm -rf "$dir" "$dir".*
       extra=()
       [ "$kb" != 0 ] && extra=(-heap-leak "$kb")
       start "$dir.baseline.log"
-      start "$dir.candidate.log" "${extra[@]}"
+      start "$dir.candidate.log" ${extra[@]+"${extra[@]}"}
       sleep 2
       "$GATE" run --baseline "$(url "$dir.baseline.log")" --candidate "$(url "$dir.candidate.log")" \
         --duration "$duration" --windows "$windows" --profiles heap --format json --no-github \
@@ -78,9 +81,9 @@ print(rule["status"], "named" if rule.get("culprit") == "main.retainRecord" else
       case $status in
         broken*) broken=$((broken + 1)); [[ $status == *named ]] && named=$((named + 1)) ;;
         held*) held=$((held + 1)) ;;
-        *) echo "leaks.sh: $dir: heap-growth '$status' (see $dir.log)" >&2 ;;
+        *) errors=$((errors + 1)); echo "leaks.sh: $dir: heap-growth '$status' (see $dir.log)" >&2 ;;
       esac
     done
-    printf '%-10s %-8s %5s %7s %6s %6s  %s -> %s\n' "$kb" "$duration/$windows" "$RUNS" "$broken" "$named" "$held" "$before" "$(load1)"
+    printf '%-10s %-8s %5s %7s %6s %6s %6s  %s -> %s\n' "$kb" "$duration/$windows" "$RUNS" "$broken" "$named" "$held" "$errors" "$before" "$(load1)"
   done
 done

@@ -368,12 +368,21 @@ pub(crate) fn leak_signals(comparisons: &[compare::KindComparison]) -> Vec<repor
         else {
             continue;
         };
-        for (side, growth) in [("baseline", &g.baseline), ("candidate", &g.candidate)] {
+        // The candidate's climb is a signal only where it is also clearly faster than the
+        // baseline's, as the leak rules judge it.
+        let faster = g
+            .beyond_baseline
+            .as_ref()
+            .is_none_or(|x| x.p_value < policy::LEAK_ALPHA);
+        for (side, growth, beyond) in [
+            ("baseline", &g.baseline, true),
+            ("candidate", &g.candidate, faster),
+        ] {
             if let Some(growth) = growth {
                 out.push(report::SideGrowth {
                     side: side.to_owned(),
-                    leak_signal: growth
-                        .is_leak_signal(policy::LEAK_ALPHA, policy::LEAK_MIN_RELATIVE),
+                    leak_signal: beyond
+                        && growth.is_leak_signal(policy::LEAK_ALPHA, policy::LEAK_MIN_RELATIVE),
                     growth: growth.clone(),
                 });
             }

@@ -66,7 +66,7 @@ pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutco
     // beside the stable pod's 7% (p = 0.0016 on the canary alone; the baseline's climb was
     // not clear on its own, so "both climb alike" did not hold it). A baseline shrinking
     // does not make the candidate's climb larger.
-    let beyond_baseline = match &g.baseline {
+    let relative_beyond = match &g.baseline {
         Some(b) => c.relative - b.relative.max(0.0),
         None => c.relative,
     };
@@ -80,12 +80,12 @@ pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutco
             culprit: None,
         };
     }
-    if beyond_baseline <= limit {
+    if relative_beyond <= limit {
         return GrowthOutcome {
             status: RuleStatus::Held,
             explanation: format!(
                 "{head}: the baseline climbs too, and the candidate's climb beyond it ({:+.0}% over the capture) is within {:.0}%, so not this release",
-                beyond_baseline * 100.0,
+                relative_beyond * 100.0,
                 limit * 100.0
             ),
             culprit: None,
@@ -98,13 +98,22 @@ pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutco
         .as_ref()
         .filter(|x| x.p_value >= LEAK_ALPHA)
     {
-        return GrowthOutcome {
-            status: RuleStatus::Held,
-            explanation: format!(
-                "{head}: it climbs {} faster than the baseline, which is not clear beside how both sides' levels move between windows (p = {:.1e}, must be below {LEAK_ALPHA}), so not this release",
+        let how = if x.per_minute > 0.0 {
+            format!(
+                "it climbs {} faster than the baseline, which is not clear beside how both sides' levels move between windows (p = {:.1e}, must be below {LEAK_ALPHA})",
                 per_min(x.per_minute),
                 x.p_value
-            ),
+            )
+        } else {
+            // Larger relative to its own level, but no faster in what it holds.
+            format!(
+                "it climbs no faster than the baseline ({} against it)",
+                per_min(x.per_minute)
+            )
+        };
+        return GrowthOutcome {
+            status: RuleStatus::Held,
+            explanation: format!("{head}: {how}, so not this release"),
             culprit: None,
         };
     }
@@ -144,14 +153,18 @@ pub(super) fn judge_growth(rule: &Rule, s: &SampleTypeComparison) -> GrowthOutco
     let culprit = named_at.map(|f| f.name.clone());
     let beyond = match &g.baseline {
         Some(b) if b.relative > 0.0 => {
-            format!(", {:+.0}% beyond the baseline's", beyond_baseline * 100.0)
+            format!(", {:+.0}% beyond the baseline's", relative_beyond * 100.0)
         }
         _ => String::new(),
+    };
+    let against_baseline = match &g.beyond_baseline {
+        Some(x) => format!(", faster than it at p = {:.1e}", x.p_value),
+        None => String::new(),
     };
     GrowthOutcome {
         status: RuleStatus::Broken,
         explanation: format!(
-            "{what} grows in the candidate: {} ({:+.0}% over the capture{beyond}, more than {:.0}%; p = {:.1e}; {baseline_words}){named}",
+            "{what} grows in the candidate: {} ({:+.0}% over the capture{beyond}, more than {:.0}%; p = {:.1e}; {baseline_words}{against_baseline}){named}",
             per_min(c.per_minute),
             c.relative * 100.0,
             limit * 100.0,

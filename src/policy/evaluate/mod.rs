@@ -466,13 +466,19 @@ fn held_words(rule: &Rule, what: &str, tested: usize, undecided: &[&Finding]) ->
         .iter()
         .filter(|f| points_to_breach(rule, f))
         .collect();
-    let largest = past
+    // A new function's p says whether it is absent from the baseline, not whether it is past
+    // the share: new functions are named by their share, as before.
+    let by_evidence = rule.metric != Metric::New;
+    let named = past
         .iter()
         .copied()
         .min_by(|a, b| {
-            moved_p(rule, a)
-                .total_cmp(&moved_p(rule, b))
-                .then_with(|| breach_size(rule, b).total_cmp(&breach_size(rule, a)))
+            let by_size = breach_size(rule, b).total_cmp(&breach_size(rule, a));
+            if by_evidence {
+                moved_p(rule, a).total_cmp(&moved_p(rule, b)).then(by_size)
+            } else {
+                by_size
+            }
         })
         .or_else(|| {
             undecided
@@ -483,11 +489,14 @@ fn held_words(rule: &Rule, what: &str, tested: usize, undecided: &[&Finding]) ->
         .unwrap_or_default();
     let n = undecided.len();
     let which = match (n, past.len()) {
-        (1, 0) => format!("1 undecided: {largest}"),
-        (1, _) => format!("1 undecided, past the threshold by its estimate alone: {largest}"),
-        (_, 0) => format!("{n} undecided, the largest {largest}"),
+        (1, 0) => format!("1 undecided: {named}"),
+        (1, _) => format!("1 undecided, past the threshold by its estimate alone: {named}"),
+        (_, 0) => format!("{n} undecided, the largest {named}"),
+        (_, k) if by_evidence => format!(
+            "{n} undecided, {k} of them past the threshold by the estimate alone, the likeliest to have moved {named}"
+        ),
         (_, k) => format!(
-            "{n} undecided, {k} of them past the threshold by the estimate alone, the likeliest to have moved {largest}"
+            "{n} undecided, {k} of them past the threshold by the estimate alone, the largest {named}"
         ),
     };
     format!(
