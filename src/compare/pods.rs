@@ -225,6 +225,14 @@ pub(super) struct EventColumn {
     pub(super) exact: bool,
 }
 
+impl EventColumn {
+    /// The sampled events behind a value whose columns `read` gives, or `None` for exact
+    /// counts, which are not sampled.
+    pub(super) fn sampled_events(&self, read: impl Fn(usize) -> f64) -> Option<f64> {
+        (!self.exact).then(|| read(self.index) * self.scale)
+    }
+}
+
 pub(super) fn event_column(
     kind: ProfileKind,
     types: &[SampleType],

@@ -62,7 +62,7 @@ fn total_lines(
     let ev = event_column(kind, &first.sample_types, st, first.period);
     Some(lines(pods, |w, _| {
         let total = |i: usize| w.totals.get(i).copied().unwrap_or(0) as f64;
-        (total(st), (!ev.exact).then(|| total(ev.index) * ev.scale))
+        (total(st), ev.sampled_events(total))
     }))
 }
 
@@ -209,7 +209,7 @@ fn growing_functions(pods: &[&PodProfiles], st: usize, ev: EventColumn) -> Vec<F
             let row = |pod: usize, window: usize| rows[pod][window].get(name).copied();
             let fitted = fit(&lines(pods, |w, (pod, window)| {
                 let cum = |column: usize| row(pod, window).map_or(0.0, |i| w.cum(i, column) as f64);
-                (cum(st), (!ev.exact).then(|| cum(ev.index) * ev.scale))
+                (cum(st), ev.sampled_events(cum))
             }))
             .filter(|f| f.per_minute > 0.0)?;
             // Levels in each pod's last window, and the distance from the leaf over all.
