@@ -28,15 +28,8 @@ OUT="${LEAK_OUT:-/tmp/leaks}"
 service=$(bash examples/go-service/build.sh)
 mkdir -p "$OUT"
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=/dev/null
+. bench/lib.sh
 
 # Starts one process with extra flags, its output in LOG; fails if it never listens.
 start() {
@@ -53,7 +46,6 @@ start() {
   return 1
 }
 url() { echo "http://$(sed -n 's/^pprof listening on //p' "$1" | head -1)"; }
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 rate=$("$service" -calibrate -load 0.25 2>/dev/null | tail -1)
 printf '%-10s %-8s %5s %7s %6s %6s %6s  %s\n' "leak KB/s" capture runs broken named held errors "load (1 min, before -> after)"

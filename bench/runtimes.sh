@@ -29,14 +29,8 @@ command -v node >/dev/null || { echo "runtimes.sh: node is required" >&2; exit 2
 rust_bin=$(bash examples/rust-service/build.sh)
 mkdir -p "$OUT"
 
-pids=()
-cleanup() {
-  local p
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  pids=()
-}
-trap cleanup EXIT
+# shellcheck source=/dev/null
+. bench/lib.sh
 
 # Starts one process of RUNTIME with extra flags; appends its URL to the array named by $1.
 start() {
@@ -59,7 +53,6 @@ start() {
   rm -f "$log"
 }
 
-load1() { cut -d' ' -f1 /proc/loadavg; }
 
 printf '%-8s %4s %-8s %5s %6s %13s %5s %6s %7s  %s\n' runtime pods scenario runs fail inconclusive warn pass named "load (1 min, before -> after)"
 for runtime in node rust; do
