@@ -80,8 +80,8 @@ impl DeltaEstimator<'_> {
 
     /// The ratio and its noise. `waits` is set for a sum of waits (mutex and block delay): how
     /// much more its windows vary than its count of waits says
-    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise; infinite for one
-    /// burst, which gives no estimate.
+    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise; infinite for the
+    /// candidate's one burst, which gives no estimate.
     fn estimate(
         &self,
         bv: &[f64],
@@ -91,7 +91,7 @@ impl DeltaEstimator<'_> {
         waits: Option<f64>,
     ) -> Option<Estimate> {
         if waits.is_some_and(f64::is_infinite) {
-            // One burst of waiting on a side: nothing to estimate from (`wait_spread`).
+            // The candidate's waiting is one burst: no rise to estimate from it (`wait_spread`).
             return None;
         }
         let window_factor = self.window_factor.max(waits.unwrap_or(1.0)).max(1.0);

@@ -240,7 +240,7 @@ fn compare_sample_type(
     }
     let mut total = total_delta(kind, st, ev, b, c, load_factor);
     if total_spread.is_infinite() {
-        // One burst of waiting on a side: nothing to estimate from (`wait_spread`).
+        // The candidate's waiting is one burst: no rise to estimate from it (`wait_spread`).
         total.estimate = None;
     }
 
@@ -631,6 +631,46 @@ mod tests {
             .unwrap();
             assert_eq!(k.sample_types[1].total.estimate, None);
         }
+    }
+
+    #[test]
+    fn a_lock_storm_is_estimated_beside_a_baseline_whose_one_wait_is_a_burst() {
+        // A full CI run under load: the example's lock storm, 1.1 s of waiting in 195 sampled
+        // waits (Go counts each 5 times) spread over one canary's windows, against a baseline
+        // whose one sampled wait of 26 us fell in one window. A burst in the baseline can only
+        // understate the rise; it passed as "verified nothing" before.
+        let z = (0, 0);
+        let baseline = [waits_pod("stable-1", [z, z, z, (5, 25_537), z, z])];
+        let storm = |n: i64, d: i64| (5 * n, d);
+        let candidate = [waits_pod(
+            "canary-1",
+            [
+                storm(30, 170_000_000),
+                storm(35, 190_000_000),
+                storm(33, 180_000_000),
+                storm(31, 175_000_000),
+                storm(34, 195_000_000),
+                storm(32, 186_000_000),
+            ],
+        )];
+        let est = delay_estimate(&baseline, &candidate).expect("an estimate beside the burst");
+        assert!(
+            est.lower(0.01) > 100.0,
+            "{est:?}: lower {}",
+            est.lower(0.01)
+        );
+        let k = compare_kind(
+            ProfileKind::Mutex,
+            &baseline,
+            &candidate,
+            &CompareOptions::default(),
+        )
+        .unwrap();
+        let total = k.sample_types[1].total.estimate.as_deref().copied();
+        let total = total.expect("a total estimate");
+        assert!(total.lower(0.01) > 100.0, "{total:?}");
+        // The other way round, the candidate's one wait is still no rise at all.
+        assert_eq!(delay_estimate(&candidate, &baseline), None);
     }
 
     #[test]
