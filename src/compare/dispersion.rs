@@ -252,9 +252,10 @@ pub(super) fn sums_waits(kind: ProfileKind, ev: EventColumn, st: usize) -> bool 
 /// (sum v)^2 / sum v^2 counts them, so that its size says nothing of the waits' usual length
 /// and no rise can be estimated from it.
 ///
-/// A burst in the baseline does not stop the estimate: it can only make the baseline look
-/// larger than it usually is, so the rise it leaves is, if anything, understated, and its
-/// windows' unevenness still widens the noise through the pooled chi2. Stopping there cost a
+/// A burst in the baseline does not stop the estimate: a long wait the baseline does not
+/// usually have makes it look larger, so the rise left is, if anything, understated, and its
+/// windows' unevenness still widens the noise through the pooled chi2 (the count of its waits,
+/// one or a few, keeps its own noise large). Stopping there cost a
 /// real regression its verdict: in a full CI run under load, the example's lock storm (1.1 s
 /// of waiting in 195 sampled waits over three windows of one canary) against a baseline whose
 /// one sampled wait of 26 us fell in one window passed, "verified nothing", while the same
