@@ -1,7 +1,7 @@
 //! Per-function and total deltas: per-pod values in, a [`Delta`] with its estimate and noise
 //! out.
 
-use super::dispersion::DISPERSION_PRIOR_DF;
+use super::dispersion::{WaitSpread, DISPERSION_PRIOR_DF};
 use super::normalise::timed;
 use super::pods::{EventColumn, PodData};
 use super::{stats, Delta, Estimate, Noise, NoiseModel, Presence};
@@ -33,7 +33,7 @@ impl DeltaEstimator<'_> {
         c: impl Iterator<Item = f64>,
         events: impl Iterator<Item = f64>,
         (tb, tc): (f64, f64),
-        waits: Option<f64>,
+        waits: Option<WaitSpread>,
     ) -> Delta {
         let Scratch { bv, cv, ev } = scratch;
         bv.clear();
@@ -80,25 +80,22 @@ impl DeltaEstimator<'_> {
 
     /// The ratio and its noise. `waits` is set for a sum of waits (mutex and block delay): how
     /// much more its windows vary than its count of waits says
-    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise; infinite for the
-    /// candidate's one burst, which gives no estimate.
+    /// ([`super::dispersion::wait_spread`]), which widens its sampling noise and, where a side's
+    /// waiting is one burst, says which estimates stand ([`WaitSpread::allows`]).
     fn estimate(
         &self,
         bv: &[f64],
         cv: &[f64],
         eb: &[f64],
         ec: &[f64],
-        waits: Option<f64>,
+        waits: Option<WaitSpread>,
     ) -> Option<Estimate> {
-        if waits.is_some_and(f64::is_infinite) {
-            // The candidate's waiting is one burst: no rise to estimate from it (`wait_spread`).
-            return None;
-        }
-        let window_factor = self.window_factor.max(waits.unwrap_or(1.0)).max(1.0);
+        let wait_factor = waits.map_or(1.0, |w| w.factor);
+        let window_factor = self.window_factor.max(wait_factor).max(1.0);
         let (eb_sum, ec_sum) = (self.fb.iter().sum::<f64>(), self.fc.iter().sum::<f64>());
         let rate = |x: &[f64], e: f64| x.iter().sum::<f64>() / e;
         let ratio = rate(cv, ec_sum) / rate(bv, eb_sum);
-        if !ratio.is_finite() || ratio <= 0.0 {
+        if !ratio.is_finite() || ratio <= 0.0 || waits.is_some_and(|w| !w.allows(ratio)) {
             return None;
         }
         let noise = match self.model {

@@ -231,9 +231,9 @@ pub(super) fn candidate_spread(
     })
 }
 
-/// The fewest pod windows, as (sum v)^2 / sum v^2 counts them, that must carry the candidate's
-/// waiting for its rise to be estimated: below it, one window holds most of it (one long wait,
-/// a lock holder descheduled once). Steady waiting in three windows counts about 3; windows of
+/// The fewest pod windows, as (sum v)^2 / sum v^2 counts them, that must carry a side's waiting
+/// for it to be more than one burst: below it, one window holds most of it (one long wait, a
+/// lock holder descheduled once). Steady waiting in three windows counts about 3; windows of
 /// 1, 1 and 3 count 2.3; the candidate's one wait in the A/A run of [`wait_spread`]'s doc
 /// counts 1 (its baseline, 3.6, 0.04, 0.03 and 0.004 ms in four windows, 1.04).
 pub(super) const BURST_UNITS: f64 = 1.5;
@@ -244,22 +244,52 @@ pub(super) fn sums_waits(kind: ProfileKind, ev: EventColumn, st: usize) -> bool 
     matches!(kind, ProfileKind::Mutex | ProfileKind::Block) && ev.index != st
 }
 
+/// How unevenly a sum of waits falls across windows ([`wait_spread`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct WaitSpread {
+    /// How much more the waiting varies between windows than its count of waits says (at
+    /// least 1): the factor on its sampling noise.
+    pub(super) factor: f64,
+    /// Which side's waiting is one burst, if any (the candidate's when both are).
+    pub(super) burst: Option<BurstSide>,
+}
+
+/// The side whose waiting is one burst: carried by fewer than [`BURST_UNITS`] of its pod
+/// windows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BurstSide {
+    Baseline,
+    Candidate,
+}
+
+impl WaitSpread {
+    /// Whether an estimate of the candidate's waiting against the baseline's, at `ratio`, can
+    /// stand. A burst's size says nothing of the waits' usual length, and it makes its side
+    /// look larger: the candidate's burst fakes a rise, so it leaves nothing to estimate; the
+    /// baseline's fakes a fall, so with it only a rise stands (understated, if anything; its
+    /// windows' unevenness still widens the noise through the pooled chi2, and its few waits
+    /// keep its own noise large).
+    ///
+    /// Dropping every estimate beside a baseline burst cost a real regression its verdict: in a
+    /// full CI run under load, the example's lock storm (1.1 s of waiting in 195 sampled waits
+    /// over three windows of one canary) against a baseline whose one sampled wait of 26 us
+    /// fell in one window passed, "verified nothing", while the same storm against a baseline
+    /// without any wait fails as a new total.
+    pub(super) fn allows(self, ratio: f64) -> bool {
+        match self.burst {
+            None => true,
+            Some(BurstSide::Candidate) => false,
+            Some(BurstSide::Baseline) => ratio > 1.0,
+        }
+    }
+}
+
 /// How much more a waiting time varies from window to window within its pods than the count
 /// of its waits says: Pearson chi2/df of each window's value, counted in events (the side's
 /// events per unit of value), against the window's length, pooled over pods and sides; at
-/// least 1, and 1 where no pod has two windows with waits. Infinite when the candidate's waiting
-/// is one burst: carried by fewer than [`BURST_UNITS`] of its several pod windows, as
-/// (sum v)^2 / sum v^2 counts them, so that its size says nothing of the waits' usual length
-/// and no rise can be estimated from it.
-///
-/// A burst in the baseline does not stop the estimate: a long wait the baseline does not
-/// usually have makes it look larger, so the rise left is, if anything, understated, and its
-/// windows' unevenness still widens the noise through the pooled chi2 (the count of its waits,
-/// one or a few, keeps its own noise large). Stopping there cost a
-/// real regression its verdict: in a full CI run under load, the example's lock storm (1.1 s
-/// of waiting in 195 sampled waits over three windows of one canary) against a baseline whose
-/// one sampled wait of 26 us fell in one window passed, "verified nothing", while the same
-/// storm against a baseline without any wait fails as a new total.
+/// least 1, and 1 where no pod has two windows with waits. With the side whose waiting is one
+/// burst: carried by fewer than [`BURST_UNITS`] of its several pod windows, as
+/// (sum v)^2 / sum v^2 counts them ([`WaitSpread::allows`] says what that leaves).
 ///
 /// Waits differ in length, and one long wait (a lock holder descheduled on a loaded node)
 /// outweighs a hundred short ones, so the count of waits alone makes their sum look far more
@@ -274,8 +304,9 @@ pub(super) fn wait_spread(
     ev: EventColumn,
     st: usize,
     read: impl Fn(&PodData, usize, Option<usize>) -> f64,
-) -> f64 {
+) -> WaitSpread {
     let (mut chi2, mut df) = (0.0, 0.0);
+    let mut burst = None;
     let (mut counts, mut seconds) = (Vec::new(), Vec::new());
     for (side, pods) in sides.into_iter().enumerate() {
         let value: f64 = pods.iter().map(|p| read(p, st, None)).sum();
@@ -309,14 +340,14 @@ pub(super) fn wait_spread(
                 df += d;
             }
         }
-        let candidate = side == 1;
-        if candidate && units >= 2 && squares > 0.0 && sum * sum / squares < BURST_UNITS {
-            return f64::INFINITY;
+        if units >= 2 && squares > 0.0 && sum * sum / squares < BURST_UNITS {
+            burst = Some(if side == 0 {
+                BurstSide::Baseline
+            } else {
+                BurstSide::Candidate
+            });
         }
     }
-    if df > 0.0 {
-        (chi2 / df).max(1.0)
-    } else {
-        1.0
-    }
+    let factor = if df > 0.0 { (chi2 / df).max(1.0) } else { 1.0 };
+    WaitSpread { factor, burst }
 }
