@@ -258,7 +258,9 @@ pub(super) struct WaitSpread {
 /// windows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum BurstSide {
+    /// The baseline's: it can fake a fall.
     Baseline,
+    /// The candidate's: it can fake a rise.
     Candidate,
 }
 
