@@ -244,6 +244,11 @@ fn read_files_with<T: Send>(
         .unwrap_or(1)
         .min(listed.len())
         .max(1);
+    if threads == 1 {
+        // One file (a side of `gate diff`) or one core: a thread of its own would only add
+        // its start-up and a malloc arena whose pages are faulted in anew.
+        return listed.iter().map(|(path, pod)| read(path, pod)).collect();
+    }
     let chunk = listed.len().div_ceil(threads);
     let read = &read;
     let results: Vec<Result<T, InputError>> = std::thread::scope(|s| {
