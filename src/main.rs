@@ -17,7 +17,7 @@ fn main() -> ExitCode {
 /// then faulted in anew, and on virtual machines a page fault is dear (about 1.7 us here, a
 /// quarter of `gate diff`'s CPU on google/pprof's large.cpu). With blocks of up to 32 MiB
 /// kept in the heap and up to 64 MiB of free top kept, `gate diff` of large.cpu faults 6,400
-/// pages instead of 8,200 and takes 0.94x the CPU; its peak memory grows by under 1 MiB.
+/// pages instead of 8,200 and takes 0.92-0.95x the CPU; its peak memory grows by about 1 MiB.
 /// Larger blocks (a huge profile's inflated bytes) are still mapped and returned.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn keep_freed_memory() {
