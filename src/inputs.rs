@@ -245,8 +245,7 @@ fn read_files_with<T: Send>(
         .min(listed.len())
         .max(1);
     if threads == 1 {
-        // One file (a side of `gate diff`) or one core: a thread of its own would only add
-        // its start-up and a malloc arena whose pages are faulted in anew.
+        // One file (a side of `gate diff`) or one core: a thread of its own buys nothing.
         return listed.iter().map(|(path, pod)| read(path, pod)).collect();
     }
     let chunk = listed.len().div_ceil(threads);
