@@ -1,7 +1,7 @@
 //! Per-function and total deltas: per-pod values in, a [`Delta`] with its estimate and noise
 //! out.
 
-use super::dispersion::{WaitSpread, DISPERSION_PRIOR_DF};
+use super::dispersion::{WaitSpread, DISPERSION_MIN_EVENTS, DISPERSION_PRIOR_DF};
 use super::normalise::timed;
 use super::pods::{EventColumn, PodData};
 use super::{stats, Delta, Estimate, Noise, NoiseModel, Presence};
@@ -19,6 +19,8 @@ pub(super) struct Scratch {
 pub(super) struct DeltaEstimator<'a> {
     pub(super) model: NoiseModel,
     pub(super) phi: f64,
+    /// The dispersion of functions under [`DISPERSION_MIN_EVENTS`] a pod, at least `phi`.
+    pub(super) phi_small: f64,
     pub(super) window_factor: f64,
     pub(super) fb: &'a [f64],
     pub(super) fc: &'a [f64],
@@ -146,9 +148,17 @@ impl DeltaEstimator<'_> {
         Some(Estimate { ratio, noise })
     }
 
-    /// The pooled dispersion, raised towards this function's own spread when that is larger:
-    /// a function noisier than the rest must not be judged by the others' calm.
+    /// The pooled dispersion of functions of this one's size, raised towards its own spread
+    /// when that is larger: a function noisier than the rest must not be judged by the
+    /// others' calm.
     fn function_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
+        let pods = (eb.len() + ec.len()).max(1) as f64;
+        let mean = (eb.iter().sum::<f64>() + ec.iter().sum::<f64>()) / pods;
+        let pooled = if mean < DISPERSION_MIN_EVENTS {
+            self.phi_small
+        } else {
+            self.phi
+        };
         let groups = [
             stats::DispersionGroup {
                 counts: eb,
@@ -161,11 +171,11 @@ impl DeltaEstimator<'_> {
         ];
         match stats::pooled_dispersion(&groups, 0.0) {
             Some(own) if own.df > 0.0 => {
-                let shrunk = (DISPERSION_PRIOR_DF * self.phi + own.df * own.phi)
+                let shrunk = (DISPERSION_PRIOR_DF * pooled + own.df * own.phi)
                     / (DISPERSION_PRIOR_DF + own.df);
-                shrunk.max(self.phi)
+                shrunk.max(pooled)
             }
-            _ => self.phi,
+            _ => pooled,
         }
     }
 }

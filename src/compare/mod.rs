@@ -45,8 +45,8 @@ use std::sync::Arc;
 
 use delta::{total_delta, DeltaEstimator, Scratch};
 use dispersion::{
-    candidate_spread, estimate_dispersion, sums_waits, wait_spread, window_dispersion,
-    window_load_factor,
+    candidate_spread, estimate_dispersion, small_function_dispersion, sums_waits, wait_spread,
+    window_dispersion, window_load_factor, DISPERSION_MIN_EVENTS,
 };
 use normalise::{normalize, timed};
 use pods::{
@@ -160,6 +160,12 @@ fn compare_sample_type(
     } else {
         estimate_dispersion(&flat_events, fb.len(), &factors, !multi_pod)
     };
+    // Small frames can vary between processes more than the large ones the dispersion is
+    // measured on; with several pods a side theirs is measured too, and used where larger.
+    let small = (multi_pod && !exact)
+        .then(|| small_function_dispersion(&flat_events, fb.len(), &factors))
+        .flatten()
+        .filter(|s| s.phi > dispersion.map_or(0.0, |d| d.phi));
     let model = if exact {
         NoiseModel::ExactCounts
     } else if multi_pod {
@@ -173,6 +179,7 @@ fn compare_sample_type(
     let ctx = DeltaEstimator {
         model,
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
+        phi_small: small.or(dispersion).map(|d| d.phi).unwrap_or(0.0),
         window_factor,
         fb,
         fc,
@@ -260,6 +267,12 @@ fn compare_sample_type(
                 ctx.phi,
                 dispersion.map(|d| d.functions).unwrap_or(0)
             ));
+            if let Some(s) = small {
+                measured.push(format!(
+                    "pod-to-pod spread of functions under {DISPERSION_MIN_EVENTS} events a pod, larger (dispersion {:.3} from {} functions), which their tests use",
+                    s.phi, s.functions
+                ));
+            }
         }
         NoiseModel::SamplingOnly => {
             measured.push("sampling noise".to_owned());
@@ -297,6 +310,7 @@ fn compare_sample_type(
             dispersion: dispersion.map(|d| d.phi),
             dispersion_df: dispersion.map(|d| d.df).unwrap_or(0.0),
             dispersion_functions: dispersion.map(|d| d.functions).unwrap_or(0),
+            small_function_dispersion: small.map(|s| s.phi),
             window_dispersion: windows.as_ref().map(|w| w.factor),
             window_p_value: windows.as_ref().map(|w| w.p_value),
             stationarity_warning: windows.and_then(|w| w.warning),

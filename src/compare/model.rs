@@ -197,6 +197,12 @@ pub struct NoiseFacts {
     pub dispersion_df: f64,
     /// Functions that `dispersion` was estimated from.
     pub dispersion_functions: usize,
+    /// With several pods on a side, the dispersion of functions under 20 events a pod, when it
+    /// is above `dispersion`: their tests use it instead. Small frames can vary between
+    /// processes far more than the large ones (inlined leaves of a hot loop, in the example
+    /// Rust service), and judged by the large ones' calm they failed A/A runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub small_function_dispersion: Option<f64>,
     /// How far windows of one pod disagree in their mix of work beyond sampling noise (Pearson
     /// chi2/df of each function against its window's total, at least 1).
     pub window_dispersion: Option<f64>,
