@@ -264,8 +264,12 @@ fn endpoints_mounted_elsewhere_are_reached_with_endpoint_paths() {
 /// The Rust runs' capture: longer than the others, because the `pprof` crate samples at
 /// 100 Hz of CPU time (Go's rate) and a loaded machine gives each process less of it: in
 /// three 3 s windows under CI's load, two pods a side had 251 samples in all and a 3x
-/// regression came out inconclusive ("about 2.6x the pods would likely settle it").
-const RUST_DURATION: &str = "15s";
+/// regression came out inconclusive ("about 2.6x the pods would likely settle it"). At 15 s
+/// a full CI run missed it again (the functions rule held, the total +69% [-95%, 61x]), and
+/// 30 runs beside the whole test suite caught it 27 times: where the pods got a tenth of a
+/// core (160 samples each), only 3 functions had the 20 events a pod that the pod-to-pod
+/// spread is measured on, and `compute_checksum` came out +122% [-22%, +533%].
+const RUST_DURATION: &str = "30s";
 
 /// One `--rate` for every Rust process, calibrated once.
 fn rust_rate() -> &'static str {

@@ -470,13 +470,30 @@ impl std::fmt::Display for Run {
             self.stdout,
             self.stderr
         )?;
-        // Last, so a failure's tail (all that CI logs keep) says which rules decided.
+        // Last, so a failure's tail (all that CI logs keep) says what every rule decided: a
+        // rule that held with functions undecided names the likeliest to have moved, which is
+        // what a missed regression's failure needs to show.
         if let Ok(report) = serde_json::from_str::<serde_json::Value>(&self.stdout) {
             write!(f, "\n--- verdict: {}", report["verdict"]["summary"])?;
             for rule in report["verdict"]["rules"].as_array().into_iter().flatten() {
-                if rule["status"] != "held" {
+                if rule["status"] != "skipped" {
                     write!(f, "\n{}: {}", rule["status"], rule["explanation"])?;
                 }
+            }
+            // And the noise each comparison measured, which sets how wide those intervals are.
+            for comparison in report["comparisons"].as_array().into_iter().flatten() {
+                let first = &comparison["sample_types"][0];
+                write!(
+                    f,
+                    "\nnoise of {} {}: dispersion {} from {} functions, windows {}x, events {} / {}",
+                    comparison["kind"],
+                    first["sample_type"]["name"],
+                    first["noise"]["dispersion"],
+                    first["noise"]["dispersion_functions"],
+                    first["noise"]["window_dispersion"],
+                    first["total"]["baseline_events"],
+                    first["total"]["candidate_events"],
+                )?;
             }
         }
         Ok(())
