@@ -36,9 +36,9 @@ pub(super) const DISPERSION_PRIOR_DF: f64 = 10.0;
 /// [`estimate_dispersion`] (a mean of [`BLIND_DISPERSION_MIN_EVENTS`] to
 /// [`DISPERSION_MIN_EVENTS`] events a pod on a side), the same median of their own estimates.
 ///
-/// Measured on the example Rust service, two processes a side of one build: over functions of
-/// at least 20 events a pod phi was 0.00-0.08, over those of at least 5 up to 0.27, and an A/A
-/// run failed on `core::ptr::read::<u8>` (an inlined leaf inside `compute_checksum`) at +333%
+/// Measured on the example Rust service, two processes a side of one build: in A/A runs phi
+/// was 0.00-0.03 over functions of at least 20 events a pod and 0.14-0.29 over those of 5-20,
+/// and an A/A run failed on `core::ptr::read::<u8>` (an inlined leaf inside `compute_checksum`) at +333%
 /// [+52%, 12x], judged by the large functions' calm. Which instruction of a hot loop a signal
 /// lands on differs from process to process, and a small frame is all one instruction.
 pub(super) fn small_function_dispersion(
