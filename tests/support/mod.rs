@@ -485,11 +485,12 @@ impl std::fmt::Display for Run {
                 let first = &comparison["sample_types"][0];
                 write!(
                     f,
-                    "\nnoise of {} {}: dispersion {} from {} functions, windows {}x, events {} / {}",
+                    "\nnoise of {} {}: dispersion {} from {} functions (small functions {}), windows {}x, events {} / {}",
                     comparison["kind"],
                     first["sample_type"]["name"],
                     first["noise"]["dispersion"],
                     first["noise"]["dispersion_functions"],
+                    first["noise"]["small_function_dispersion"],
                     first["noise"]["window_dispersion"],
                     first["total"]["baseline_events"],
                     first["total"]["candidate_events"],
