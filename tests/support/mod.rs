@@ -321,11 +321,22 @@ impl ExampleService {
     }
 }
 
-/// A loopback address where nothing listens: a port bound, then released.
+/// A loopback address where nothing listens, for the whole test run.
+///
+/// The port stays bound without listening (and without `SO_REUSEADDR`), so connections to it
+/// are refused and no other server, nor an outgoing connection's source port, can take it over:
+/// a port merely released was once taken by another test's server between the release and the
+/// connect, and a "dead" pod answered (CI of stop 30).
 pub fn refused_addr() -> String {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
-    let addr = listener.local_addr().unwrap().to_string();
-    drop(listener);
+    static HELD: std::sync::Mutex<Vec<tokio::net::TcpSocket>> = std::sync::Mutex::new(Vec::new());
+    let socket = tokio::net::TcpSocket::new_v4().expect("creating a socket");
+    socket
+        .bind(([127, 0, 0, 1], 0).into())
+        .expect("binding a loopback port");
+    let addr = socket.local_addr().unwrap().to_string();
+    HELD.lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .push(socket);
     addr
 }
 

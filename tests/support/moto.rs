@@ -49,7 +49,25 @@ pub struct Moto {
 
 impl Moto {
     /// Starts moto on a free loopback port and waits (up to 60 s) until it answers.
+    ///
+    /// The port is found free and then given to moto, so another test's server may take it in
+    /// between: moto then exits at start-up, and a new port is tried (three times at most).
     pub fn start() -> Moto {
+        let mut last_exit = None;
+        for _ in 0..3 {
+            match Moto::start_on_a_free_port() {
+                Ok(moto) => return moto,
+                Err(status) => last_exit = Some(status),
+            }
+        }
+        panic!(
+            "moto_server exited at start-up three times, on three ports (last: {})",
+            last_exit.expect("three attempts were made")
+        );
+    }
+
+    /// One start; the exit status when moto exited at start-up.
+    fn start_on_a_free_port() -> Result<Moto, std::process::ExitStatus> {
         let port = {
             let l = std::net::TcpListener::bind("127.0.0.1:0").expect("binding a loopback port");
             l.local_addr().unwrap().port()
@@ -70,10 +88,10 @@ impl Moto {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(Some(status)) = moto.child.try_wait() {
-                panic!("moto_server exited at start-up ({status})");
+                return Err(status);
             }
             if moto.request("GET", "/").is_some() {
-                return moto;
+                return Ok(moto);
             }
             assert!(
                 Instant::now() < deadline,
