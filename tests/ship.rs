@@ -773,6 +773,49 @@ fn the_readme_starts_with_the_two_commands_and_names_only_real_flags() {
 }
 
 #[test]
+fn the_readme_quotes_what_the_demo_prints() {
+    // The pull-request comment the README shows is the demo's (the first command), shortened:
+    // a line cut with "..." must begin a line of the output, every other line must be one.
+    // A change of words or figures that leaves the README behind fails here.
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let quote: Vec<&str> = readme
+        .split("A pull-request comment (from the demo above")
+        .nth(1)
+        .expect("README shows the demo's pull-request comment")
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('>'))
+        .map(|l| l.trim_start_matches('>').trim_start())
+        .filter(|l| !l.is_empty())
+        .collect();
+    assert!(quote.len() >= 8, "{quote:?}");
+    let out = gate()
+        .current_dir(repo())
+        .args([
+            "diff",
+            "examples/profiles/stable",
+            "examples/profiles/canary",
+            "--format",
+            "markdown",
+            "--no-github",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "the demo fails the build");
+    let printed = String::from_utf8(out.stdout).unwrap();
+    for line in quote {
+        let found = match line.split_once("...") {
+            Some((head, _)) => printed.lines().any(|l| l.starts_with(head)),
+            None => printed.lines().any(|l| l == line),
+        };
+        assert!(
+            found,
+            "README.md quotes a line the demo does not print:\n{line}\n--- the demo prints:\n{printed}"
+        );
+    }
+}
+
+#[test]
 fn every_test_the_readme_names_exists() {
     // "Faults and what happens" backs each row with `module::test_name`; a renamed or deleted
     // test must not leave a row claiming what nothing checks.
