@@ -1,4 +1,5 @@
-//! Profile Gate: a release gate for Go services built on pprof profiles.
+//! Profile Gate: a release gate built on pprof profiles, for Go services first and for the
+//! other runtimes that serve pprof (Node.js, Rust).
 //!
 //! Data flows one way through modules that each do one job:
 //!
