@@ -816,6 +816,60 @@ fn the_readme_quotes_what_the_demo_prints() {
 }
 
 #[test]
+fn the_layout_tours_match_the_tree() {
+    // README's "Development" block and lib.rs's opening tour are how a newcomer finds their
+    // way: every module and file under src/ is in them, and nothing they name is gone.
+    let src = repo().join("src");
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let tour = readme
+        .split("## Development")
+        .nth(1)
+        .and_then(|rest| rest.split("```").nth(1))
+        .expect("README has a layout block under \"Development\"");
+    let lib = std::fs::read_to_string(src.join("lib.rs")).unwrap();
+    let lib_tour: String = lib
+        .lines()
+        .take_while(|l| l.starts_with("//!"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut missing = Vec::new();
+    for entry in std::fs::read_dir(&src).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        let module = name.trim_end_matches(".rs");
+        if name == "lib.rs" || (name.ends_with(".rs") && src.join(module).is_dir()) {
+            // lib.rs is the tour itself; `cli.rs` beside `cli/` is named with it.
+            if name != "lib.rs" && !tour.contains(&format!("src/{name}")) {
+                missing.push(format!("README: src/{name}"));
+            }
+            continue;
+        }
+        if !tour.contains(&format!("src/{name}")) {
+            missing.push(format!("README: src/{name}"));
+        }
+        let declared = lib.contains(&format!("pub mod {module};"));
+        if declared && !lib_tour.contains(&format!("[`{module}`]")) {
+            missing.push(format!("lib.rs tour: {module}"));
+        }
+    }
+    for entry in std::fs::read_dir(src.join("cli")).unwrap() {
+        let name = entry.unwrap().file_name().to_string_lossy().into_owned();
+        if !tour.contains(&format!("{name}:")) {
+            missing.push(format!("README: src/cli/{name}"));
+        }
+    }
+    let named = regex::Regex::new(r"src/[a-z_]+(?:\.rs)?").unwrap();
+    for path in named.find_iter(tour) {
+        if !repo().join(path.as_str()).exists() {
+            missing.push(format!("README names {}, which is gone", path.as_str()));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "the layout tours lag the tree: {missing:?}"
+    );
+}
+
+#[test]
 fn every_test_the_readme_names_exists() {
     // "Faults and what happens" backs each row with `module::test_name`; a renamed or deleted
     // test must not leave a row claiming what nothing checks.
