@@ -115,12 +115,13 @@ impl DeltaEstimator<'_> {
                     return Some(Estimate {
                         ratio,
                         noise: Noise::LogT {
-                            se: (window_factor * poisson + 2.0 * self.phi).sqrt(),
+                            se: (window_factor * poisson + 2.0 * self.pooled_dispersion(eb, ec))
+                                .sqrt(),
                             df: f64::INFINITY,
                         },
                     });
                 }
-                let c = window_factor + 2.0 * self.phi / poisson;
+                let c = window_factor + 2.0 * self.pooled_dispersion(eb, ec) / poisson;
                 let n = ((nb + nc) / c).round() as u64;
                 let k = (nc / c).round().min(n as f64) as u64;
                 Noise::Binomial {
@@ -148,17 +149,23 @@ impl DeltaEstimator<'_> {
         Some(Estimate { ratio, noise })
     }
 
+    /// The pooled dispersion of functions of this one's size: under [`DISPERSION_MIN_EVENTS`]
+    /// a pod, that of the small functions.
+    fn pooled_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
+        let pods = (eb.len() + ec.len()).max(1) as f64;
+        let mean = (eb.iter().sum::<f64>() + ec.iter().sum::<f64>()) / pods;
+        if mean < DISPERSION_MIN_EVENTS {
+            self.phi_small
+        } else {
+            self.phi
+        }
+    }
+
     /// The pooled dispersion of functions of this one's size, raised towards its own spread
     /// when that is larger: a function noisier than the rest must not be judged by the
     /// others' calm.
     fn function_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
-        let pods = (eb.len() + ec.len()).max(1) as f64;
-        let mean = (eb.iter().sum::<f64>() + ec.iter().sum::<f64>()) / pods;
-        let pooled = if mean < DISPERSION_MIN_EVENTS {
-            self.phi_small
-        } else {
-            self.phi
-        };
+        let pooled = self.pooled_dispersion(eb, ec);
         let groups = [
             stats::DispersionGroup {
                 counts: eb,

@@ -10,8 +10,11 @@ use crate::profile::ProfileKind;
 pub(super) const DISPERSION_MIN_EVENTS: f64 = 20.0;
 /// The same with one pod a side, lower: each function's own estimate is a quantile-unbiased
 /// one whatever its size, and a small service has only a handful of functions above 20 events
-/// a pod (nine in a minute of the example service at a quarter of a core), of which a
-/// regression and the functions it disturbs are too many; above 5 there are two dozen.
+/// a pod (nine in a minute of the example service at a quarter of a core, four to seven in
+/// 30 s of the Rust one), of which a regression and the functions it disturbs can be too
+/// many; above 5 there are two dozen. The large functions get the blind dispersion of their
+/// own where there are enough of them and it is smaller
+/// ([`blind_large_function_dispersion`]).
 pub(super) const BLIND_DISPERSION_MIN_EVENTS: f64 = 5.0;
 /// The quantile of the functions' own dispersion estimates taken as the pooled one, within
 /// sides: the median, so that fewer than half the functions (a few noisy ones) cannot move it
@@ -90,8 +93,18 @@ pub(super) fn window_load_factor(pods: &[&PodData], ev: EventColumn, snapshot: b
     stats::pooled_pearson(&parts).map_or(1.0, |w| w.factor)
 }
 
-/// The pooled between-pod dispersion over well-sampled functions: within each side, or with
-/// `blind` (one pod a side) across the two pods as if they were replicates.
+/// How pods are pooled into a dispersion estimate.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Pooling {
+    /// Within each side, over functions of [`DISPERSION_MIN_EVENTS`] a pod or more.
+    WithinSides,
+    /// One pod a side: the two taken as replicates, over functions of at least this many
+    /// events a pod.
+    Blind(f64),
+}
+
+/// The pooled between-pod dispersion over well-sampled functions: within each side, or
+/// blind (one pod a side) across the two pods as if they were replicates.
 ///
 /// The median of the functions' own estimates ([`stats::robust_dispersion`]), not a
 /// count-weighted moment: blind, a regressed function is spread between the "replicates", and
@@ -110,7 +123,7 @@ pub(super) fn estimate_dispersion(
     flat_events: &[Vec<f64>],
     n_baseline: usize,
     factors: &[f64],
-    blind: bool,
+    pooling: Pooling,
 ) -> Option<stats::DispersionEstimate> {
     let n = flat_events.first()?.len();
     let pods = flat_events.len();
@@ -123,7 +136,7 @@ pub(super) fn estimate_dispersion(
         }
     }
     let counts = |f: usize| &by_function[f * pods..(f + 1) * pods];
-    let groups: Vec<stats::DispersionGroup<'_>> = if blind {
+    let groups: Vec<stats::DispersionGroup<'_>> = if let Pooling::Blind(_) = pooling {
         (0..n)
             .map(|f| stats::DispersionGroup {
                 counts: counts(f),
@@ -148,19 +161,53 @@ pub(super) fn estimate_dispersion(
             })
             .collect()
     };
-    if blind {
-        stats::robust_dispersion(
-            &groups,
-            BLIND_DISPERSION_MIN_EVENTS,
-            BLIND_DISPERSION_QUANTILE,
-        )
-        .map(|d| stats::DispersionEstimate {
+    match pooling {
+        Pooling::Blind(min_events) => blind_estimate(&groups, min_events),
+        Pooling::WithinSides => {
+            stats::robust_dispersion(&groups, DISPERSION_MIN_EVENTS, DISPERSION_QUANTILE)
+        }
+    }
+}
+
+/// With one pod a side, the two pods taken as replicates over functions of at least
+/// `min_events` a pod: twice the upper quartile of their own estimates.
+fn blind_estimate(
+    groups: &[stats::DispersionGroup<'_>],
+    min_events: f64,
+) -> Option<stats::DispersionEstimate> {
+    stats::robust_dispersion(groups, min_events, BLIND_DISPERSION_QUANTILE).map(|d| {
+        stats::DispersionEstimate {
             phi: d.phi * BLIND_HETEROGENEITY,
             ..d
-        })
-    } else {
-        stats::robust_dispersion(&groups, DISPERSION_MIN_EVENTS, DISPERSION_QUANTILE)
-    }
+        }
+    })
+}
+
+/// Fewest functions of [`DISPERSION_MIN_EVENTS`] a pod that the blind dispersion of the large
+/// functions alone is taken from: the upper quartile of four is the third, which the one
+/// function a regression changes most cannot set; with fewer, it could.
+pub(super) const BLIND_LARGE_MIN_FUNCTIONS: usize = 4;
+
+/// With one pod a side, the blind dispersion of the functions of [`DISPERSION_MIN_EVENTS`] a
+/// pod or more alone, when at least [`BLIND_LARGE_MIN_FUNCTIONS`] have it: where it is below
+/// the blind dispersion of all functions from [`BLIND_DISPERSION_MIN_EVENTS`], the large
+/// functions are judged by it and the small ones by the other.
+///
+/// The two kinds spread differently between processes (see [`small_function_dispersion`]):
+/// one Rust pod a side measured 0.002 over the large functions (the median over A/A runs) and
+/// 0.29 over all from 5 events, so a threefold slower `compute_checksum` was judged by the
+/// small frames' spread and never decided.
+pub(super) fn blind_large_function_dispersion(
+    flat_events: &[Vec<f64>],
+    factors: &[f64],
+) -> Option<stats::DispersionEstimate> {
+    estimate_dispersion(
+        flat_events,
+        0,
+        factors,
+        Pooling::Blind(DISPERSION_MIN_EVENTS),
+    )
+    .filter(|d| d.functions >= BLIND_LARGE_MIN_FUNCTIONS)
 }
 
 /// How the windows of one pod agree, pooled over pods and well-sampled functions.
@@ -396,9 +443,9 @@ mod tests {
     use crate::profile::{FunctionProfile, ProfileKind};
     use crate::side::PodProfiles;
 
-    /// Two pods a side, one 60 s CPU window each; `counts[f]` gives function f's samples in
-    /// the four pods (baseline first). `pkg.hot` is function 0, `pkg.leaf` function 1.
-    fn compare_four_pods(counts: &[[i64; 4]]) -> SampleTypeComparison {
+    /// One 60 s CPU window a pod, `per_side` pods a side; `counts[f]` gives function f's
+    /// samples in each pod (baseline first). `pkg.hot` is function 0, `pkg.leaf` function 1.
+    fn compare_pods<const N: usize>(counts: &[[i64; N]]) -> SampleTypeComparison {
         let pod = |p: usize| {
             let names = (0..counts.len())
                 .map(|f| match f {
@@ -426,10 +473,12 @@ mod tests {
                 windows: vec![window],
             }
         };
+        let all: Vec<PodProfiles> = (0..N).map(pod).collect();
+        let (baseline, candidate) = all.split_at(N / 2);
         let k = compare_kind(
             ProfileKind::Cpu,
-            &[pod(0), pod(1)],
-            &[pod(2), pod(3)],
+            baseline,
+            candidate,
             &CompareOptions::default(),
         )
         .unwrap();
@@ -457,7 +506,7 @@ mod tests {
 
     #[test]
     fn small_functions_that_vary_between_pods_are_judged_by_their_own_kind() {
-        let st = compare_four_pods(&pods(true));
+        let st = compare_pods(&pods(true));
         let small = st.noise.small_function_dispersion.expect("measured");
         assert!(small > 0.2, "{small}");
         assert!(st.noise.dispersion.unwrap() < 0.01, "{:?}", st.noise);
@@ -480,9 +529,57 @@ mod tests {
 
     #[test]
     fn small_functions_whose_pods_agree_keep_the_pooled_dispersion() {
-        let st = compare_four_pods(&pods(false));
+        let st = compare_pods(&pods(false));
         assert_eq!(st.noise.small_function_dispersion, None, "{:?}", st.noise);
         let leaf = estimate(&st, "pkg.leaf");
         assert!(leaf.p_above(1.0) < 0.01, "{}", leaf.p_above(1.0));
+    }
+
+    /// One pod a side: `pkg.hot` three times slower, five more large functions alike,
+    /// `pkg.leaf` at 4 samples against 14, and twenty small functions that swing 4 to 16
+    /// between the two pods.
+    fn one_pod_a_side() -> Vec<[i64; 2]> {
+        let mut counts = vec![[100, 300], [4, 14]];
+        counts.extend((0..5).map(|_| [100, 103]));
+        counts.extend((0..20).map(|f| if f % 2 == 0 { [4, 16] } else { [16, 4] }));
+        counts
+    }
+
+    #[test]
+    fn one_pod_a_side_judges_large_functions_by_the_large_ones_spread() {
+        let st = compare_pods(&one_pod_a_side());
+        let large = st.noise.dispersion.expect("measured");
+        let small = st.noise.small_function_dispersion.expect("measured");
+        assert!(large < 0.01 && small > 0.2, "{:?}", st.noise);
+        assert!(
+            st.noise
+                .measured
+                .iter()
+                .any(|m| m.contains("smaller functions")),
+            "{:?}",
+            st.noise.measured
+        );
+        // Judged by the small frames' swings (dispersion 0.94) this tripling was undecided,
+        // p = 0.58 for a rise past +20%; by the large functions' calm it is certain.
+        let hot = estimate(&st, "pkg.hot");
+        assert!(hot.p_above(1.2) < 1e-6, "{}", hot.p_above(1.2));
+        // The small ones keep the small frames' spread: 4 against 14 is no certain rise.
+        let leaf = estimate(&st, "pkg.leaf");
+        assert!(leaf.p_above(1.0) > 0.05, "{}", leaf.p_above(1.0));
+    }
+
+    #[test]
+    fn one_pod_a_side_with_few_large_functions_keeps_one_dispersion() {
+        // Three large functions only (the tripled one among them): too few to stand apart
+        // from a regression's, so every function is judged by the dispersion of all.
+        let mut counts = one_pod_a_side();
+        counts.drain(2..5);
+        let st = compare_pods(&counts);
+        assert_eq!(st.noise.small_function_dispersion, None, "{:?}", st.noise);
+        assert!(
+            st.noise.dispersion.expect("measured") > 0.2,
+            "{:?}",
+            st.noise
+        );
     }
 }
