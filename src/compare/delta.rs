@@ -22,6 +22,9 @@ pub(super) struct DeltaEstimator<'a> {
     /// The dispersion of functions under [`DISPERSION_MIN_EVENTS`] a pod, at least `phi`.
     pub(super) phi_small: f64,
     pub(super) window_factor: f64,
+    /// With one pod a side, the variance the normalisation's level adds to every log ratio
+    /// ([`super::Normalization::level_variance`]); zero otherwise.
+    pub(super) level_variance: f64,
     pub(super) fb: &'a [f64],
     pub(super) fc: &'a [f64],
     pub(super) min_share: f64,
@@ -104,8 +107,10 @@ impl DeltaEstimator<'_> {
             NoiseModel::ExactCounts => exact_counts_noise(bv, cv, self.fb, self.fc)?,
             NoiseModel::SamplingOnly => {
                 // Events are shrunk so that the binomial's variance of log theta,
-                // about 1/k + 1/(n - k), matches c (1/nb + 1/nc) + 2 phi: window spread and
-                // the (blind) pod-to-pod dispersion, which no count of events averages away.
+                // about 1/k + 1/(n - k), matches c (1/nb + 1/nc) + 2 phi + the level's
+                // variance: window spread, the (blind) pod-to-pod dispersion and the
+                // normalisation's own uncertainty, which no count of events averages away.
+                let beyond_sampling = 2.0 * self.pooled_dispersion(eb, ec) + self.level_variance;
                 let nb: f64 = eb.iter().sum();
                 let nc: f64 = ec.iter().sum();
                 let poisson = 1.0 / nb.max(0.5) + 1.0 / nc.max(0.5);
@@ -115,13 +120,12 @@ impl DeltaEstimator<'_> {
                     return Some(Estimate {
                         ratio,
                         noise: Noise::LogT {
-                            se: (window_factor * poisson + 2.0 * self.pooled_dispersion(eb, ec))
-                                .sqrt(),
+                            se: (window_factor * poisson + beyond_sampling).sqrt(),
                             df: f64::INFINITY,
                         },
                     });
                 }
-                let c = window_factor + 2.0 * self.pooled_dispersion(eb, ec) / poisson;
+                let c = window_factor + beyond_sampling / poisson;
                 let n = ((nb + nc) / c).round() as u64;
                 let k = (nc / c).round().min(n as f64) as u64;
                 Noise::Binomial {
@@ -147,6 +151,12 @@ impl DeltaEstimator<'_> {
             }
         };
         Some(Estimate { ratio, noise })
+    }
+
+    /// The level's variance when there is one to add, for the report's list of what was
+    /// measured.
+    pub(super) fn level_variance_measured(&self) -> Option<f64> {
+        (self.level_variance > 0.0).then_some(self.level_variance)
     }
 
     /// The pooled dispersion of functions of this one's size: under [`DISPERSION_MIN_EVENTS`]

@@ -582,4 +582,52 @@ mod tests {
             st.noise
         );
     }
+
+    #[test]
+    fn one_pod_a_side_counts_the_uncertainty_of_the_normalisation_level() {
+        // The CPU samples of a real A/A run of the example service (one pod a side, 30 s) that
+        // failed the build: `crypto/sha256.block` (here `pkg.hot`) 186 against 246 while the
+        // totals agreed, the level set by the median of fifteen smaller functions' ratios.
+        let counts: Vec<[i64; 2]> = vec![
+            [186, 246],
+            [49, 57],
+            [51, 35],
+            [23, 15],
+            [17, 16],
+            [13, 12],
+            [14, 8],
+            [12, 7],
+            [10, 7],
+            [10, 5],
+            [8, 7],
+            [8, 6],
+            [4, 8],
+            [5, 7],
+            [6, 5],
+        ];
+        let st = compare_pods(&counts);
+        let level = st.normalization.level_variance.expect("one pod a side");
+        assert!(level.sqrt() > 0.05, "{level}");
+        assert!(
+            st.noise
+                .measured
+                .iter()
+                .any(|m| m.contains("normalised to")),
+            "{:?}",
+            st.noise.measured
+        );
+        let hot = estimate(&st, "pkg.hot");
+        assert!(hot.ratio > 1.5, "{}", hot.ratio);
+        // Without the level's uncertainty this was p = 0.00035 for a rise past +20%, a failed
+        // build; with it, no certainty.
+        assert!(hot.p_above(1.2) > 0.005, "{}", hot.p_above(1.2));
+        // With several pods a side the level is not added: its error is in the pods' spread.
+        let four = compare_pods(
+            &counts
+                .iter()
+                .map(|c| [c[0], c[0], c[1], c[1]])
+                .collect::<Vec<_>>(),
+        );
+        assert_eq!(four.normalization.level_variance, None);
+    }
 }

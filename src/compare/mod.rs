@@ -196,6 +196,10 @@ fn compare_sample_type(
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
         phi_small: small.or(dispersion).map(|d| d.phi).unwrap_or(0.0),
         window_factor,
+        level_variance: match model {
+            NoiseModel::SamplingOnly => normalization.level_variance.unwrap_or(0.0),
+            _ => 0.0,
+        },
         fb,
         fc,
         min_share: options.min_share,
@@ -291,6 +295,12 @@ fn compare_sample_type(
         }
         NoiseModel::SamplingOnly => {
             measured.push("sampling noise".to_owned());
+            if let Some(v) = ctx.level_variance_measured() {
+                measured.push(format!(
+                    "the uncertainty of the level the two pods are normalised to (a median of functions' ratios, standard error {:.1}%), added to every function's",
+                    100.0 * v.sqrt()
+                ));
+            }
             match (dispersion, small) {
                 (Some(d), Some(s)) => measured.push(format!(
                     "pod-to-pod spread, roughly: the two pods taken as replicates (dispersion {:.3}: twice the upper quartile over {} functions of {DISPERSION_MIN_EVENTS} events a pod or more, so that the few that changed do not set it and the noisier ones are covered; smaller functions by the same over all {} from {BLIND_DISPERSION_MIN_EVENTS} events, {:.3})",

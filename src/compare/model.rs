@@ -183,6 +183,11 @@ pub struct Normalization {
     pub size_factors: Vec<(String, f64)>,
     /// Why the method differs from the one asked for, if it does.
     pub note: Option<String>,
+    /// With one pod a side under median-ratio, the variance of the log of the two pods'
+    /// size-factor ratio: the median of a few functions' ratios is itself uncertain, and every
+    /// function's ratio carries that uncertainty. Added to each function's noise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_variance: Option<f64>,
 }
 
 /// The noise sources a comparison measured.
