@@ -10,11 +10,8 @@ use crate::profile::ProfileKind;
 pub(super) const DISPERSION_MIN_EVENTS: f64 = 20.0;
 /// The same with one pod a side, lower: each function's own estimate is a quantile-unbiased
 /// one whatever its size, and a small service has only a handful of functions above 20 events
-/// a pod (nine in a minute of the example service at a quarter of a core, four to seven in
-/// 30 s of the Rust one), of which a regression and the functions it disturbs can be too
-/// many; above 5 there are two dozen. The large functions get the blind dispersion of their
-/// own where there are enough of them and it is smaller
-/// ([`blind_large_function_dispersion`]).
+/// a pod (nine in a minute of the example service at a quarter of a core), of which a
+/// regression and the functions it disturbs are too many; above 5 there are two dozen.
 pub(super) const BLIND_DISPERSION_MIN_EVENTS: f64 = 5.0;
 /// The quantile of the functions' own dispersion estimates taken as the pooled one, within
 /// sides: the median, so that fewer than half the functions (a few noisy ones) cannot move it
@@ -93,18 +90,8 @@ pub(super) fn window_load_factor(pods: &[&PodData], ev: EventColumn, snapshot: b
     stats::pooled_pearson(&parts).map_or(1.0, |w| w.factor)
 }
 
-/// How pods are pooled into a dispersion estimate.
-#[derive(Debug, Clone, Copy)]
-pub(super) enum Pooling {
-    /// Within each side, over functions of [`DISPERSION_MIN_EVENTS`] a pod or more.
-    WithinSides,
-    /// One pod a side: the two taken as replicates, over functions of at least this many
-    /// events a pod.
-    Blind(f64),
-}
-
-/// The pooled between-pod dispersion over well-sampled functions: within each side, or
-/// blind (one pod a side) across the two pods as if they were replicates.
+/// The pooled between-pod dispersion over well-sampled functions: within each side, or with
+/// `blind` (one pod a side) across the two pods as if they were replicates.
 ///
 /// The median of the functions' own estimates ([`stats::robust_dispersion`]), not a
 /// count-weighted moment: blind, a regressed function is spread between the "replicates", and
@@ -123,7 +110,7 @@ pub(super) fn estimate_dispersion(
     flat_events: &[Vec<f64>],
     n_baseline: usize,
     factors: &[f64],
-    pooling: Pooling,
+    blind: bool,
 ) -> Option<stats::DispersionEstimate> {
     let n = flat_events.first()?.len();
     let pods = flat_events.len();
@@ -136,7 +123,7 @@ pub(super) fn estimate_dispersion(
         }
     }
     let counts = |f: usize| &by_function[f * pods..(f + 1) * pods];
-    let groups: Vec<stats::DispersionGroup<'_>> = if let Pooling::Blind(_) = pooling {
+    let groups: Vec<stats::DispersionGroup<'_>> = if blind {
         (0..n)
             .map(|f| stats::DispersionGroup {
                 counts: counts(f),
@@ -161,53 +148,19 @@ pub(super) fn estimate_dispersion(
             })
             .collect()
     };
-    match pooling {
-        Pooling::Blind(min_events) => blind_estimate(&groups, min_events),
-        Pooling::WithinSides => {
-            stats::robust_dispersion(&groups, DISPERSION_MIN_EVENTS, DISPERSION_QUANTILE)
-        }
-    }
-}
-
-/// With one pod a side, the two pods taken as replicates over functions of at least
-/// `min_events` a pod: twice the upper quartile of their own estimates.
-fn blind_estimate(
-    groups: &[stats::DispersionGroup<'_>],
-    min_events: f64,
-) -> Option<stats::DispersionEstimate> {
-    stats::robust_dispersion(groups, min_events, BLIND_DISPERSION_QUANTILE).map(|d| {
-        stats::DispersionEstimate {
+    if blind {
+        stats::robust_dispersion(
+            &groups,
+            BLIND_DISPERSION_MIN_EVENTS,
+            BLIND_DISPERSION_QUANTILE,
+        )
+        .map(|d| stats::DispersionEstimate {
             phi: d.phi * BLIND_HETEROGENEITY,
             ..d
-        }
-    })
-}
-
-/// Fewest functions of [`DISPERSION_MIN_EVENTS`] a pod that the blind dispersion of the large
-/// functions alone is taken from: the upper quartile of four is the third, which the one
-/// function a regression changes most cannot set; with fewer, it could.
-pub(super) const BLIND_LARGE_MIN_FUNCTIONS: usize = 4;
-
-/// With one pod a side, the blind dispersion of the functions of [`DISPERSION_MIN_EVENTS`] a
-/// pod or more alone, when at least [`BLIND_LARGE_MIN_FUNCTIONS`] have it: where it is below
-/// the blind dispersion of all functions from [`BLIND_DISPERSION_MIN_EVENTS`], the large
-/// functions are judged by it and the small ones by the other.
-///
-/// The two kinds spread differently between processes (see [`small_function_dispersion`]):
-/// one Rust pod a side measured 0.002 over the large functions (the median over A/A runs) and
-/// 0.29 over all from 5 events, so a threefold slower `compute_checksum` was judged by the
-/// small frames' spread and never decided.
-pub(super) fn blind_large_function_dispersion(
-    flat_events: &[Vec<f64>],
-    factors: &[f64],
-) -> Option<stats::DispersionEstimate> {
-    estimate_dispersion(
-        flat_events,
-        0,
-        factors,
-        Pooling::Blind(DISPERSION_MIN_EVENTS),
-    )
-    .filter(|d| d.functions >= BLIND_LARGE_MIN_FUNCTIONS)
+        })
+    } else {
+        stats::robust_dispersion(&groups, DISPERSION_MIN_EVENTS, DISPERSION_QUANTILE)
+    }
 }
 
 /// How the windows of one pod agree, pooled over pods and well-sampled functions.
@@ -443,8 +396,8 @@ mod tests {
     use crate::profile::{FunctionProfile, ProfileKind};
     use crate::side::PodProfiles;
 
-    /// One 60 s CPU window a pod, `per_side` pods a side; `counts[f]` gives function f's
-    /// samples in each pod (baseline first). `pkg.hot` is function 0, `pkg.leaf` function 1.
+    /// One 60 s CPU window a pod, `N / 2` pods a side; `counts[f]` gives function f's samples
+    /// in each pod (baseline first). `pkg.hot` is function 0, `pkg.leaf` function 1.
     fn compare_pods<const N: usize>(counts: &[[i64; N]]) -> SampleTypeComparison {
         let pod = |p: usize| {
             let names = (0..counts.len())
@@ -533,54 +486,6 @@ mod tests {
         assert_eq!(st.noise.small_function_dispersion, None, "{:?}", st.noise);
         let leaf = estimate(&st, "pkg.leaf");
         assert!(leaf.p_above(1.0) < 0.01, "{}", leaf.p_above(1.0));
-    }
-
-    /// One pod a side: `pkg.hot` three times slower, five more large functions alike,
-    /// `pkg.leaf` at 4 samples against 14, and twenty small functions that swing 4 to 16
-    /// between the two pods.
-    fn one_pod_a_side() -> Vec<[i64; 2]> {
-        let mut counts = vec![[100, 300], [4, 14]];
-        counts.extend((0..5).map(|_| [100, 103]));
-        counts.extend((0..20).map(|f| if f % 2 == 0 { [4, 16] } else { [16, 4] }));
-        counts
-    }
-
-    #[test]
-    fn one_pod_a_side_judges_large_functions_by_the_large_ones_spread() {
-        let st = compare_pods(&one_pod_a_side());
-        let large = st.noise.dispersion.expect("measured");
-        let small = st.noise.small_function_dispersion.expect("measured");
-        assert!(large < 0.01 && small > 0.2, "{:?}", st.noise);
-        assert!(
-            st.noise
-                .measured
-                .iter()
-                .any(|m| m.contains("smaller functions")),
-            "{:?}",
-            st.noise.measured
-        );
-        // Judged by the small frames' swings (dispersion 0.94) this tripling was undecided,
-        // p = 0.58 for a rise past +20%; by the large functions' calm it is certain.
-        let hot = estimate(&st, "pkg.hot");
-        assert!(hot.p_above(1.2) < 1e-6, "{}", hot.p_above(1.2));
-        // The small ones keep the small frames' spread: 4 against 14 is no certain rise.
-        let leaf = estimate(&st, "pkg.leaf");
-        assert!(leaf.p_above(1.0) > 0.05, "{}", leaf.p_above(1.0));
-    }
-
-    #[test]
-    fn one_pod_a_side_with_few_large_functions_keeps_one_dispersion() {
-        // Three large functions only (the tripled one among them): too few to stand apart
-        // from a regression's, so every function is judged by the dispersion of all.
-        let mut counts = one_pod_a_side();
-        counts.drain(2..5);
-        let st = compare_pods(&counts);
-        assert_eq!(st.noise.small_function_dispersion, None, "{:?}", st.noise);
-        assert!(
-            st.noise.dispersion.expect("measured") > 0.2,
-            "{:?}",
-            st.noise
-        );
     }
 
     #[test]

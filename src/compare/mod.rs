@@ -45,9 +45,8 @@ use std::sync::Arc;
 
 use delta::{total_delta, DeltaEstimator, Scratch};
 use dispersion::{
-    blind_large_function_dispersion, candidate_spread, estimate_dispersion,
-    small_function_dispersion, sums_waits, wait_spread, window_dispersion, window_load_factor,
-    Pooling, BLIND_DISPERSION_MIN_EVENTS, DISPERSION_MIN_EVENTS,
+    candidate_spread, estimate_dispersion, small_function_dispersion, sums_waits, wait_spread,
+    window_dispersion, window_load_factor, DISPERSION_MIN_EVENTS,
 };
 use normalise::{normalize, timed};
 use pods::{
@@ -159,12 +158,7 @@ fn compare_sample_type(
     let dispersion = if exact {
         None
     } else {
-        let pooling = if multi_pod {
-            Pooling::WithinSides
-        } else {
-            Pooling::Blind(BLIND_DISPERSION_MIN_EVENTS)
-        };
-        estimate_dispersion(&flat_events, fb.len(), &factors, pooling)
+        estimate_dispersion(&flat_events, fb.len(), &factors, !multi_pod)
     };
     // Small frames can vary between processes more than the large ones the dispersion is
     // measured on; with several pods a side theirs is measured too, and used where larger.
@@ -172,15 +166,6 @@ fn compare_sample_type(
         .then(|| small_function_dispersion(&flat_events, fb.len(), &factors))
         .flatten()
         .filter(|s| s.phi > dispersion.map_or(0.0, |d| d.phi));
-    // With one pod a side the same two kinds: the large functions judged by their own blind
-    // spread where it is the smaller, the small ones by that of all.
-    let (dispersion, small) = match (multi_pod || exact, dispersion) {
-        (false, Some(all)) => match blind_large_function_dispersion(&flat_events, &factors) {
-            Some(large) if large.phi < all.phi => (Some(large), Some(all)),
-            _ => (Some(all), None),
-        },
-        (_, dispersion) => (dispersion, small),
-    };
     let model = if exact {
         NoiseModel::ExactCounts
     } else if multi_pod {
@@ -301,16 +286,12 @@ fn compare_sample_type(
                     100.0 * v.sqrt()
                 ));
             }
-            match (dispersion, small) {
-                (Some(d), Some(s)) => measured.push(format!(
-                    "pod-to-pod spread, roughly: the two pods taken as replicates (dispersion {:.3}: twice the upper quartile over {} functions of {DISPERSION_MIN_EVENTS} events a pod or more, so that the few that changed do not set it and the noisier ones are covered; smaller functions by the same over all {} from {BLIND_DISPERSION_MIN_EVENTS} events, {:.3})",
-                    d.phi, d.functions, s.functions, s.phi
-                )),
-                (Some(d), None) => measured.push(format!(
+            match dispersion {
+                Some(d) => measured.push(format!(
                     "pod-to-pod spread, roughly: the two pods taken as replicates (dispersion {:.3}: twice the upper quartile over {} functions, so that the few that changed do not set it and the noisier ones are covered)",
                     d.phi, d.functions
                 )),
-                (None, _) => not_measured.push(
+                None => not_measured.push(
                     "pod-to-pod spread: one pod per side and too few well-sampled functions; run more pods to measure it".to_owned(),
                 ),
             }

@@ -202,13 +202,10 @@ pub struct NoiseFacts {
     pub dispersion_df: f64,
     /// Functions that `dispersion` was estimated from.
     pub dispersion_functions: usize,
-    /// The dispersion of functions under 20 events a pod, when it is above `dispersion`: their
-    /// tests use it instead. With several pods on a side it is measured on them; with one pod
-    /// a side it is the blind dispersion over all functions from 5 events, and `dispersion`
-    /// the same over those of 20 or more. Small frames can vary between processes far more
-    /// than the large ones (inlined leaves of a hot loop, in the example Rust service): judged
-    /// by the large ones' calm they failed A/A runs, and judging the large ones by theirs left
-    /// a threefold slower function undecided.
+    /// With several pods on a side, the dispersion of functions under 20 events a pod, when it
+    /// is above `dispersion`: their tests use it instead. Small frames can vary between
+    /// processes far more than the large ones (inlined leaves of a hot loop, in the example
+    /// Rust service), and judged by the large ones' calm they failed A/A runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub small_function_dispersion: Option<f64>,
     /// How far windows of one pod disagree in their mix of work beyond sampling noise (Pearson
