@@ -110,7 +110,7 @@ impl DeltaEstimator<'_> {
                 // about 1/k + 1/(n - k), matches c (1/nb + 1/nc) + 2 phi + the level's
                 // variance: window spread, the (blind) pod-to-pod dispersion and the
                 // normalisation's own uncertainty, which no count of events averages away.
-                let beyond_sampling = 2.0 * self.pooled_dispersion(eb, ec) + self.level_variance;
+                let beyond_sampling = 2.0 * self.phi + self.level_variance;
                 let nb: f64 = eb.iter().sum();
                 let nc: f64 = ec.iter().sum();
                 let poisson = 1.0 / nb.max(0.5) + 1.0 / nc.max(0.5);
@@ -153,29 +153,17 @@ impl DeltaEstimator<'_> {
         Some(Estimate { ratio, noise })
     }
 
-    /// The level's variance when there is one to add, for the report's list of what was
-    /// measured.
-    pub(super) fn level_variance_measured(&self) -> Option<f64> {
-        (self.level_variance > 0.0).then_some(self.level_variance)
-    }
-
-    /// The pooled dispersion of functions of this one's size: under [`DISPERSION_MIN_EVENTS`]
-    /// a pod, that of the small functions.
-    fn pooled_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
-        let pods = (eb.len() + ec.len()).max(1) as f64;
-        let mean = (eb.iter().sum::<f64>() + ec.iter().sum::<f64>()) / pods;
-        if mean < DISPERSION_MIN_EVENTS {
-            self.phi_small
-        } else {
-            self.phi
-        }
-    }
-
     /// The pooled dispersion of functions of this one's size, raised towards its own spread
     /// when that is larger: a function noisier than the rest must not be judged by the
     /// others' calm.
     fn function_dispersion(&self, eb: &[f64], ec: &[f64]) -> f64 {
-        let pooled = self.pooled_dispersion(eb, ec);
+        let pods = (eb.len() + ec.len()).max(1) as f64;
+        let mean = (eb.iter().sum::<f64>() + ec.iter().sum::<f64>()) / pods;
+        let pooled = if mean < DISPERSION_MIN_EVENTS {
+            self.phi_small
+        } else {
+            self.phi
+        };
         let groups = [
             stats::DispersionGroup {
                 counts: eb,

@@ -174,6 +174,10 @@ fn compare_sample_type(
         NoiseModel::SamplingOnly
     };
 
+    // The level's error is in the pods' spread when there are several a side.
+    let level_variance = normalization
+        .level_variance
+        .filter(|_| model == NoiseModel::SamplingOnly);
     let side_total = |pods: &[PodData]| pods.iter().map(|p| p.totals[st]).sum::<f64>();
     let (tb, tc) = (side_total(b), side_total(c));
     let ctx = DeltaEstimator {
@@ -181,10 +185,7 @@ fn compare_sample_type(
         phi: dispersion.map(|d| d.phi).unwrap_or(0.0),
         phi_small: small.or(dispersion).map(|d| d.phi).unwrap_or(0.0),
         window_factor,
-        level_variance: match model {
-            NoiseModel::SamplingOnly => normalization.level_variance.unwrap_or(0.0),
-            _ => 0.0,
-        },
+        level_variance: level_variance.unwrap_or(0.0),
         fb,
         fc,
         min_share: options.min_share,
@@ -280,7 +281,7 @@ fn compare_sample_type(
         }
         NoiseModel::SamplingOnly => {
             measured.push("sampling noise".to_owned());
-            if let Some(v) = ctx.level_variance_measured() {
+            if let Some(v) = level_variance {
                 measured.push(format!(
                     "the uncertainty of the level the two pods are normalised to (a median of functions' ratios, standard error {:.1}%), added to every function's",
                     100.0 * v.sqrt()

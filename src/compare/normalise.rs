@@ -90,18 +90,10 @@ pub(super) fn median_ratio_level_variance(
     flat_events: &[Vec<f64>],
 ) -> Option<f64> {
     let [b, c] = pods else { return None };
-    let n = b.flat[st].len();
-    let logs: Vec<f64> = (0..n)
-        .filter(|&f| {
-            flat_events.iter().all(|e| e[f] >= NORMALIZE_MIN_EVENTS)
-                && b.flat[st][f] > 0.0
-                && c.flat[st][f] > 0.0
-        })
+    let logs: Vec<f64> = anchors(pods, st, flat_events)?
+        .into_iter()
         .map(|f| c.flat[st][f].ln() - b.flat[st][f].ln())
         .collect();
-    if logs.len() < NORMALIZE_MIN_FUNCTIONS {
-        return None;
-    }
     let median = stats::median(&logs)?;
     let deviations: Vec<f64> = logs.iter().map(|l| (l - median).abs()).collect();
     let sigma = 1.4826 * stats::median(&deviations)?;
@@ -122,16 +114,7 @@ pub(super) fn median_ratio(
     st: usize,
     flat_events: &[Vec<f64>],
 ) -> Option<Vec<f64>> {
-    let n = pods.first()?.flat[st].len();
-    let anchors: Vec<usize> = (0..n)
-        .filter(|&f| {
-            flat_events.iter().all(|e| e[f] >= NORMALIZE_MIN_EVENTS)
-                && pods.iter().all(|p| p.flat[st][f] > 0.0)
-        })
-        .collect();
-    if anchors.len() < NORMALIZE_MIN_FUNCTIONS {
-        return None;
-    }
+    let anchors = anchors(pods, st, flat_events)?;
     let log_geo: Vec<f64> = anchors
         .iter()
         .map(|&f| pods.iter().map(|p| p.flat[st][f].ln()).sum::<f64>() / pods.len() as f64)
@@ -146,4 +129,17 @@ pub(super) fn median_ratio(
             stats::median(&ratios).map(f64::exp)
         })
         .collect()
+}
+
+/// The functions that anchor median-ratio: sampled well enough in every pod; `None` when fewer
+/// than [`NORMALIZE_MIN_FUNCTIONS`].
+fn anchors(pods: &[&PodData], st: usize, flat_events: &[Vec<f64>]) -> Option<Vec<usize>> {
+    let n = pods.first()?.flat[st].len();
+    let anchors: Vec<usize> = (0..n)
+        .filter(|&f| {
+            flat_events.iter().all(|e| e[f] >= NORMALIZE_MIN_EVENTS)
+                && pods.iter().all(|p| p.flat[st][f] > 0.0)
+        })
+        .collect();
+    (anchors.len() >= NORMALIZE_MIN_FUNCTIONS).then_some(anchors)
 }
